@@ -1,0 +1,28 @@
+// thread.h — a persistent worker pool that runs one parallel function at a time.
+//
+// cg_pool_run(pool, fn, ctx) calls fn(ctx, i, n) for i in 0..n-1 on n threads (the caller is thread
+// 0) and returns when all are done. Workers spin briefly, then sleep on a condition variable.
+// A pool is driven by one thread at a time (the owner); cg_pool_run is not re-entrant.
+#ifndef CG_BASE_THREAD_H
+#define CG_BASE_THREAD_H
+
+#include "base/err.h"
+
+typedef struct cg_pool cg_pool;
+typedef void (*cg_pool_fn)(void *ctx, int i_thread, int n_thread);
+
+// Creates a pool of n_thread threads in all (n_thread-1 workers plus the caller); n_thread ≤ 0 means
+// the number of online CPUs. Errors: CG_ERR_NOMEM, CG_ERR_INVALID (n_thread > 1024).
+cg_status cg_pool_new(int n_thread, cg_pool **out, cg_err *err);
+void cg_pool_free(cg_pool *p);   // accepts NULL; joins workers
+int cg_pool_size(const cg_pool *p);
+
+// Runs fn on every thread of the pool and waits. `ctx` is borrowed for the duration of the call.
+void cg_pool_run(cg_pool *p, cg_pool_fn fn, void *ctx);
+
+// The half-open range [*begin, *end) of n items that thread i of n should take (contiguous split).
+void cg_pool_split(int64_t n, int i_thread, int n_thread, int64_t *begin, int64_t *end);
+
+int cg_cpu_count(void);
+
+#endif

@@ -1,0 +1,50 @@
+// main.c — `chingu COMMAND …`: dispatches through the command table.
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chingu.h"
+#include "cli/cli.h"
+
+static const cg_cli_cmd COMMANDS[] = {
+    {"info", cg_cli_info, "FILE [--json]", "show a GGUF file's metadata and tensor table"},
+    {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
+};
+
+int cg_cli_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("chingu: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "chingu %s — a personal AI you run yourself\n\nusage: chingu COMMAND [ARGS]\n\ncommands:\n",
+            cg_version());
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-9s %-24s %s\n", COMMANDS[i].name, COMMANDS[i].usage, COMMANDS[i].help);
+    fprintf(f, "\n  help | --help | --version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("chingu %s\n", cg_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+    cg_cli_fail("unknown command '%s' (try 'chingu help')", cmd);
+    return 2;
+}
