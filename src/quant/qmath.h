@@ -22,7 +22,7 @@ static inline int q_nearest_int(float v) {
 // C's truncating (int)v for v in int range; NaN -> 0 and saturation outside instead of UB.
 static inline int q_trunc(float v) {
     if (!(v == v)) return 0;
-    if (v >= 2147483520.0f) return INT32_MAX;
+    if (v >= 2147483648.0f) return INT32_MAX;
     if (v <= -2147483648.0f) return INT32_MIN;
     return (int)v;
 }
