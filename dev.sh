@@ -36,17 +36,29 @@ build() {
 
 jobs() { nproc 2>/dev/null || echo 2; }
 
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+
 run_tests() {
     local preset=$1
     build "$preset"
-    ctest --preset "$preset" -j "$(jobs)" --timeout 900
+    ctest --preset "$preset" -j "$(jobs)" --timeout 900 2>&1 | tee -a "$LOG"
+    return "${PIPESTATUS[0]}"
+}
+
+# One closing line over every ctest run: "N passed, N failed".
+summary() {
+    awk '/tests passed, [0-9]+ tests? failed out of/ {
+            for (i = 1; i <= NF; i++) { if ($i == "failed") f += $(i-1); if ($i == "of") t += $(i+1) }
+         } END { printf "all: %d passed, %d failed\n", t - f, f }' "$LOG"
 }
 
 fuzz() {
     local secs=${1:-30}
     cmake --preset fuzz -DCG_FUZZ_SECONDS="$secs" >/dev/null
     cmake --build --preset fuzz
-    ctest --preset fuzz -j "$(jobs)"
+    ctest --preset fuzz -j "$(jobs)" 2>&1 | tee -a "$LOG"
+    return "${PIPESTATUS[0]}"
 }
 
 cmd=${1:-help}
@@ -63,6 +75,7 @@ case "$cmd" in
         run_tests asan
         echo "== fuzz targets: ${CG_FUZZ_SECONDS:-30} s each =="
         fuzz "${CG_FUZZ_SECONDS:-30}"
+        summary
         ;;
     fuzz) deps; fuzz "${1:-1800}" ;;
     *) sed -n '2,9p' "$0"; exit 2 ;;
