@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gguf/gguf.h"
+#include "model/quantize.h"
 #include "quant/mix.h"
 #include "quant/quant.h"
 
@@ -127,6 +133,279 @@ static void test_mix_matches_manifest(void **state) {
     printf("mix: %zu tensor types in %zu files match llama-quantize (%zu differ from the mix's base type)\n",
            n_checked, N_ARCHS * N_MIXES, n_raised);
     json_decref(man);
+}
+
+// ---- whole files against llama-quantize's ------------------------------------------------------
+
+static bool exact_type(uint32_t t) {
+    return t == CG_QTYPE_F32 || t == CG_QTYPE_F16 || t == CG_QTYPE_BF16 || t == CG_QTYPE_Q8_0 || t == CG_QTYPE_Q4_0 ||
+           t == CG_QTYPE_Q4_1 || t == CG_QTYPE_Q5_0 || t == CG_QTYPE_Q5_1;
+}
+
+// True when chingu can write every type `mix` uses and read it back (the quantizers of
+// src/quant); false makes the file tests skip instead of failing for want of a format.
+static bool formats_available(void) {
+    static const cg_qtype need[] = {CG_QTYPE_F16, CG_QTYPE_BF16, CG_QTYPE_Q8_0, CG_QTYPE_Q4_0, CG_QTYPE_Q4_1,
+                                    CG_QTYPE_Q5_0, CG_QTYPE_Q5_1, CG_QTYPE_Q2_K, CG_QTYPE_Q3_K, CG_QTYPE_Q4_K,
+                                    CG_QTYPE_Q5_K, CG_QTYPE_Q6_K};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        const cg_qtype_traits *tr = cg_qtype_get(need[i]);
+        if (!tr->from_f32 || !tr->to_f32) {
+            printf("quantizer for %s not built yet: file comparisons skipped\n", tr->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+static double rmse_vs(const cg_gguf_tensor *q, const float *orig, float *buf) {
+    const cg_qtype_traits *tr = cg_qtype_get(q->type);
+    uint64_t row;
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_qtype_row_size(q->type, (uint64_t)q->ne[0], &row, &err), &err);
+    int64_t n_rows = q->n_elems / q->ne[0];
+    double sum = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        tr->to_f32((const unsigned char *)q->data + r * row, buf, q->ne[0]);
+        for (int64_t k = 0; k < q->ne[0]; k++) {
+            double d = (double)buf[k] - (double)orig[r * q->ne[0] + k];
+            sum += d * d;
+        }
+    }
+    return sqrt(sum / (double)q->n_elems);
+}
+
+typedef struct cmp_stats {
+    size_t n_tensors, n_identical, n_kquant, n_kquant_identical;
+    double worst_ratio;   // max over K-quant tensors that differ: our RMSE / the reference's
+    bool file_identical;
+} cmp_stats;
+
+// Ours vs the reference file: metadata (keys, types, values, order), layout (tensor names, order,
+// types, shapes, offsets), data (exact types byte-identical; K-quants identical or no worse).
+static void compare_files(const char *ours_path, const char *ref_path, const char *f32_path, cmp_stats *cs) {
+    cg_err err = {0};
+    cg_gguf *ours, *ref, *orig;
+    CG_ASSERT_OK(cg_gguf_open(ours_path, &ours, &err), &err);
+    CG_ASSERT_OK(cg_gguf_open(ref_path, &ref, &err), &err);
+    CG_ASSERT_OK(cg_gguf_open(f32_path, &orig, &err), &err);
+    assert_int_equal(cg_gguf_n_kv(ours), cg_gguf_n_kv(ref));
+    for (size_t i = 0; i < cg_gguf_n_kv(ref); i++) {
+        const cg_gguf_kv *a = cg_gguf_kv_at(ours, i), *b = cg_gguf_kv_at(ref, i);
+        if (strcmp(a->key, b->key)) fail_msg("%s: kv %zu is '%s', reference has '%s'", ref_path, i, a->key, b->key);
+        assert_int_equal(a->type, b->type);
+        assert_int_equal(a->elem_type, b->elem_type);
+        assert_int_equal(a->n, b->n);
+        assert_int_equal(a->raw_size, b->raw_size);
+        if (memcmp(a->raw, b->raw, (size_t)a->raw_size)) fail_msg("%s: value of '%s' differs", ref_path, a->key);
+    }
+    assert_int_equal(cg_gguf_data_offset(ours), cg_gguf_data_offset(ref));
+    assert_int_equal(cg_gguf_n_tensors(ours), cg_gguf_n_tensors(ref));
+    float *buf = malloc(1 << 20);
+    for (size_t i = 0; i < cg_gguf_n_tensors(ref); i++) {
+        const cg_gguf_tensor *a = cg_gguf_tensor_at(ours, i), *b = cg_gguf_tensor_at(ref, i);
+        if (strcmp(a->name, b->name)) fail_msg("%s: tensor %zu is '%s', reference has '%s'", ref_path, i, a->name, b->name);
+        if (a->type != b->type)
+            fail_msg("%s: '%s' is %s, reference %s", ref_path, a->name, cg_qtype_name(a->type), cg_qtype_name(b->type));
+        assert_int_equal(a->n_dims, b->n_dims);
+        assert_memory_equal(a->ne, b->ne, sizeof a->ne);
+        assert_int_equal(a->offset, b->offset);
+        assert_int_equal(a->n_bytes, b->n_bytes);
+        bool same = memcmp(a->data, b->data, (size_t)a->n_bytes) == 0;
+        cs->n_tensors++;
+        cs->n_identical += same;
+        if (exact_type(a->type)) {
+            if (!same) fail_msg("%s: %s data of '%s' differs from the reference", ref_path, cg_qtype_name(a->type), a->name);
+            continue;
+        }
+        cs->n_kquant++;
+        cs->n_kquant_identical += same;
+        if (same) continue;
+        const cg_gguf_tensor *o = cg_gguf_find_tensor(orig, a->name);
+        assert_non_null(o);
+        assert_int_equal(o->type, CG_QTYPE_F32);
+        assert_true(a->ne[0] * sizeof(float) <= (1 << 20));
+        double ra = rmse_vs(a, o->data, buf), rb = rmse_vs(b, o->data, buf);
+        double ratio = rb > 0 ? ra / rb : (ra > 0 ? INFINITY : 1.0);
+        if (ratio > cs->worst_ratio) cs->worst_ratio = ratio;
+        if (ratio > 1.0 + 1e-6)
+            fail_msg("%s: %s '%s' RMSE %.6g is worse than the reference's %.6g", ref_path, cg_qtype_name(a->type),
+                     a->name, ra, rb);
+    }
+    cs->file_identical = cg_gguf_file_size(ours) == cg_gguf_file_size(ref) &&
+                         !memcmp(cg_gguf_file_data(ours), cg_gguf_file_data(ref), (size_t)cg_gguf_file_size(ref));
+    free(buf);
+    cg_gguf_close(orig);
+    cg_gguf_close(ref);
+    cg_gguf_close(ours);
+}
+
+// Every F32 random model x every mix, in-process, against the llama-quantize file.
+static void test_quantize_files_match_reference(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md || !formats_available()) { skip(); return; }
+    char *dir = cg_test_tmpdir();
+    char out[4096], in[4096], ref[4096];
+    snprintf(out, sizeof out, "%s/out.gguf", dir);
+    size_t n_files_identical = 0;
+    double t_total = 0;
+    for (size_t m = 0; m < N_MIXES; m++) {
+        cmp_stats all = {0};
+        size_t files_same = 0;
+        for (size_t a = 0; a < N_ARCHS; a++) {
+            snprintf(in, sizeof in, "%s/random/rand-%s-F32.gguf", md, ARCHS[a]);
+            snprintf(ref, sizeof ref, "%s/random/rand-%s-%s.gguf", md, ARCHS[a], MIXES[m]);
+            cg_quantize_stats qs = {0};
+            cg_quantize_params p = {.ftype = cg_ftype_find(MIXES[m])->ftype, .n_thread = 2, .stats = &qs};
+            cg_err err = {0};
+            CG_ASSERT_OK(cg_quantize_file(in, out, &p, &err), &err);
+            t_total += qs.seconds;
+            struct stat sb;
+            assert_int_equal(stat(ref, &sb), 0);
+            assert_int_equal(qs.out_file_bytes, (uint64_t)sb.st_size);
+            cmp_stats cs = {0};
+            compare_files(out, ref, in, &cs);
+            all.n_tensors += cs.n_tensors;
+            all.n_identical += cs.n_identical;
+            all.n_kquant += cs.n_kquant;
+            all.n_kquant_identical += cs.n_kquant_identical;
+            if (cs.worst_ratio > all.worst_ratio) all.worst_ratio = cs.worst_ratio;
+            files_same += cs.file_identical;
+        }
+        n_files_identical += files_same;
+        printf("%-7s tensors byte-identical %3zu/%3zu (K-quant %3zu/%3zu), worst RMSE ratio %s%.6f, files identical %zu/%zu\n",
+               MIXES[m], all.n_identical, all.n_tensors, all.n_kquant_identical, all.n_kquant,
+               all.worst_ratio > 0 ? "" : "(none differ) ", all.worst_ratio, files_same, N_ARCHS);
+    }
+    printf("files byte-identical to llama-quantize's: %zu/%zu; quantizing took %.2f s in all\n", n_files_identical,
+           N_ARCHS * N_MIXES, t_total);
+    unlink(out);
+    rmdir(dir);
+    free(dir);
+}
+
+// --pure: every quantizable matrix gets the base type (no Q6_K output, no raised attn_v); the
+// tensors that are Q4_0 in llama-quantize's Q4_0 file too are byte-identical to it.
+static void test_quantize_pure(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md || !formats_available()) { skip(); return; }
+    char *dir = cg_test_tmpdir();
+    char out[4096], in[4096], ref[4096];
+    snprintf(out, sizeof out, "%s/pure.gguf", dir);
+    snprintf(in, sizeof in, "%s/random/rand-llama3-bpe-F32.gguf", md);
+    snprintf(ref, sizeof ref, "%s/random/rand-llama3-bpe-Q4_0.gguf", md);
+    cg_quantize_params p = {.ftype = CG_FTYPE_MOSTLY_Q4_0, .pure = true, .n_thread = 2};
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_quantize_file(in, out, &p, &err), &err);
+    cg_gguf *g, *r, *o;
+    CG_ASSERT_OK(cg_gguf_open(out, &g, &err), &err);
+    CG_ASSERT_OK(cg_gguf_open(ref, &r, &err), &err);
+    CG_ASSERT_OK(cg_gguf_open(in, &o, &err), &err);
+    size_t n_same = 0, n_q = 0;
+    for (size_t i = 0; i < cg_gguf_n_tensors(g); i++) {
+        const cg_gguf_tensor *t = cg_gguf_tensor_at(g, i), *rt = cg_gguf_find_tensor(r, t->name);
+        assert_non_null(rt);
+        if (t->n_dims == 1) {
+            assert_int_equal(t->type, CG_QTYPE_F32);
+            continue;
+        }
+        assert_int_equal(t->type, CG_QTYPE_Q4_0);   // token_embd (tied) too: no Q6_K exception
+        n_q++;
+        if (rt->type == CG_QTYPE_Q4_0) {
+            assert_memory_equal(t->data, rt->data, (size_t)t->n_bytes);
+            n_same++;
+        }
+    }
+    // token_embd in Q4_0: its error is the usual Q4_0 error, far above Q6_K's.
+    const cg_gguf_tensor *te = cg_gguf_find_tensor(g, "token_embd.weight"), *re = cg_gguf_find_tensor(r, "token_embd.weight");
+    float *buf = malloc(1 << 20);
+    const float *orig = cg_gguf_find_tensor(o, "token_embd.weight")->data;
+    double e4 = rmse_vs(te, orig, buf), e6 = rmse_vs(re, orig, buf);
+    printf("pure Q4_0: %zu matrices Q4_0, %zu byte-identical to llama-quantize's; token_embd RMSE %.3g (Q6_K: %.3g)\n",
+           n_q, n_same, e4, e6);
+    assert_true(e4 > 2 * e6 && e4 < 0.2 * 0.05);
+    free(buf);
+    cg_gguf_close(o);
+    cg_gguf_close(r);
+    cg_gguf_close(g);
+    unlink(out);
+    rmdir(dir);
+    free(dir);
+}
+
+static bool exists(const char *path) { return access(path, F_OK) == 0; }
+
+// Errors: missing input, output directory missing, bad ftype, unconvertible rows. Nothing is
+// left behind (neither OUT nor OUT.tmp).
+static void test_quantize_errors(void **state) {
+    (void)state;
+    char *dir = cg_test_tmpdir();
+    char out[4096], tmp[4200], in[4096];
+    snprintf(out, sizeof out, "%s/out.gguf", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    cg_quantize_params p = {.ftype = CG_FTYPE_MOSTLY_F16, .n_thread = 1};
+    cg_err err = {0};
+    snprintf(in, sizeof in, "%s/missing.gguf", dir);
+    assert_int_equal(cg_quantize_file(in, out, &p, &err), CG_ERR_IO);
+    assert_non_null(strstr(err.msg, "missing.gguf"));
+    assert_false(exists(out));
+
+    // A file that is not GGUF: the reader's error, wrapped with the path.
+    char *junk = cg_test_tmpfile("not a gguf file", 15);
+    assert_int_equal(cg_quantize_file(junk, out, &p, &err), CG_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, junk));
+    assert_false(exists(out));
+    unlink(junk);
+    free(junk);
+
+    const char *md = cg_test_models_dir();
+    if (md) {
+        snprintf(in, sizeof in, "%s/random/rand-phi3-F32.gguf", md);
+        char deep[4200];
+        snprintf(deep, sizeof deep, "%s/no/such/dir/out.gguf", dir);
+        p.ftype = CG_FTYPE_ALL_F32;   // needs no quantizer
+        assert_int_equal(cg_quantize_file(in, deep, &p, &err), CG_ERR_IO);
+        assert_non_null(strstr(err.msg, "no/such/dir"));
+        p.ftype = (cg_ftype)5;   // Q4_2, long gone
+        assert_int_equal(cg_quantize_file(in, out, &p, &err), CG_ERR_INVALID);
+        // stories260K's rows of 172 have no Q5_0 form: refused before anything is written.
+        snprintf(in, sizeof in, "%s/real/stories260K.gguf", md);
+        p.ftype = CG_FTYPE_MOSTLY_Q5_0;
+        assert_int_equal(cg_quantize_file(in, out, &p, &err), CG_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.msg, "172"));
+        assert_false(exists(out));
+        assert_false(exists(tmp));
+        // F32 -> F32 works without any quantizer: every tensor copied, only the order and the
+        // two keys change.
+        p.ftype = CG_FTYPE_ALL_F32;
+        CG_ASSERT_OK(cg_quantize_file(in, out, &p, &err), &err);
+        cg_gguf *a, *b;
+        CG_ASSERT_OK(cg_gguf_open(in, &a, &err), &err);
+        CG_ASSERT_OK(cg_gguf_open(out, &b, &err), &err);
+        assert_int_equal(cg_gguf_n_tensors(a), cg_gguf_n_tensors(b));
+        for (size_t i = 0; i < cg_gguf_n_tensors(b); i++) {
+            const cg_gguf_tensor *tb = cg_gguf_tensor_at(b, i), *ta = cg_gguf_find_tensor(a, tb->name);
+            assert_non_null(ta);
+            assert_int_equal(ta->n_bytes, tb->n_bytes);
+            assert_memory_equal(ta->data, tb->data, (size_t)ta->n_bytes);
+            if (i) assert_true(cg_mix_name_cmp(cg_gguf_tensor_at(b, i - 1)->name, tb->name) < 0);
+        }
+        uint32_t ft = 99, qv = 0;
+        CG_ASSERT_OK(cg_gguf_get_u32(b, "general.file_type", &ft, &err), &err);
+        CG_ASSERT_OK(cg_gguf_get_u32(b, "general.quantization_version", &qv, &err), &err);
+        assert_int_equal(ft, 0);
+        assert_int_equal(qv, 2);
+        assert_string_equal(cg_gguf_kv_at(b, cg_gguf_n_kv(b) - 1)->key, "general.file_type");
+        assert_int_equal(cg_gguf_n_kv(b), cg_gguf_n_kv(a) + 2);   // stories260K has neither key
+        cg_gguf_close(b);
+        cg_gguf_close(a);
+        assert_false(exists(tmp));
+        unlink(out);
+    }
+    rmdir(dir);
+    free(dir);
 }
 
 // stories260K: rows of 64 and 172 elements force the block-size fallbacks in the K mixes.
@@ -354,6 +633,9 @@ int main(void) {
         cmocka_unit_test(test_special_models),
         cmocka_unit_test(test_fallback_and_pure),
         cmocka_unit_test(test_names_and_order),
+        cmocka_unit_test(test_quantize_files_match_reference),
+        cmocka_unit_test(test_quantize_pure),
+        cmocka_unit_test(test_quantize_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
