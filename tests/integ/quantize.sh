@@ -40,6 +40,14 @@ grep -q "nodir" "$T/err" || fail "missing-dir message: $(cat "$T/err")"
 [ -e "$T/nodir" ] && fail "missing output directory was created"
 [ "$(wc -l <"$T/err")" = 1 ] || fail "missing-dir error is not one line"
 
+# A write that fails midway (file size limit standing in for a full disk): exit 1, one line
+# naming the file, no OUT and no OUT.tmp left.
+(ulimit -f 200; trap '' XFSZ; exec "$BIN" quantize "$IN" "$T/full.gguf" F32) >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc = 1 ] || fail "write failure exited $rc, expected 1: $(cat "$T/err")"
+grep -q "full.gguf.tmp" "$T/err" || fail "write-failure message: $(cat "$T/err")"
+[ -e "$T/full.gguf" ] || [ -e "$T/full.gguf.tmp" ] && fail "partial output left after a failed write"
+
 # Whole files byte-identical to llama-quantize's where every format is exact.
 n_ok=0 n_skip=0
 for pair in llama-spm:Q8_0 llama3-bpe:Q4_0 qwen2:F16 qwen3:BF16 gemma3:Q5_1 phi3:Q4_1; do

@@ -335,6 +335,43 @@ static void test_quantize_pure(void **state) {
     free(dir);
 }
 
+static bool same_file(const char *a, const char *b) {
+    size_t na, nb;
+    unsigned char *da = cg_test_read_path(a, &na), *db = cg_test_read_path(b, &nb);
+    bool same = na == nb && !memcmp(da, db, na);
+    free(da);
+    free(db);
+    return same;
+}
+
+// Inputs other than F32: BF16 -> F32 is exact, so BF16 -> F32 -> BF16 must give back
+// llama-quantize's BF16 file; F16 -> F16 copies every tensor and reproduces the F16 file.
+static void test_quantize_from_half_inputs(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md || !formats_available()) { skip(); return; }
+    char *dir = cg_test_tmpdir();
+    char mid[4096], out[4096], ref[4096];
+    snprintf(mid, sizeof mid, "%s/mid.gguf", dir);
+    snprintf(out, sizeof out, "%s/out.gguf", dir);
+    cg_err err = {0};
+    snprintf(ref, sizeof ref, "%s/random/rand-gemma3-BF16.gguf", md);
+    cg_quantize_params p = {.ftype = CG_FTYPE_ALL_F32, .n_thread = 2};
+    CG_ASSERT_OK(cg_quantize_file(ref, mid, &p, &err), &err);
+    p.ftype = CG_FTYPE_MOSTLY_BF16;
+    CG_ASSERT_OK(cg_quantize_file(mid, out, &p, &err), &err);
+    assert_true(same_file(out, ref));
+    snprintf(ref, sizeof ref, "%s/random/rand-phi3-F16.gguf", md);
+    p.ftype = CG_FTYPE_MOSTLY_F16;
+    CG_ASSERT_OK(cg_quantize_file(ref, out, &p, &err), &err);
+    assert_true(same_file(out, ref));
+    printf("BF16 -> F32 -> BF16 and F16 -> F16 reproduce llama-quantize's files byte for byte\n");
+    unlink(mid);
+    unlink(out);
+    rmdir(dir);
+    free(dir);
+}
+
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
 
 // Errors: missing input, output directory missing, bad ftype, unconvertible rows. Nothing is
@@ -635,6 +672,7 @@ int main(void) {
         cmocka_unit_test(test_names_and_order),
         cmocka_unit_test(test_quantize_files_match_reference),
         cmocka_unit_test(test_quantize_pure),
+        cmocka_unit_test(test_quantize_from_half_inputs),
         cmocka_unit_test(test_quantize_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
