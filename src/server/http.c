@@ -32,6 +32,8 @@
 #include "server/metrics.h"
 #include "server/sse.h"
 
+#define DISCARD_MAX (64ull << 20)   // an oversized body up to this size is drained before the 413
+
 typedef struct call call;
 
 struct cg_server {
@@ -66,6 +68,8 @@ struct call {
 
 typedef struct conn {
     cg_buf body;
+    bool too_big;                // the body exceeds max_body: the rest is discarded, then 413
+    uint64_t n_discarded;
     bool answered;               // a response is queued (the rest of the upload is discarded)
     call *call;
     int status;
@@ -489,6 +493,13 @@ static enum MHD_Result preflight(cg_server *s, struct MHD_Connection *mc, conn *
     return ret;
 }
 
+static enum MHD_Result too_large(cg_server *s, struct MHD_Connection *mc, conn *cn) {
+    cg_oai_error e;
+    cg_oai_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
+                     "The request body is larger than this server accepts (%zu bytes).", s->cfg.max_body);
+    return respond_error(s, mc, cn, &e);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)version;
@@ -507,29 +518,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return fail(s, mc, cn, 401, "invalid_request_error", "invalid_api_key", NULL,
                         "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
-            cg_oai_error e;
-            cg_oai_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                             "The request body has %.20s bytes; this server accepts at most %zu.", cl, s->cfg.max_body);
-            return respond_error(s, mc, cn, &e);
+        unsigned long long n_cl = cl ? strtoull(cl, NULL, 10) : 0;
+        if (n_cl > s->cfg.max_body) {
+            // A moderately oversized body is read and dropped so the client sees the 413 rather
+            // than a reset while it is still sending; a huge one is refused at once (connection closed).
+            if (n_cl <= DISCARD_MAX) cn->too_big = true;
+            else return too_large(s, mc, cn);
         }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!cn->answered) {
-            if (cn->body.len + *upload_size > s->cfg.max_body) {
-                cg_oai_error e;
-                cg_oai_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                                 "The request body is larger than %zu bytes.", s->cfg.max_body);
-                *upload_size = 0;
-                return respond_error(s, mc, cn, &e);
-            }
-            cg_buf_append(&cn->body, upload, *upload_size);
+        if (!cn->answered && !cn->too_big && cn->body.len + *upload_size > s->cfg.max_body) {
+            cn->too_big = true;
+            cg_buf_free(&cn->body);
+            cg_buf_init(&cn->body);
         }
+        if (cn->too_big) cn->n_discarded += *upload_size;
+        else if (!cn->answered) cg_buf_append(&cn->body, upload, *upload_size);
         *upload_size = 0;
+        if (cn->too_big && !cn->answered && cn->n_discarded > DISCARD_MAX) return too_large(s, mc, cn);
         return MHD_YES;
     }
     if (cn->answered) return MHD_YES;
+    if (cn->too_big) return too_large(s, mc, cn);
     if (cn->call) {   // resumed after the terminal event
         call *c = cn->call;
         pthread_mutex_lock(&c->mu);

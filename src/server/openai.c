@@ -658,6 +658,7 @@ typedef struct acc_choice {
     cg_buf lp;              // CHAT: comma-separated logprob objects
     cg_buf lp_tokens, lp_values, lp_top, lp_offsets;   // COMPLETIONS legacy arrays (comma-separated)
     size_t n_lp;
+    size_t n_cp;            // code points in text (legacy text_offset counts characters, not bytes)
     acc_tool tools[MAX_TOOL_CALLS];
     uint32_t n_tools;
     bool started, finished;
@@ -753,7 +754,7 @@ static void legacy_lp(acc_choice *c, const cg_srv_event *ev) {
         cg_json_float(&c->lp_top, ev->top[i].logprob);
     }
     cg_buf_putc(&c->lp_top, '}');
-    cg_buf_printf(&c->lp_offsets, "%s%zu", sep, c->text.len);
+    cg_buf_printf(&c->lp_offsets, "%s%zu", sep, c->n_cp);
     c->n_lp++;
 }
 
@@ -829,7 +830,7 @@ static void stream_event(cg_oai_acc *a, acc_choice *c, const cg_srv_event *ev, c
                     cg_buf_putc(&f, ':');
                     cg_json_float(&f, ev->top[i].logprob);
                 }
-                cg_buf_printf(&f, "}],\"text_offset\":[%zu]}", c->text.len);
+                cg_buf_printf(&f, "}],\"text_offset\":[%zu]}", c->n_cp);
             } else {
                 cg_buf_puts(&f, "null");
             }
@@ -898,6 +899,7 @@ void cg_oai_acc_event(cg_oai_acc *a, const cg_srv_event *ev, cg_buf *sse) {
             }
         }
         cg_buf_append(&c->text, ev->text, ev->n_text);
+        for (size_t i = 0; i < ev->n_text; i++) c->n_cp += ((unsigned char)ev->text[i] & 0xC0) != 0x80;
     } else if (ev->kind == CG_SRV_EV_TOOL_CALL) {
         if (ev->tool_id && c->n_tools < MAX_TOOL_CALLS) {
             acc_tool *t = &c->tools[c->n_tools++];
