@@ -381,6 +381,13 @@ static enum MHD_Result embeddings(cg_server *s, struct MHD_Connection *mc, conn 
         r = fail(s, mc, cn, 400, "invalid_request_error", "unsupported_model", "model", "This model cannot compute embeddings.");
         goto out;
     }
+    if (q.dimensions && q.dimensions != mi.n_embd) {
+        cg_oai_error_set(&e, 400, "invalid_request_error", "invalid_value", "dimensions",
+                         "Invalid 'dimensions': this model embeds into %u dimensions, %u were requested.", mi.n_embd,
+                         q.dimensions);
+        r = respond_error(s, mc, cn, &e);
+        goto out;
+    }
     vecs = calloc(q.n_inputs * mi.n_embd, sizeof *vecs);   // n_inputs ≤ max_prompts, n_embd from the model
     if (!vecs) { r = fail(s, mc, cn, 500, "server_error", NULL, NULL, "The server ran out of memory."); goto out; }
     uint64_t tokens = 0;

@@ -171,15 +171,15 @@ static cg_status parse_content(ctx *c, json_t *content, const char *param, const
     cg_buf_init(&b);
     size_t i;
     json_t *part;
-    char p[96];
+    char p[128];
     json_array_foreach(content, i, part) {
         if (!json_is_object(part)) {
-            snprintf(p, sizeof p, "%s[%zu]", param, i);
+            snprintf(p, sizeof p, "%.64s[%zu]", param, i);
             cg_buf_free(&b);
             return bad_type(c, p, "an object", part);
         }
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
-        snprintf(p, sizeof p, "%s[%zu].type", param, i);
+        snprintf(p, sizeof p, "%.64s[%zu].type", param, i);
         if (!type) { cg_buf_free(&b); return missing(c, p); }
         if (!json_is_string(type)) { cg_buf_free(&b); return bad_type(c, p, "a string", type); }
         if (strcmp(json_string_value(type), "text")) {
@@ -188,7 +188,7 @@ static cg_status parse_content(ctx *c, json_t *content, const char *param, const
                              "content part type '%s' is not supported by this model (only 'text').",
                              json_string_value(type));
         }
-        snprintf(p, sizeof p, "%s[%zu].text", param, i);
+        snprintf(p, sizeof p, "%.64s[%zu].text", param, i);
         if (!json_is_string(text)) { cg_buf_free(&b); return text ? bad_type(c, p, "a string", text) : missing(c, p); }
         if (i) cg_buf_putc(&b, '\n');
         cg_buf_append(&b, json_string_value(text), json_string_length(text));
@@ -210,7 +210,7 @@ static cg_status parse_messages(ctx *c, json_t *root) {
         return bad_value(c, "messages", "array_above_max_length", "expected at most %u messages, but got %zu.", c->lim->max_messages, n);
     cg_srv_message *out = cg_arena_calloc(&c->r->arena, n, sizeof *out, 8);
     if (!out) return nomem(c);
-    char p[96];
+    char p[128];
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(msgs, i);
         snprintf(p, sizeof p, "messages[%zu]", i);
@@ -366,7 +366,7 @@ static cg_status parse_response_format(ctx *c, json_t *root) {
 static cg_status parse_tools(ctx *c, json_t *root) {
     json_t *v = field(root, "tools");
     cg_srv_request *q = &c->r->req;
-    char p[96];
+    char p[128];
     if (v) {
         if (!json_is_array(v)) return bad_type(c, "tools", "an array", v);
         size_t n = json_array_size(v);
@@ -503,8 +503,8 @@ static cg_status parse_token_array(ctx *c, json_t *arr, const char *param, cg_sr
     if (!t) return nomem(c);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        char p[96];
-        snprintf(p, sizeof p, "%s[%zu]", param, i);
+        char p[128];
+        snprintf(p, sizeof p, "%.64s[%zu]", param, i);
         if (!json_is_integer(v)) return bad_type(c, p, "an integer token id", v);
         json_int_t x = json_integer_value(v);
         if (x < 0 || x > INT32_MAX) return bad_value(c, p, NULL, "token id %" JSON_INTEGER_FORMAT " is out of range.", x);
@@ -538,7 +538,7 @@ static cg_status parse_completion(ctx *c, json_t *root) {
     } else {
         for (size_t i = 0; i < n; i++) {
             json_t *v = json_array_get(pr, i);
-            char p[64];
+            char p[128];
             snprintf(p, sizeof p, "prompt[%zu]", i);
             if (json_is_string(v)) { if (!(out[i].text = dup_str(c, v))) return nomem(c); }
             else if (json_is_array(v)) { if ((st = parse_token_array(c, v, p, &out[i]))) return st; }
@@ -574,7 +574,7 @@ static cg_status parse_embeddings(ctx *c, json_t *root) {
     if (!out) return nomem(c);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_is_array(in) ? json_array_get(in, i) : in;
-        char p[64];
+        char p[128];
         snprintf(p, sizeof p, json_is_array(in) ? "input[%zu]" : "input", i);
         if (!json_is_string(v)) return bad_type(c, p, "a string (token-id inputs are not supported yet)", v);
         if (json_string_length(v) == 0) return bad_value(c, p, NULL, "an input must not be empty.");
@@ -592,7 +592,9 @@ static cg_status parse_embeddings(ctx *c, json_t *root) {
     json_t *user = field(root, "user");
     if (user && !json_is_string(user)) return bad_type(c, "user", "a string", user);
     int64_t dims = 0;
-    return get_int(c, root, "dimensions", 1, 65536, NULL, &dims);   // checked against the model by the caller
+    cg_status st = get_int(c, root, "dimensions", 1, 65536, NULL, &dims);   // checked against the model by the caller
+    c->r->dimensions = (uint32_t)dims;
+    return st;
 }
 
 cg_status cg_oai_parse(cg_oai_endpoint endpoint, const char *body, size_t n, const cg_oai_limits *lim,

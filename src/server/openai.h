@@ -49,6 +49,7 @@ typedef struct cg_oai_req {
     cg_srv_request req;                     // CHAT / COMPLETIONS
     const char *const *inputs; size_t n_inputs;   // EMBEDDINGS
     bool base64;                            // EMBEDDINGS encoding_format
+    uint32_t dimensions;                    // EMBEDDINGS: requested width, 0 when not given
 } cg_oai_req;
 
 // Parses and validates a body for `endpoint`. On failure fills *e (400 with param) and returns

@@ -45,6 +45,16 @@ rc=0
 CHINGU_URL="http://127.0.0.1:$PORT" CHINGU_KEY="$KEY" timeout 240 node --test --test-concurrency=1 --test-reporter=spec "$E2E"/*.test.mjs || rc=1
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "FAIL: the server died during the tests"; rc=1; fi
+# SIGTERM with a stream still running: the server lets it run for the grace period (5 s), then
+# cancels it (the client gets an error frame) and exits 0.
+CURL_PID=""
+if command -v curl >/dev/null 2>&1; then
+  curl -sN --max-time 30 -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"model":"fake","messages":[{"role":"user","content":"fake:long"}],"max_tokens":8000,"stream":true}' \
+    "http://127.0.0.1:$PORT/v1/chat/completions" >"$WORK/inflight.txt" 2>/dev/null &
+  CURL_PID=$!
+  sleep 0.5
+fi
 kill -TERM "$SERVER_PID" 2>/dev/null
 exited=0
 for _ in $(seq 1 150); do
@@ -57,6 +67,11 @@ if [ "$exited" = 1 ]; then
   if [ "$src" != 0 ]; then echo "FAIL: server exited with $src after SIGTERM"; rc=1; else echo "server exited 0 after SIGTERM"; fi
 else
   echo "FAIL: server still running 15 s after SIGTERM"; rc=1
+fi
+if [ -n "$CURL_PID" ]; then
+  wait "$CURL_PID"
+  if grep -q '"code":"cancelled"' "$WORK/inflight.txt"; then echo "in-flight stream was cancelled at shutdown with an error frame"
+  else echo "FAIL: the in-flight stream did not get a cancellation frame"; tail -c 400 "$WORK/inflight.txt"; rc=1; fi
 fi
 n_lines=$(grep -c 'POST /v1/chat/completions' "$WORK/server.log" || true)
 echo "server logged $n_lines chat request lines"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/time.h"
 #include "server/auth.h"
 #include "server/backend_fake.h"
 #include "server/metrics.h"
@@ -649,6 +650,63 @@ static void test_http_server(void **state) {
     cg_srv_auth_free(auth);
 }
 
+typedef struct bg_req { uint16_t port; resp r; } bg_req;
+
+static void *bg_stream(void *arg) {
+    bg_req *b = arg;
+    http(b->port, "POST", "/v1/chat/completions",
+         "{\"model\":\"fake\",\"messages\":[{\"role\":\"user\",\"content\":\"fake:long\"}],\"max_tokens\":1000,\"stream\":true}",
+         NULL, &b->r);
+    return NULL;
+}
+
+static void test_http_loading_and_shutdown(void **state) {
+    (void)state;
+    cg_err err = {0};
+    cg_srv_backend be;
+    CG_ASSERT_OK(cg_srv_fake_new("latency_ms=20,loading_ms=400", 2048, 2, &be, &err), &err);
+    cg_srv_config cfg = {.limits = cg_oai_limits_default(), .shutdown_grace_ms = 100};
+    cg_server *srv;
+    CG_ASSERT_OK(cg_server_start(&cfg, &be, &srv, &err), &err);
+    uint16_t port = cg_server_port(srv);
+    resp r;
+    http(port, "GET", "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body.data, "loading"));
+    cg_buf_free(&r.body);
+    const char *chat = "{\"model\":\"fake\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}";
+    http(port, "POST", "/v1/chat/completions", chat, NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body.data, "loading"));
+    cg_buf_free(&r.body);
+    usleep(450000);
+    http(port, "GET", "/health", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cg_buf_free(&r.body);
+    http(port, "POST", "/v1/embeddings", "{\"model\":\"fake\",\"input\":\"a\",\"dimensions\":32}", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "\"param\":\"dimensions\""));
+    cg_buf_free(&r.body);
+    // Stop while a long generation is in flight: it is cancelled after the grace period and
+    // stop() returns (bounded) instead of hanging on the suspended connection.
+    bg_req bg = {.port = port};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bg_stream, &bg), 0);
+    usleep(200000);
+    uint64_t t0 = cg_time_ns();
+    cg_server_stop(srv);
+    double secs = (double)(cg_time_ns() - t0) * 1e-9;
+    pthread_join(t, NULL);
+    print_message("stop with one stream in flight took %.3f s\n", secs);
+    assert_true(secs < 3.0);
+    assert_int_equal(bg.r.status, 200);
+    assert_non_null(strstr(bg.r.body.data, "data: {\"id\""));            // it was streaming
+    assert_non_null(strstr(bg.r.body.data, "\"code\":\"cancelled\""));  // and was told why it ended
+    assert_null(strstr(bg.r.body.data, "[DONE]"));
+    cg_buf_free(&bg.r.body);
+    be.free(be.state);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -662,6 +720,7 @@ int main(void) {
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_fake_backend),
         cmocka_unit_test(test_http_server),
+        cmocka_unit_test(test_http_loading_and_shutdown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
