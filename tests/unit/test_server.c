@@ -652,6 +652,36 @@ static void test_http_server(void **state) {
 
 typedef struct bg_req { uint16_t port; resp r; } bg_req;
 
+// A non-streaming client that gives up while its request is parked is noticed by the watchdog.
+static void test_http_client_gone_is_cancelled(void **state) {
+    (void)state;
+    cg_err err = {0};
+    cg_srv_backend be;
+    CG_ASSERT_OK(cg_srv_fake_new("latency_ms=20", 2048, 2, &be, &err), &err);
+    cg_srv_config cfg = {.limits = cg_oai_limits_default()};
+    cg_server *srv;
+    CG_ASSERT_OK(cg_server_start(&cfg, &be, &srv, &err), &err);
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/chat/completions", cg_server_port(srv));
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                     "{\"model\":\"fake\",\"messages\":[{\"role\":\"user\",\"content\":\"fake:long\"}],\"max_tokens\":1000}");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OPERATION_TIMEDOUT);
+    curl_easy_cleanup(c);
+    cg_srv_gauges g = {0};
+    uint64_t t0 = cg_time_ns();
+    for (int i = 0; i < 100 && g.cancelled_total == 0; i++) {
+        usleep(20000);
+        be.gauges(be.state, &g);
+    }
+    print_message("client gone → cancelled after %.0f ms\n", (double)(cg_time_ns() - t0) * 1e-6);
+    assert_int_equal(g.cancelled_total, 1);
+    cg_server_stop(srv);
+    be.free(be.state);
+}
+
 static void *bg_stream(void *arg) {
     bg_req *b = arg;
     http(b->port, "POST", "/v1/chat/completions",
@@ -721,6 +751,7 @@ int main(void) {
         cmocka_unit_test(test_fake_backend),
         cmocka_unit_test(test_http_server),
         cmocka_unit_test(test_http_loading_and_shutdown),
+        cmocka_unit_test(test_http_client_gone_is_cancelled),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
