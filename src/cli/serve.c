@@ -39,7 +39,7 @@ int cg_cli_serve(int argc, char **argv) {
     const char *model = NULL, *key_file = NULL;
     const char *origins[MAX_ORIGINS];
     cg_srv_config cfg = {.host = "127.0.0.1", .port = 8080, .limits = cg_oai_limits_default(), .log_requests = true};
-    unsigned long long ctx = 4096, parallel = 4, v;
+    unsigned long long ctx = 4096, parallel = 4, v = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
