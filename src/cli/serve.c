@@ -66,6 +66,8 @@ int cg_cli_serve(int argc, char **argv) {
     if (strncmp(model, "fake:", 5))
         return cg_cli_fail("serve: model '%s': only the test backend 'fake:' exists until the engine lands", model);
 
+    // The log level is read from CHINGU_LOG on first use; do it before any thread exists.
+    (void)cg_log_level_get();
     // Every thread started from here on inherits the blocked set, so only sigwait sees them.
     sigset_t set;
     sigemptyset(&set);

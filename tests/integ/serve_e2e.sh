@@ -21,7 +21,7 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -KILL "$SERVER_PID" 2>/dev/null; fi
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] && cp "$WORK/server.log" /tmp/e2e_server.log; rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
