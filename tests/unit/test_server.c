@@ -126,6 +126,58 @@ static void test_bad_requests_name_the_field(void **state) {
     print_message("%zu bad requests rejected with 400 and the right param\n", n);
 }
 
+// Mutated valid bodies (deterministic xorshift): every result is either a valid request or a 400
+// with a message — never a crash (this runs under ASan/UBSan in CI).
+static void test_mutated_bodies_never_crash(void **state) {
+    (void)state;
+    static const char *const SEEDS[] = {
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"안녕\"}]}],"
+        "\"n\":2,\"stop\":[\"x\"],\"logit_bias\":{\"5\":1},\"logprobs\":true,\"top_logprobs\":2,\"stream\":true,"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}}],"
+        "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}},"
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":{}}}}",
+        "{\"model\":\"m\",\"prompt\":[[1,2],\"a\"],\"echo\":true,\"logprobs\":3,\"max_tokens\":4}",
+        "{\"model\":\"m\",\"input\":[\"a\",\"b\"],\"encoding_format\":\"base64\"}",
+    };
+    static const char SIG[] = "{}[]\",:-0123456789.eE\\ntfu\x00\xff\xc3";
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    cg_oai_limits lim = cg_oai_limits_default();
+    size_t n_ok = 0, n_bad = 0;
+    char buf[1024];
+    for (int it = 0; it < 6000; it++) {
+        int k = it % 3;
+        size_t n = strlen(SEEDS[k]);
+        memcpy(buf, SEEDS[k], n);
+        int n_mut = 1 + (int)(x % 4);
+        for (int m = 0; m < n_mut; m++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = (size_t)(x >> 8) % n;
+            switch (x % 4) {
+            case 0: buf[at] = SIG[(x >> 40) % (sizeof SIG - 1)]; break;
+            case 1: buf[at] = (char)(x >> 32); break;
+            case 2: memmove(buf + at, buf + at + 1, n - at - 1); n--; break;
+            default: if (n + 1 < sizeof buf) { memmove(buf + at + 1, buf + at, n - at); n++; } break;
+            }
+        }
+        cg_oai_req r;
+        cg_oai_error e;
+        memset(&e, 0, sizeof e);
+        cg_status st = cg_oai_parse((cg_oai_endpoint)k, buf, n, &lim, &r, &e);
+        if (st == CG_OK) {
+            n_ok++;
+            if (k != CG_OAI_EMBEDDINGS) assert_true(r.req.n >= 1 && r.req.n <= lim.max_n);
+            cg_oai_req_free(&r);
+        } else {
+            n_bad++;
+            assert_int_equal(st, CG_ERR_INVALID);
+            assert_int_equal(e.http_status, 400);
+            assert_true(e.message[0] != 0);
+        }
+    }
+    print_message("6000 mutated bodies: %zu accepted, %zu rejected with 400\n", n_ok, n_bad);
+    assert_true(n_ok > 0 && n_bad > 0);
+}
+
 static void test_depth_cap(void **state) {
     (void)state;
     cg_oai_limits lim = cg_oai_limits_default();
@@ -741,6 +793,7 @@ int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_requests_name_the_field),
+        cmocka_unit_test(test_mutated_bodies_never_crash),
         cmocka_unit_test(test_depth_cap),
         cmocka_unit_test(test_good_chat_request),
         cmocka_unit_test(test_json_escaper),
