@@ -748,6 +748,7 @@ static void test_http_loading_and_shutdown(void **state) {
     cg_srv_backend be;
     CG_ASSERT_OK(cg_srv_fake_new("latency_ms=20,loading_ms=400", 2048, 2, &be, &err), &err);
     cg_srv_config cfg = {.limits = cg_oai_limits_default(), .shutdown_grace_ms = 100};
+    cfg.limits.timeout_ms = 300;
     cg_server *srv;
     CG_ASSERT_OK(cg_server_start(&cfg, &be, &srv, &err), &err);
     uint16_t port = cg_server_port(srv);
@@ -768,6 +769,14 @@ static void test_http_loading_and_shutdown(void **state) {
     http(port, "POST", "/v1/embeddings", "{\"model\":\"fake\",\"input\":\"a\",\"dimensions\":32}", NULL, &r);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body.data, "\"param\":\"dimensions\""));
+    cg_buf_free(&r.body);
+    // A request past the per-request timeout ends with 504 in OpenAI's shape.
+    uint64_t t_req = cg_time_ns();
+    http(port, "POST", "/v1/chat/completions",
+         "{\"model\":\"fake\",\"messages\":[{\"role\":\"user\",\"content\":\"fake:long\"}],\"max_tokens\":1000}", NULL, &r);
+    assert_int_equal(r.status, 504);
+    assert_non_null(strstr(r.body.data, "\"code\":\"timeout\""));
+    assert_true((double)(cg_time_ns() - t_req) * 1e-9 < 2.0);
     cg_buf_free(&r.body);
     // Stop while a long generation is in flight: it is cancelled after the grace period and
     // stop() returns (bounded) instead of hanging on the suspended connection.
