@@ -9,6 +9,7 @@
 static const cg_cli_cmd COMMANDS[] = {
     {"info", cg_cli_info, "FILE [--json]", "show a GGUF file's metadata and tensor table"},
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
+    {"serve", cg_cli_serve, "-m MODEL [--port P] …", "OpenAI-compatible HTTP server (chingu serve --help)"},
 };
 
 int cg_cli_fail(const char *fmt, ...) {

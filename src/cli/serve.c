@@ -1,0 +1,108 @@
+// serve.c — `chingu serve`: the OpenAI-compatible HTTP server.
+//
+// Until the engine lands, the only model is the fake backend (`-m fake:[options]`), which is test
+// equipment (see src/server/backend_fake.h) and says so in its model metadata. SIGTERM/SIGINT stop
+// the server gracefully (stop accepting, let in-flight requests finish, cancel the rest) and exit 0.
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "cli/cli.h"
+#include "server/backend_fake.h"
+#include "server/server.h"
+
+#define MAX_ORIGINS 16
+
+static const char USAGE[] =
+    "usage: chingu serve -m MODEL [--host H] [--port P] [--ctx N] [--parallel N] [--threads N]\n"
+    "                    [--api-key-file F] [--cors-origin O]... [--max-body BYTES] [--max-tokens N]\n"
+    "                    [--timeout SECONDS] [--quiet]\n"
+    "  MODEL: fake:[latency_ms=N,slots=N,queue=N,loading_ms=N,id=NAME] (a deterministic test backend;\n"
+    "         real models arrive with the engine)\n"
+    "  --host defaults to 127.0.0.1, --port to 8080 (0 picks a free port and logs it)\n";
+
+static int parse_num(const char *opt, const char *v, unsigned long long max, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    unsigned long long x = v ? strtoull(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || v[0] == '-' || x > max)
+        return cg_cli_fail("serve: %s needs an integer in 0..%llu, got '%s'", opt, max, v ? v : "(nothing)");
+    *out = x;
+    return 0;
+}
+
+int cg_cli_serve(int argc, char **argv) {
+    const char *model = NULL, *key_file = NULL;
+    const char *origins[MAX_ORIGINS];
+    cg_srv_config cfg = {.host = "127.0.0.1", .port = 8080, .limits = cg_oai_limits_default(), .log_requests = true};
+    unsigned long long ctx = 4096, parallel = 4, v = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!strcmp(a, "--quiet")) { cfg.log_requests = false; continue; }
+        if (!val) return cg_cli_fail("serve: %s needs a value\n%s", a, USAGE);
+        i++;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = val;
+        else if (!strcmp(a, "--host")) cfg.host = val;
+        else if (!strcmp(a, "--api-key-file")) key_file = val;
+        else if (!strcmp(a, "--cors-origin")) {
+            if (cfg.n_cors_origins == MAX_ORIGINS) return cg_cli_fail("serve: at most %d --cors-origin", MAX_ORIGINS);
+            origins[cfg.n_cors_origins++] = val;
+        } else if (!strcmp(a, "--port")) { if (parse_num(a, val, 65535, &v)) return 2; cfg.port = (uint16_t)v; }
+        else if (!strcmp(a, "--ctx")) { if (parse_num(a, val, 1u << 24, &ctx) || !ctx) return 2; }
+        else if (!strcmp(a, "--parallel")) { if (parse_num(a, val, 4096, &parallel) || !parallel) return 2; }
+        else if (!strcmp(a, "--threads")) { if (parse_num(a, val, 256, &v)) return 2; cfg.n_threads = (uint32_t)v; }
+        else if (!strcmp(a, "--max-body")) { if (parse_num(a, val, 1ull << 32, &v)) return 2; cfg.max_body = (size_t)v; }
+        else if (!strcmp(a, "--max-tokens")) { if (parse_num(a, val, 1u << 24, &v) || !v) return 2; cfg.limits.max_tokens_cap = (int64_t)v; }
+        else if (!strcmp(a, "--timeout")) { if (parse_num(a, val, 86400, &v)) return 2; cfg.limits.timeout_ms = (uint32_t)v * 1000; }
+        else return cg_cli_fail("serve: unknown option '%s'\n%s", a, USAGE);
+    }
+    cfg.cors_origins = origins;
+    if (!model) return cg_cli_fail("serve: -m MODEL is required\n%s", USAGE);
+    if (strncmp(model, "fake:", 5))
+        return cg_cli_fail("serve: model '%s': only the test backend 'fake:' exists until the engine lands", model);
+
+    // The log level is read from CHINGU_LOG on first use; do it before any thread exists.
+    (void)cg_log_level_get();
+    // Every thread started from here on inherits the blocked set, so only sigwait sees them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    cg_err err = {0};
+    cg_srv_auth *auth = NULL;
+    cg_srv_backend be = {0};
+    cg_server *srv = NULL;
+    if (key_file) {
+        if (cg_srv_auth_load(key_file, &auth, &err)) { cg_cli_fail("serve: %s", err.msg); goto out; }
+        cfg.auth = auth;
+    }
+    if (cg_srv_fake_new(model + 5, (uint32_t)ctx, (uint32_t)parallel, &be, &err)) {
+        cg_cli_fail("serve: %s", err.msg);
+        goto out;
+    }
+    if (cg_server_start(&cfg, &be, &srv, &err)) { cg_cli_fail("serve: %s", err.msg); goto out; }
+    cg_srv_model_info mi;
+    be.info(be.state, &mi);
+    CG_INFO("serve: model '%s' (FAKE TEST BACKEND, not a model) ctx %u, %llu slots, %s; listening on http://%s%s%s:%u",
+            mi.id, mi.n_ctx, parallel, auth ? "API keys required" : "no API keys", strchr(cfg.host, ':') ? "[" : "",
+            cfg.host, strchr(cfg.host, ':') ? "]" : "", cg_server_port(srv));
+    int sig = 0;
+    sigwait(&set, &sig);
+    CG_INFO("serve: %s received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rc = 0;
+out:
+    cg_server_stop(srv);
+    if (be.free) be.free(be.state);
+    cg_srv_auth_free(auth);
+    if (!rc) CG_INFO("serve: stopped");
+    return rc;
+}
