@@ -1,6 +1,7 @@
 // log.c — the log sink. Default: stderr with a level prefix; CHINGU_LOG picks the level once.
 #include "base/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +10,9 @@
 static cg_log_sink g_sink;
 static void *g_user;
 static cg_log_level g_level = CG_LOG_INFO;
-static int g_level_from_env; // 0 = not read yet; set before threads start (first log call)
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 
-static void read_env_level(void) {
-    if (g_level_from_env) return;
-    g_level_from_env = 1;
+static void read_env_level_once(void) {
     const char *e = getenv("CHINGU_LOG");
     if (!e) return;
     static const char *const names[] = {"debug", "info", "warn", "error", "off"};
@@ -21,11 +20,14 @@ static void read_env_level(void) {
         if (strcmp(e, names[i]) == 0) g_level = (cg_log_level)i;
 }
 
+// CHINGU_LOG is read exactly once, race-free, whichever thread logs first; cg_log_set wins over it.
+static void read_env_level(void) { pthread_once(&g_env_once, read_env_level_once); }
+
 void cg_log_set(cg_log_sink sink, void *user, cg_log_level min_level) {
+    read_env_level();
     g_sink = sink;
     g_user = user;
     g_level = min_level;
-    g_level_from_env = 1;
 }
 
 cg_log_level cg_log_level_get(void) {

