@@ -34,12 +34,14 @@ int cg_bpe_cp_byte(uint32_t cp) {
 typedef struct sym {
     int32_t prev, next;
     uint32_t off, n;   // into the encoded word
+    int32_t id;        // the token whose text this symbol is, or CG_TOKEN_NULL
 } sym;
 
 typedef struct bigram {
     int32_t left, right;
     int32_t rank;
     uint32_t size;
+    int32_t result;    // id of the merged text (CG_TOKEN_NULL: not a token, or not known yet)
 } bigram;
 
 typedef struct bpe_scratch {
@@ -103,12 +105,20 @@ static bigram heap_pop(bpe_scratch *s) {
     return top;
 }
 
+// Candidate merge of two adjacent symbols. Both sides are usually tokens, and then the id-pair
+// table answers; otherwise the merge is looked up by text (same rank, slower).
 static bool add_bigram(const cg_vocab *v, bpe_scratch *s, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return true;
     const sym *a = &s->syms[left], *b = &s->syms[right];
-    int32_t rank = cg_vocab_merge_rank(v, s->enc + a->off, a->n, s->enc + b->off, b->n);
-    if (rank < 0) return true;
-    bigram bg = {left, right, rank, a->n + b->n};
+    int32_t rank, result = CG_TOKEN_NULL;
+    if (a->id >= 0 && b->id >= 0) {
+        if (!cg_vocab_pair(v, a->id, b->id, &rank, &result)) return true;
+    } else {
+        rank = cg_vocab_merge_rank(v, s->enc + a->off, a->n, s->enc + b->off, b->n);
+        if (rank < 0) return true;
+        result = cg_vocab_lookup(v, s->enc + a->off, (size_t)a->n + b->n);
+    }
+    bigram bg = {left, right, rank, a->n + b->n, result};
     return heap_push(s, bg);
 }
 
@@ -142,12 +152,13 @@ static bool bpe_word(const cg_vocab *v, bpe_scratch *s, const char *word, size_t
         if (id >= 0) return cg_tokens_push(out, id);
     }
     // symbols: one per UTF-8 character of the encoded word
-    if (!grow((void **)&s->syms, &s->cap_syms, en + 1, sizeof(sym))) return false;
+    // one symbol per byte of the word = per character of the encoded word
+    if (!grow((void **)&s->syms, &s->cap_syms, wn + 1, sizeof(sym))) return false;
     int32_t ns = 0;
-    for (size_t off = 0; off < en;) {
+    for (size_t off = 0, i = 0; off < en; i++) {
         unsigned char c = (unsigned char)s->enc[off];
         size_t l = c < 0x80 ? 1 : 2;
-        s->syms[ns] = (sym){ns - 1, -1, (uint32_t)off, (uint32_t)l};
+        s->syms[ns] = (sym){ns - 1, -1, (uint32_t)off, (uint32_t)l, v->byte_tok[(unsigned char)word[i]]};
         if (ns > 0) s->syms[ns - 1].next = ns;
         ns++;
         off += l;
@@ -160,15 +171,97 @@ static bool bpe_word(const cg_vocab *v, bpe_scratch *s, const char *word, size_t
         sym *l = &s->syms[bg.left], *r = &s->syms[bg.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != bg.size || l->next != bg.right) continue;
         l->n += r->n;
+        l->id = bg.result;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0) s->syms[r->next].prev = bg.left;
         if (!add_bigram(v, s, l->prev, bg.left)) return false;
         if (!add_bigram(v, s, bg.left, l->next)) return false;
     }
-    for (int32_t i = 0; i >= 0 && ns > 0; i = s->syms[i].next)
-        if (s->syms[i].n && !emit_symbol(v, s->enc + s->syms[i].off, s->syms[i].n, out)) return false;
+    for (int32_t i = 0; i >= 0 && ns > 0; i = s->syms[i].next) {
+        const sym *y = &s->syms[i];
+        if (!y->n) continue;
+        if (y->id >= 0) {
+            if (!cg_tokens_push(out, y->id)) return false;
+        } else if (!emit_symbol(v, s->enc + y->off, y->n, out)) {
+            return false;
+        }
+    }
     return true;
+}
+
+// ---- word cache ----------------------------------------------------------------------------------
+// Natural text repeats words, so each call remembers the ids of the words it has already merged
+// (up to CACHE_MAX words of at most CACHE_WORD_MAX bytes). Purely an optimisation: a word's ids do
+// not depend on its context.
+
+#define CACHE_MAX (1u << 16)
+#define CACHE_WORD_MAX 64
+#define CACHE_MIN_TEXT 4096   // short texts are not worth the table
+
+typedef struct centry {
+    uint32_t word_off, word_n, ids_off, ids_n;
+} centry;
+
+typedef struct wcache {
+    uint32_t *slots;   // entry index + 1; 0 = empty
+    uint32_t mask;
+    centry *e;
+    uint32_t n;
+    char *words;
+    size_t n_words, cap_words;
+    int32_t *ids;
+    size_t n_ids, cap_ids;
+} wcache;
+
+void cg_bpe_cache_free(void *cache) {
+    wcache *c = cache;
+    if (!c) return;
+    free(c->slots);
+    free(c->e);
+    free(c->words);
+    free(c->ids);
+    free(c);
+}
+
+static wcache *cache_get(cg_pretok_scratch *ps) {
+    if (!ps->word_cache) {
+        wcache *c = calloc(1, sizeof *c);
+        if (!c) return NULL;
+        c->mask = 2 * CACHE_MAX - 1;
+        c->slots = calloc(2 * CACHE_MAX, sizeof *c->slots);
+        c->e = malloc(CACHE_MAX * sizeof *c->e);
+        if (!c->slots || !c->e) {
+            cg_bpe_cache_free(c);
+            return NULL;
+        }
+        ps->word_cache = c;
+    }
+    return ps->word_cache;
+}
+
+// Returns the slot for the word (an empty one when absent).
+static uint32_t *cache_slot(wcache *c, const char *w, size_t n) {
+    uint32_t i = (uint32_t)cg_tok_hash_bytes(w, n) & c->mask;
+    for (;;) {
+        uint32_t k = c->slots[i];
+        if (!k) return &c->slots[i];
+        const centry *e = &c->e[k - 1];
+        if (e->word_n == n && !memcmp(c->words + e->word_off, w, n)) return &c->slots[i];
+        i = (i + 1) & c->mask;
+    }
+}
+
+static void cache_put(wcache *c, uint32_t *slot, const char *w, size_t n, const int32_t *ids, size_t n_ids) {
+    if (c->n >= CACHE_MAX) return;
+    if (!grow((void **)&c->words, &c->cap_words, c->n_words + n, 1)) return;
+    if (!grow((void **)&c->ids, &c->cap_ids, c->n_ids + n_ids, sizeof(int32_t))) return;
+    memcpy(c->words + c->n_words, w, n);
+    if (n_ids) memcpy(c->ids + c->n_ids, ids, n_ids * sizeof(int32_t));
+    c->e[c->n] = (centry){(uint32_t)c->n_words, (uint32_t)n, (uint32_t)c->n_ids, (uint32_t)n_ids};
+    c->n_words += n;
+    c->n_ids += n_ids;
+    *slot = ++c->n;
 }
 
 cg_status cg_bpe_tokenize(const cg_vocab *v, const char *text, size_t n, cg_pretok_scratch *ps, cg_tokens *out,
@@ -182,11 +275,24 @@ cg_status cg_bpe_tokenize(const cg_vocab *v, const char *text, size_t n, cg_pret
         if (len == 0) continue;
         size_t b0 = ps->cp_off[cp], b1 = ps->cp_off[cp + len];
         cp += len;
-        if (!bpe_word(v, &s, text + b0, b1 - b0, out)) {
-            st = cg_err_set(err, CG_ERR_NOMEM, "bpe: out of memory");
-            break;
+        const char *w = text + b0;
+        size_t wn = b1 - b0;
+        wcache *c = (n >= CACHE_MIN_TEXT && wn <= CACHE_WORD_MAX) ? cache_get(ps) : NULL;
+        uint32_t *slot = c ? cache_slot(c, w, wn) : NULL;
+        if (slot && *slot) {
+            const centry *e = &c->e[*slot - 1];
+            for (uint32_t k = 0; k < e->ids_n; k++)
+                if (!cg_tokens_push(out, c->ids[e->ids_off + k])) goto nomem;
+            continue;
         }
+        size_t n0 = out->n;
+        if (!bpe_word(v, &s, w, wn, out)) goto nomem;
+        if (slot) cache_put(c, slot, w, wn, out->ids + n0, out->n - n0);
     }
+    goto done;
+nomem:
+    st = cg_err_set(err, CG_ERR_NOMEM, "bpe: out of memory");
+done:
     free(s.enc);
     free(s.syms);
     free(s.heap);

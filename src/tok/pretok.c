@@ -338,6 +338,7 @@ void cg_pretok_scratch_free(cg_pretok_scratch *s) {
     pcre2_match_data_free(s->match_data);
     pcre2_match_context_free(s->mctx);
     pcre2_jit_stack_free(s->jit_stack);
+    cg_bpe_cache_free(s->word_cache);
     memset(s, 0, sizeof *s);
 }
 

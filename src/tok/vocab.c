@@ -176,24 +176,27 @@ static const char *const EOG_TEXTS[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "
                                         "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
                                         "[e~[", NULL};
 
-static bool text_in(const cg_vocab *v, int32_t id, const char *const *list) {
-    for (; *list; list++)
-        if (text_is(v, id, *list)) return true;
-    return false;
+static int32_t find_text(const cg_vocab *v, const char *s) { return cg_vocab_lookup(v, s, strlen(s)); }
+
+// Lowest id whose text is in `list` (CG_TOKEN_NULL when none).
+static int32_t first_in(const cg_vocab *v, const char *const *list) {
+    int32_t best = CG_TOKEN_NULL;
+    for (; *list; list++) {
+        int32_t id = find_text(v, *list);
+        if (id >= 0 && (best < 0 || id < best)) best = id;
+    }
+    return best;
 }
 
 static void find_by_text(cg_vocab *v, cg_special which, const char *const *list) {
     if (v->special[which] != CG_TOKEN_NULL) return;
-    for (uint32_t id = 0; id < v->n_tokens; id++) {
-        if (text_in(v, (int32_t)id, list)) {
-            v->special[which] = (int32_t)id;
-            v->attr[id] |= CG_TOK_ATTR_CONTROL;
-            return;
-        }
+    int32_t id = first_in(v, list);
+    if (id >= 0) {
+        v->special[which] = id;
+        v->attr[id] |= CG_TOK_ATTR_CONTROL;
     }
 }
 
-static int32_t find_text(const cg_vocab *v, const char *s) { return cg_vocab_lookup(v, s, strlen(s)); }
 
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -382,6 +385,7 @@ static cg_status load_tokens(cg_vocab *v, const cg_gguf *g, cg_err *err) {
 
 static cg_status load_merges(cg_vocab *v, const cg_gguf *g, cg_err *err) {
     const cg_gguf_kv *mk;
+    char *cat = NULL;
     cg_status st = cg_gguf_get_arr(g, "tokenizer.ggml.merges", CG_GGUF_TYPE_STRING, &mk, err);
     if (st) return cg_err_wrap(err, "tokenizer: byte-level BPE needs merges");
     if (mk->n > UINT32_MAX - 2) return cg_err_set(err, CG_ERR_LIMIT, "tokenizer: too many merges");
@@ -394,20 +398,49 @@ static cg_status load_merges(cg_vocab *v, const cg_gguf *g, cg_err *err) {
     }
     v->merges = malloc(total + 1);
     v->merge_off = malloc(((size_t)n + 1) * sizeof *v->merge_off);
-    if (!v->merges || !v->merge_off || !hash_init(&v->merge_map, n))
-        return cg_err_set(err, CG_ERR_NOMEM, "tokenizer: out of memory for %u merges", n);
+    uint64_t pcap = 16;
+    while (pcap < (uint64_t)n * 2) pcap *= 2;
+    v->pair_mask = pcap - 1;
+    v->pair_keys = malloc(pcap * sizeof *v->pair_keys);
+    v->pair_rank = malloc(pcap * sizeof *v->pair_rank);
+    v->pair_result = malloc(pcap * sizeof *v->pair_result);
+    cat = malloc(total + 1);
+    if (!v->merges || !v->merge_off || !hash_init(&v->merge_map, n) || !v->pair_keys || !v->pair_rank ||
+        !v->pair_result || !cat) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "tokenizer: out of memory for %u merges", n);
+        goto done;
+    }
+    memset(v->pair_keys, 0xFF, pcap * sizeof *v->pair_keys);
     uint64_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         cg_gguf_str s;
-        if ((st = cg_gguf_arr_str(mk, i, &s, err))) return st;
+        if ((st = cg_gguf_arr_str(mk, i, &s, err))) goto done;
+        // llama.cpp splits at the first space after the first byte
         const char *sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
-        if (!sp)
-            return cg_err_set(err, CG_ERR_FORMAT, "tokenizer: merge %u '%.*s' has no space between its two tokens", i,
-                              (int)(s.n > 64 ? 64 : s.n), s.p);
+        if (!sp) {
+            st = cg_err_set(err, CG_ERR_FORMAT, "tokenizer: merge %u '%.*s' has no space between its two tokens", i,
+                            (int)(s.n > 64 ? 64 : s.n), s.p);
+            goto done;
+        }
         size_t na = (size_t)(sp - s.p), nb = s.n - na - 1;
-        if (cg_vocab_lookup(v, s.p, na) < 0 || cg_vocab_lookup(v, sp + 1, nb) < 0)
-            return cg_err_set(err, CG_ERR_FORMAT, "tokenizer: merge %u '%.*s' names a token that is not in the vocabulary",
-                              i, (int)(s.n > 64 ? 64 : s.n), s.p);
+        int32_t ida = cg_vocab_lookup(v, s.p, na), idb = cg_vocab_lookup(v, sp + 1, nb);
+        if (ida < 0 || idb < 0) {
+            st = cg_err_set(err, CG_ERR_FORMAT, "tokenizer: merge %u '%.*s' names a token that is not in the vocabulary",
+                            i, (int)(s.n > 64 ? 64 : s.n), s.p);
+            goto done;
+        }
+        memcpy(cat, s.p, na);
+        memcpy(cat + na, sp + 1, nb);
+        uint64_t key = (uint64_t)(uint32_t)ida << 32 | (uint32_t)idb;
+        for (uint64_t k = (key * 0x9E3779B97F4A7C15ull) >> 20 & v->pair_mask;; k = (k + 1) & v->pair_mask) {
+            if (v->pair_keys[k] == key) break;   // duplicate: the first (lowest) rank wins
+            if (v->pair_keys[k] == UINT64_MAX) {
+                v->pair_keys[k] = key;
+                v->pair_rank[k] = (int32_t)i;
+                v->pair_result[k] = cg_vocab_lookup(v, cat, na + nb);
+                break;
+            }
+        }
         v->merge_off[i] = off;
         memcpy(v->merges + off, s.p, s.n);
         off += s.n;
@@ -426,7 +459,9 @@ static cg_status load_merges(cg_vocab *v, const cg_gguf *g, cg_err *err) {
         }
         v->n_merges = i + 1;
     }
-    return CG_OK;
+done:
+    free(cat);
+    return st;
 }
 
 static cg_status finish_specials(cg_vocab *v, const cg_gguf *g, cg_err *err) {
@@ -479,15 +514,18 @@ static cg_status finish_specials(cg_vocab *v, const cg_gguf *g, cg_err *err) {
     const cg_special fims[] = {CG_SPECIAL_FIM_PAD, CG_SPECIAL_FIM_REP, CG_SPECIAL_FIM_SEP};
     for (size_t i = 0; i < 3; i++)
         if (v->special[fims[i]] >= 0) v->is_eog[v->special[fims[i]]] = 1;
-    for (uint32_t id = 0; id < v->n_tokens; id++) {
-        if (text_in(v, (int32_t)id, EOG_TEXTS)) {
+    for (const char *const *t = EOG_TEXTS; *t; t++) {
+        int32_t id = find_text(v, *t);
+        if (id >= 0) {
             v->is_eog[id] = 1;
             v->attr[id] |= CG_TOK_ATTR_CONTROL;   // "control-looking token … will be overridden"
         }
     }
     const char *const gpt_oss[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL};
-    for (uint32_t id = 0; id < v->n_tokens; id++)
-        if (text_in(v, (int32_t)id, gpt_oss)) v->attr[id] = CG_TOK_ATTR_USER_DEFINED;
+    for (const char *const *t = gpt_oss; *t; t++) {
+        int32_t id = find_text(v, *t);
+        if (id >= 0) v->attr[id] = CG_TOK_ATTR_USER_DEFINED;
+    }
     const cg_special eogs[] = {CG_SPECIAL_EOS, CG_SPECIAL_EOT, CG_SPECIAL_EOM};
     for (size_t i = 0; i < 3; i++)
         if (v->special[eogs[i]] >= 0) v->is_eog[v->special[eogs[i]]] = 1;
@@ -696,6 +734,9 @@ void cg_vocab_free(cg_vocab *v) {
     free(v->merges);
     free(v->merge_off);
     free(v->merge_map.slots);
+    free(v->pair_keys);
+    free(v->pair_rank);
+    free(v->pair_result);
     free(v->is_eog);
     free(v->special_cache);
     free(v->piece);

@@ -51,6 +51,7 @@ typedef struct cg_pretok_scratch {
     void *match_data;     // pcre2_match_data_8 *
     void *mctx;           // pcre2_match_context_8 *
     void *jit_stack;      // pcre2_jit_stack_8 *
+    void *word_cache;     // bpe.c: word → ids cache for this call (owned)
 } cg_pretok_scratch;
 void cg_pretok_scratch_free(cg_pretok_scratch *s);
 
@@ -75,6 +76,10 @@ struct cg_vocab {
     uint64_t *merge_off;     // n_merges + 1
     uint32_t n_merges;
     cg_strhash merge_map;
+    // the same merges keyed by the two token ids: (a << 32 | b) → rank and the merged token's id
+    uint64_t *pair_keys;     // UINT64_MAX = empty slot
+    int32_t *pair_rank, *pair_result;
+    uint64_t pair_mask;
 
     int32_t special[CG_SPECIAL_COUNT_];
     bool add_bos, add_eos, add_sep, add_space_prefix, remove_extra_ws, ignore_merges, clean_spaces;
@@ -103,6 +108,24 @@ int32_t cg_vocab_lookup(const cg_vocab *v, const char *s, size_t n);
 // Rank of merging token texts a and b (-1 when there is no such merge).
 int32_t cg_vocab_merge_rank(const cg_vocab *v, const char *a, size_t na, const char *b, size_t nb);
 
+// Merge of token ids a and b: true with its rank and the id of the merged text (CG_TOKEN_NULL when
+// that text is not a token), false when there is no such merge.
+static inline bool cg_vocab_pair(const cg_vocab *v, int32_t a, int32_t b, int32_t *rank, int32_t *result) {
+    if (!v->pair_keys) return false;
+    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    uint64_t i = (key * 0x9E3779B97F4A7C15ull) >> 20 & v->pair_mask;
+    for (;;) {
+        uint64_t k = v->pair_keys[i];
+        if (k == key) {
+            *rank = v->pair_rank[i];
+            *result = v->pair_result[i];
+            return true;
+        }
+        if (k == UINT64_MAX) return false;
+        i = (i + 1) & v->pair_mask;
+    }
+}
+
 // Growable id list append (sticky NOMEM as return false).
 bool cg_tokens_push(cg_tokens *t, int32_t id);
 
@@ -111,6 +134,9 @@ cg_status cg_spm_tokenize(const cg_vocab *v, const char *text, size_t n, cg_toke
 // Byte-level BPE over one text fragment (valid UTF-8). Appends to out.
 cg_status cg_bpe_tokenize(const cg_vocab *v, const char *text, size_t n, cg_pretok_scratch *ps, cg_tokens *out,
                           cg_err *err);
+
+// Frees the BPE word cache kept in a scratch (called by cg_pretok_scratch_free).
+void cg_bpe_cache_free(void *cache);
 
 // GPT-2 byte ↔ unicode mapping: byte b is written as code point cg_bpe_byte_cp(b); the inverse
 // returns -1 for a code point that no byte maps to.
