@@ -397,7 +397,7 @@ static cg_status build_and_load(const mini *m, cg_vocab **v, cg_err *err, void (
     return st;
 }
 
-static const char *const MINI_TOKS[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0" "a", "<|x|>", "</s>"};
+static const char *const MINI_TOKS[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0\x61", "<|x|>", "</s>"};
 static const int32_t MINI_TYPES[] = {1, 1, 1, 1, 1, 1, 1, 3, 1};
 static const char *const MINI_MERGES[] = {"a b", "ab c", "\xc4\xa0 a"};
 
