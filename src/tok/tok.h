@@ -28,12 +28,12 @@
 
 typedef struct cg_vocab cg_vocab;
 
-// The tokenizer family (`tokenizer.ggml.model`). WPM (BERT) and UGM (T5) vocabularies load (their
-// tokens, ids and pieces are usable) but cg_tokenize returns CG_ERR_UNSUPPORTED for them.
+// The tokenizer family (`tokenizer.ggml.model`). UGM (T5) vocabularies load (their tokens, ids and
+// pieces are usable) but cg_tokenize returns CG_ERR_UNSUPPORTED for them.
 typedef enum cg_vocab_type {
     CG_VOCAB_SPM = 1,   // "llama": SentencePiece BPE with scores and <0xXX> byte fallback
     CG_VOCAB_BPE,       // "gpt2": byte-level BPE with merges and a named pre-tokenizer
-    CG_VOCAB_WPM,       // "bert": WordPiece (tokenization not implemented yet)
+    CG_VOCAB_WPM,       // "bert": WordPiece; add_special gives [CLS] … [SEP]
     CG_VOCAB_UGM,       // "t5":  Unigram (tokenization not implemented yet)
 } cg_vocab_type;
 
@@ -124,7 +124,7 @@ void cg_tokens_free(cg_tokens *t);   // frees ids and zeroes *t; accepts a zeroe
 //   add_special:   BOS first if the vocab adds BOS, EOS last if it adds EOS (BPE/SPM rules).
 //   parse_special: CONTROL and UNKNOWN token texts in the text become those tokens; USER_DEFINED
 //                  token texts are matched even when false (llama.cpp semantics).
-// Errors: CG_ERR_UNSUPPORTED (WPM/UGM vocab), CG_ERR_NOMEM. On error *out keeps what it had.
+// Errors: CG_ERR_UNSUPPORTED (UGM vocab), CG_ERR_NOMEM. On error *out keeps what it had.
 cg_status cg_tokenize(const cg_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                       cg_tokens *out, cg_err *err);
 

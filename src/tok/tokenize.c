@@ -109,7 +109,7 @@ static char *sanitise(const char *text, size_t len, size_t *out_len) {
 
 static cg_status tokenize_into(const cg_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                                cg_tokens *out, cg_err *err) {
-    if (v->type != CG_VOCAB_SPM && v->type != CG_VOCAB_BPE)
+    if (v->type != CG_VOCAB_SPM && v->type != CG_VOCAB_BPE && v->type != CG_VOCAB_WPM)
         return cg_err_set(err, CG_ERR_UNSUPPORTED, "tokenizer: tokenizing with a '%s' vocabulary is not implemented",
                           v->model_name);
     cg_status st = CG_OK;
@@ -124,6 +124,21 @@ static cg_status tokenize_into(const cg_vocab *v, const char *text, size_t len, 
     if (len && !frag_push(&cur, (frag){-1, 0, len})) goto nomem;
     if (!partition(v, text, parse_special, &cur, &nxt)) goto nomem;
 
+    if (v->type == CG_VOCAB_WPM) {   // [CLS] text [SEP] whenever add_special (llama.cpp ignores add_bos here)
+        if (add_special && v->special[CG_SPECIAL_BOS] >= 0 && !cg_tokens_push(out, v->special[CG_SPECIAL_BOS]))
+            goto nomem;
+        for (size_t i = 0; i < cur.n; i++) {
+            frag f = cur.a[i];
+            if (f.id >= 0) {
+                if (!cg_tokens_push(out, f.id)) goto nomem;
+            } else if ((st = cg_wpm_tokenize(v, text + f.off, f.n, out, err))) {
+                goto done;
+            }
+        }
+        if (add_special && v->special[CG_SPECIAL_SEP] >= 0 && !cg_tokens_push(out, v->special[CG_SPECIAL_SEP]))
+            goto nomem;
+        goto done;
+    }
     if (add_special && v->add_bos && !cg_tokens_push(out, v->special[CG_SPECIAL_BOS])) goto nomem;
     if (v->type == CG_VOCAB_SPM) {
         bool prev_special = true;   // the first fragment gets the space prefix too

@@ -354,6 +354,9 @@ static cg_status load_tokens(cg_vocab *v, const cg_gguf *g, cg_err *err) {
         v->attr[i] = a;
     }
     v->text_off[n] = off;
+    for (uint32_t i = 0; i < n; i++)
+        if (v->text_off[i + 1] - v->text_off[i] > v->max_token_len)
+            v->max_token_len = (uint32_t)(v->text_off[i + 1] - v->text_off[i]);
     // text → id map; duplicates are an error (as in llama.cpp)
     for (uint32_t i = 0; i < n; i++) {
         size_t tn;
@@ -651,6 +654,10 @@ cg_status cg_vocab_load(const cg_gguf *g, cg_vocab **out, cg_err *err) {
         sp[CG_SPECIAL_BOS] = 101, sp[CG_SPECIAL_UNK] = 100, sp[CG_SPECIAL_SEP] = 102, sp[CG_SPECIAL_PAD] = 0;
         sp[CG_SPECIAL_MASK] = 103;
         v->add_sep = true, v->add_bos = true, v->clean_spaces = true;
+        v->wpm_lowercase = true;
+        if ((st = opt_bool(g, "tokenizer.ggml.normalizer.lowercase", &v->wpm_lowercase, err))) goto fail;
+        v->wpm_strip_accents = v->wpm_lowercase;
+        if ((st = opt_bool(g, "tokenizer.ggml.normalizer.strip_accents", &v->wpm_strip_accents, err))) goto fail;
     } else if (!strcmp(v->model_name, "gpt2")) {
         v->type = CG_VOCAB_BPE;
         sp[CG_SPECIAL_BOS] = 11, sp[CG_SPECIAL_EOS] = 11;

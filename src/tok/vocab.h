@@ -84,6 +84,8 @@ struct cg_vocab {
     int32_t special[CG_SPECIAL_COUNT_];
     bool add_bos, add_eos, add_sep, add_space_prefix, remove_extra_ws, ignore_merges, clean_spaces;
     bool escape_whitespaces;
+    bool wpm_lowercase, wpm_strip_accents;   // BertNormalizer options (WPM)
+    uint32_t max_token_len;  // longest token text in bytes
 
     uint8_t *is_eog;         // n_tokens flags
 
@@ -131,6 +133,8 @@ bool cg_tokens_push(cg_tokens *t, int32_t id);
 
 // SPM over one text fragment (already prefixed/escaped by the caller). Appends to out.
 cg_status cg_spm_tokenize(const cg_vocab *v, const char *text, size_t n, cg_tokens *out, cg_err *err);
+// WordPiece (BERT) over one text fragment (valid UTF-8). Appends to out.
+cg_status cg_wpm_tokenize(const cg_vocab *v, const char *text, size_t n, cg_tokens *out, cg_err *err);
 // Byte-level BPE over one text fragment (valid UTF-8). Appends to out.
 cg_status cg_bpe_tokenize(const cg_vocab *v, const char *text, size_t n, cg_pretok_scratch *ps, cg_tokens *out,
                           cg_err *err);
