@@ -15,6 +15,9 @@
 #include "base/utf8.h"
 #include "gguf/gguf.h"
 #include "tok/tok.h"
+#include "tok/vocab.h"   // cg_pretok_* for the split tests
+
+#include <pthread.h>
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -497,6 +500,136 @@ static void test_malformed_vocab(void **state) {
     cg_vocab_free(v);
 }
 
+// ---- pre-tokenizers: every supported name compiles; hand-computed splits for a few ---------------
+
+static const char *const PRE_NAMES[] = {
+    "default", "gpt-2", "llama3", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "falcon", "starcoder",
+    "refact", "mpt", "command-r", "smollm", "gpt-4o", "tekken", "a.x-4.0", "exaone", "exaone4", "kanana2",
+    "midm-2.0", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat", "bloom", "chatglm-bpe", "codeshell",
+    "jais", "qwen35", "seed-coder", "grok-2", "bailingmoe", "exaone-moe", "minerva-7b", "llama4", "pixtral",
+    "trillion", "granite-docling", "megrez", "hunyuan", "phi-2", "deepseek-r1-qwen", "lfm2", "falcon3", NULL};
+
+// Splits text with the named pre-tokenizer; returns the words joined by '|'.
+static char *split_words(const char *name, const char *text) {
+    cg_err err = {0};
+    cg_pretok *p;
+    cg_pretok_flags fl;
+    CG_ASSERT_OK(cg_pretok_new(name, &p, &fl, &err), &err);
+    cg_pretok_scratch s = {0};
+    CG_ASSERT_OK(cg_pretok_split(p, text, strlen(text), &s, &err), &err);
+    cg_buf b;
+    cg_buf_init(&b);
+    size_t cp = 0;
+    for (size_t i = 0; i < s.n_pieces; i++) {
+        if (!s.pieces[i]) continue;
+        if (b.len) cg_buf_putc(&b, '|');
+        cg_buf_append(&b, text + s.cp_off[cp], s.cp_off[cp + s.pieces[i]] - s.cp_off[cp]);
+        cp += s.pieces[i];
+    }
+    cg_pretok_scratch_free(&s);
+    cg_pretok_free(p);
+    return b.data;
+}
+
+static void test_pretokenizers(void **state) {
+    (void)state;
+    const char *sample = "Hello World's 12345 ok\n\n  한국어 SK텔레콤 \xf0\x9f\x98\x80 x=1.5;";
+    for (int i = 0; PRE_NAMES[i]; i++) {
+        char *w = split_words(PRE_NAMES[i], sample);
+        // the pieces always cover the text exactly
+        cg_buf joined;
+        cg_buf_init(&joined);
+        for (const char *q = w; *q; q++)
+            if (*q != '|') cg_buf_putc(&joined, *q);
+        assert_string_equal(joined.data, "Hello World's 12345 ok\n\n  한국어 SK텔레콤 \xf0\x9f\x98\x80 x=1.5;");
+        cg_buf_free(&joined);
+        free(w);
+    }
+    printf("  %d pre-tokenizer names compile and split the sample\n", (int)(sizeof PRE_NAMES / sizeof PRE_NAMES[0]) - 1);
+    struct {
+        const char *name, *text, *want;
+    } cases[] = {
+        // \p{N}{1,3} groups, case-aware words with contractions
+        {"gpt-4o", "Hello World's 12345 ok", "Hello| World's| |123|45| ok"},
+        {"tekken", "HelloWorld 123", "Hello|World| |1|2|3"},
+        // llama3: digits by three, spaces before a word stay with the next word only once
+        {"llama-bpe", "a  b 1234\n\nc", "a| | b| |123|4|\n\n|c"},
+        // gpt-2: \s+(?!\S) leaves the last space for the word
+        {"gpt-2", "a   b", "a|  | b"},
+        // starcoder / exaone: every digit alone
+        {"exaone", "x 2024", "x| |2|0|2|4"},
+        // deepseek-llm: newline alone, Latin words, Hangul run, digits
+        {"deepseek-llm", "abc 123\n가나다", "abc| |123|\n|가나다"},
+        // qwen2 (collapsed): one digit per piece, Korean letters are letters
+        {"qwen2", "SK텔레콤 42", "SK텔레콤| |4|2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *w = split_words(cases[i].name, cases[i].text);
+        if (strcmp(w, cases[i].want)) fail_msg("%s: '%s' split as '%s', want '%s'", cases[i].name, cases[i].text, w,
+                                               cases[i].want);
+        free(w);
+    }
+    cg_err err = {0};
+    cg_pretok *p = NULL;
+    cg_pretok_flags fl;
+    assert_int_equal(cg_pretok_new("gpt-5-turbo", &p, &fl, &err), CG_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "'gpt-5-turbo'"));
+    CG_ASSERT_OK(cg_pretok_new("midm-2.0", &p, &fl, &err), &err);   // llama3 flags
+    assert_true(fl.ignore_merges);
+    assert_int_equal(fl.add_bos, 1);
+    cg_pretok_free(p);
+}
+
+// ---- concurrency: one vocab, many threads ----------------------------------------------------------
+
+typedef struct thr_arg {
+    const cg_vocab *v;
+    const char *text;
+    cg_tokens out;
+    cg_status st;
+} thr_arg;
+
+static void *thr_main(void *p) {
+    thr_arg *a = p;
+    cg_err err = {0};
+    for (int k = 0; k < 20 && !a->st; k++) {
+        a->out.n = 0;
+        a->st = cg_tokenize(a->v, a->text, strlen(a->text), true, true, &a->out, &err);
+    }
+    return NULL;
+}
+
+static void test_threads_share_vocab(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md) {
+        skip();
+        return;
+    }
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/vocab/ggml-vocab-qwen3.gguf", md);
+    cg_vocab *v = load_vocab_path(p, NULL);
+    const char *text = "안녕하세요, 저는 SK텔레콤의 에이닷입니다. <|im_start|>user\nHello, world! 12345 <think>";
+    cg_tokens ref = {0};
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_tokenize(v, text, strlen(text), true, true, &ref, &err), &err);
+    thr_arg a[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (thr_arg){v, text, {0}, CG_OK};
+        assert_int_equal(pthread_create(&th[i], NULL, thr_main, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(a[i].st, CG_OK);
+        assert_int_equal(a[i].out.n, ref.n);
+        assert_memory_equal(a[i].out.ids, ref.ids, ref.n * sizeof(int32_t));
+        cg_tokens_free(&a[i].out);
+    }
+    cg_tokens_free(&ref);
+    cg_vocab_free(v);
+}
+
 // ---- throughput (printed only) -------------------------------------------------------------------
 
 static double now_s(void) {
@@ -553,6 +686,8 @@ int main(void) {
         cmocka_unit_test(test_mini_bpe),
         cmocka_unit_test(test_malformed_vocab),
         cmocka_unit_test(test_stream_korean),
+        cmocka_unit_test(test_pretokenizers),
+        cmocka_unit_test(test_threads_share_vocab),
         cmocka_unit_test(test_vocab_vectors),
         cmocka_unit_test(test_llamacpp_vectors),
         cmocka_unit_test(test_throughput_qwen3),
