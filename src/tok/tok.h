@@ -8,9 +8,12 @@
 // detokenize allocate only per-call scratch. A cg_detok_stream is per-sequence state and is not
 // thread-safe (one owner at a time).
 //
-// Input text: any bytes. Text that is not valid UTF-8 is tokenized as if every byte of each
-// invalid sequence were U+FFFD (what llama.cpp's BPE code does when it decodes code points);
-// tokenize never reads outside [text, text + len) and never fails because of the text itself.
+// Input text: any bytes; tokenize never reads outside [text, text + len) and never fails because of
+// what the text contains (only CG_ERR_LIMIT above 4 GiB and CG_ERR_NOMEM). Invalid UTF-8: SPM
+// tokenizes bytes, so an invalid byte becomes its <0xXX> byte token (as in llama.cpp); BPE and WPM
+// tokenize code points, and every byte that does not start a well-formed sequence (RFC 3629: no
+// overlongs, surrogates or code points above U+10FFFF) is read as U+FFFD, as llama.cpp does for
+// undecodable bytes (llama.cpp itself accepts overlong and surrogate forms; we do not).
 //
 // Token ids are int32_t as in llama.cpp; CG_TOKEN_NULL (-1) means "none".
 #ifndef CG_TOK_TOK_H
@@ -124,7 +127,8 @@ void cg_tokens_free(cg_tokens *t);   // frees ids and zeroes *t; accepts a zeroe
 //   add_special:   BOS first if the vocab adds BOS, EOS last if it adds EOS (BPE/SPM rules).
 //   parse_special: CONTROL and UNKNOWN token texts in the text become those tokens; USER_DEFINED
 //                  token texts are matched even when false (llama.cpp semantics).
-// Errors: CG_ERR_UNSUPPORTED (UGM vocab), CG_ERR_NOMEM. On error *out keeps what it had.
+// Errors: CG_ERR_UNSUPPORTED (UGM vocab), CG_ERR_LIMIT (text above 4 GiB), CG_ERR_NOMEM.
+// On error *out keeps what it had.
 cg_status cg_tokenize(const cg_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                       cg_tokens *out, cg_err *err);
 

@@ -116,7 +116,9 @@ static cg_status tokenize_into(const cg_vocab *v, const char *text, size_t len, 
     char *clean = NULL, *tmp = NULL;
     frags cur = {0}, nxt = {0};
     cg_pretok_scratch ps = {0};
-    if (!cg_utf8_valid(text, len, NULL)) {
+    // SPM works on bytes (an invalid byte reaches the <0xXX> byte fallback, as in llama.cpp); BPE and
+    // WPM work on code points, where llama.cpp turns each undecodable byte into U+FFFD.
+    if (v->type != CG_VOCAB_SPM && !cg_utf8_valid(text, len, NULL)) {
         clean = sanitise(text, len, &len);
         if (!clean) goto nomem;
         text = clean;

@@ -358,6 +358,12 @@ static void test_stream_korean(void **state) {
     assert_memory_equal(o.data, want, o.len);
     cg_buf_free(&o);
     assert_int_equal(cg_detok_stream_feed(s, 99999, &o, &err), CG_ERR_INVALID);
+    // SPM keeps an invalid input byte: it reaches the <0xFF> byte token (llama.cpp behaviour)
+    cg_tokens inv = {0};
+    CG_ASSERT_OK(cg_tokenize(v, "\xff", 1, false, false, &inv, &err), &err);
+    assert_true(inv.n >= 1);
+    assert_int_equal(inv.ids[inv.n - 1], cg_vocab_find(v, "<0xFF>", 6));
+    cg_tokens_free(&inv);
     cg_detok_stream_free(s);
     cg_buf_free(&full);
     cg_buf_free(&streamed);
