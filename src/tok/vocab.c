@@ -13,7 +13,7 @@
 // parse_special), then each text fragment goes through SPM or BPE.
 //
 // Invariants: after cg_vocab_load a cg_vocab is never written again; every array indexed by a
-// token id has n_tokens entries; text_off / piece_off / merge_off have one more.
+// token id has n_tokens entries; text_off / piece_off have one more.
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,16 +27,8 @@
 
 // ---- small helpers ---------------------------------------------------------------------------
 
-uint64_t cg_tok_hash_bytes(const void *p, size_t n) {
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
+// FNV-1a over the bytes, then a final avalanche (murmur3 fmix64) so that the low bits used as the
+// slot index depend on every byte (plain FNV-1a clusters badly in linear probing).
 static uint64_t hash_continue(uint64_t h, const void *p, size_t n) {
     const unsigned char *s = p;
     for (size_t i = 0; i < n; i++) {
@@ -45,6 +37,17 @@ static uint64_t hash_continue(uint64_t h, const void *p, size_t n) {
     }
     return h;
 }
+
+static uint64_t hash_final(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+uint64_t cg_tok_hash_bytes(const void *p, size_t n) { return hash_final(hash_continue(1469598103934665603ull, p, n)); }
 
 bool cg_tokens_push(cg_tokens *t, int32_t id) {
     if (t->n == t->cap) {
@@ -86,19 +89,10 @@ int32_t cg_vocab_lookup(const cg_vocab *v, const char *s, size_t n) {
 }
 
 int32_t cg_vocab_merge_rank(const cg_vocab *v, const char *a, size_t na, const char *b, size_t nb) {
-    if (!v->n_merges) return -1;
-    uint64_t h = hash_continue(hash_continue(hash_continue(1469598103934665603ull, a, na), " ", 1), b, nb);
-    uint64_t i = h & v->merge_map.mask;
-    size_t n = na + 1 + nb;
-    for (;;) {
-        uint32_t e = v->merge_map.slots[i];
-        if (!e) return -1;
-        uint32_t r = e - 1;
-        const char *m = v->merges + v->merge_off[r];
-        size_t mn = (size_t)(v->merge_off[r + 1] - v->merge_off[r]);
-        if (mn == n && !memcmp(m, a, na) && m[na] == ' ' && !memcmp(m + na + 1, b, nb)) return (int32_t)r;
-        i = (i + 1) & v->merge_map.mask;
-    }
+    // every merge names two existing tokens (checked at load), so the id-pair table answers
+    int32_t ida = cg_vocab_lookup(v, a, na), idb, rank, result;
+    if (ida < 0 || (idb = cg_vocab_lookup(v, b, nb)) < 0) return -1;
+    return cg_vocab_pair(v, ida, idb, &rank, &result) ? rank : -1;
 }
 
 // ---- loading -----------------------------------------------------------------------------------
@@ -391,30 +385,21 @@ static cg_status load_merges(cg_vocab *v, const cg_gguf *g, cg_err *err) {
     char *cat = NULL;
     cg_status st = cg_gguf_get_arr(g, "tokenizer.ggml.merges", CG_GGUF_TYPE_STRING, &mk, err);
     if (st) return cg_err_wrap(err, "tokenizer: byte-level BPE needs merges");
-    if (mk->n > UINT32_MAX - 2) return cg_err_set(err, CG_ERR_LIMIT, "tokenizer: too many merges");
+    if (mk->n > (uint64_t)INT32_MAX) return cg_err_set(err, CG_ERR_LIMIT, "tokenizer: too many merges");
     uint32_t n = (uint32_t)mk->n;
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        cg_gguf_str s;
-        if ((st = cg_gguf_arr_str(mk, i, &s, err))) return st;
-        total += s.n;
-    }
-    v->merges = malloc(total + 1);
-    v->merge_off = malloc(((size_t)n + 1) * sizeof *v->merge_off);
     uint64_t pcap = 16;
     while (pcap < (uint64_t)n * 2) pcap *= 2;
     v->pair_mask = pcap - 1;
     v->pair_keys = malloc(pcap * sizeof *v->pair_keys);
     v->pair_rank = malloc(pcap * sizeof *v->pair_rank);
     v->pair_result = malloc(pcap * sizeof *v->pair_result);
-    cat = malloc(total + 1);
-    if (!v->merges || !v->merge_off || !hash_init(&v->merge_map, n) || !v->pair_keys || !v->pair_rank ||
-        !v->pair_result || !cat) {
+    size_t cap_cat = 256;
+    cat = malloc(cap_cat);
+    if (!v->pair_keys || !v->pair_rank || !v->pair_result || !cat) {
         st = cg_err_set(err, CG_ERR_NOMEM, "tokenizer: out of memory for %u merges", n);
         goto done;
     }
     memset(v->pair_keys, 0xFF, pcap * sizeof *v->pair_keys);
-    uint64_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         cg_gguf_str s;
         if ((st = cg_gguf_arr_str(mk, i, &s, err))) goto done;
@@ -432,33 +417,26 @@ static cg_status load_merges(cg_vocab *v, const cg_gguf *g, cg_err *err) {
                             i, (int)(s.n > 64 ? 64 : s.n), s.p);
             goto done;
         }
-        memcpy(cat, s.p, na);
-        memcpy(cat + na, sp + 1, nb);
         uint64_t key = (uint64_t)(uint32_t)ida << 32 | (uint32_t)idb;
         for (uint64_t k = (key * 0x9E3779B97F4A7C15ull) >> 20 & v->pair_mask;; k = (k + 1) & v->pair_mask) {
-            if (v->pair_keys[k] == key) break;   // duplicate: the first (lowest) rank wins
+            if (v->pair_keys[k] == key) break;   // duplicate: the first (lowest) rank wins, as in llama.cpp
             if (v->pair_keys[k] == UINT64_MAX) {
+                if (s.n > cap_cat) {
+                    char *c2 = realloc(cat, s.n);
+                    if (!c2) {
+                        st = cg_err_set(err, CG_ERR_NOMEM, "tokenizer: out of memory");
+                        goto done;
+                    }
+                    cat = c2;
+                    cap_cat = s.n;
+                }
+                memcpy(cat, s.p, na);
+                memcpy(cat + na, sp + 1, nb);
                 v->pair_keys[k] = key;
                 v->pair_rank[k] = (int32_t)i;
                 v->pair_result[k] = cg_vocab_lookup(v, cat, na + nb);
                 break;
             }
-        }
-        v->merge_off[i] = off;
-        memcpy(v->merges + off, s.p, s.n);
-        off += s.n;
-        v->merge_off[i + 1] = off;
-        uint64_t k = cg_tok_hash_bytes(s.p, s.n) & v->merge_map.mask;
-        for (;;) {
-            uint32_t e = v->merge_map.slots[k];
-            if (!e) {
-                v->merge_map.slots[k] = i + 1;
-                break;
-            }
-            uint32_t r = e - 1;
-            if (v->merge_off[r + 1] - v->merge_off[r] == s.n && !memcmp(v->merges + v->merge_off[r], s.p, s.n))
-                break;   // duplicate: the first (lowest) rank wins
-            k = (k + 1) & v->merge_map.mask;
         }
         v->n_merges = i + 1;
     }
@@ -738,9 +716,6 @@ void cg_vocab_free(cg_vocab *v) {
     free(v->scores);
     free(v->attr);
     free(v->tok_map.slots);
-    free(v->merges);
-    free(v->merge_off);
-    free(v->merge_map.slots);
     free(v->pair_keys);
     free(v->pair_rank);
     free(v->pair_result);

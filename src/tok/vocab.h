@@ -71,12 +71,8 @@ struct cg_vocab {
     uint32_t *attr;          // n_tokens, CG_TOK_ATTR_* bits
     cg_strhash tok_map;      // token text → id
 
-    // BPE merges: the "left right" strings back to back; merge_map key = that string, value = rank
-    char *merges;
-    uint64_t *merge_off;     // n_merges + 1
+    // BPE merges keyed by the two token ids: (a << 32 | b) → rank and the merged token's id
     uint32_t n_merges;
-    cg_strhash merge_map;
-    // the same merges keyed by the two token ids: (a << 32 | b) → rank and the merged token's id
     uint64_t *pair_keys;     // UINT64_MAX = empty slot
     int32_t *pair_rank, *pair_result;
     uint64_t pair_mask;
@@ -107,7 +103,7 @@ static inline const char *cg_vocab_text_at(const cg_vocab *v, int32_t id, size_t
 
 // Hash lookups (CG_TOKEN_NULL / -1 when absent).
 int32_t cg_vocab_lookup(const cg_vocab *v, const char *s, size_t n);
-// Rank of merging token texts a and b (-1 when there is no such merge).
+// Rank of merging token texts a and b (-1 when there is no such merge, or a or b is not a token).
 int32_t cg_vocab_merge_rank(const cg_vocab *v, const char *a, size_t na, const char *b, size_t nb);
 
 // Merge of token ids a and b: true with its rank and the id of the merged text (CG_TOKEN_NULL when
