@@ -291,14 +291,16 @@ static cg_status load_tokens(cg_vocab *v, const cg_gguf *g, cg_err *err) {
     if (sc) {
         if (sc->type != CG_GGUF_TYPE_ARRAY ||
             (sc->elem_type != CG_GGUF_TYPE_FLOAT32 && sc->elem_type != CG_GGUF_TYPE_INT32))
-            return cg_err_set(err, CG_ERR_TYPE, "tokenizer: tokenizer.ggml.scores must be a FLOAT32 or INT32 array");
+            return cg_err_set(err, CG_ERR_TYPE, "tokenizer: tokenizer.ggml.scores must be an array of FLOAT32 or INT32, "
+                              "not %s of %s", cg_gguf_type_name(sc->type), cg_gguf_type_name(sc->elem_type));
         if (sc->n < n)
             return cg_err_set(err, CG_ERR_FORMAT, "tokenizer: %" PRIu64 " scores for %u tokens", sc->n, n);
     }
     const cg_gguf_kv *tt = cg_gguf_find(g, "tokenizer.ggml.token_type");
     if (tt) {
         if (tt->type != CG_GGUF_TYPE_ARRAY || tt->elem_type != CG_GGUF_TYPE_INT32)
-            return cg_err_set(err, CG_ERR_TYPE, "tokenizer: tokenizer.ggml.token_type must be an INT32 array");
+            return cg_err_set(err, CG_ERR_TYPE, "tokenizer: tokenizer.ggml.token_type must be an array of INT32, not %s of %s",
+                              cg_gguf_type_name(tt->type), cg_gguf_type_name(tt->elem_type));
         if (tt->n < n)
             return cg_err_set(err, CG_ERR_FORMAT, "tokenizer: %" PRIu64 " token types for %u tokens", tt->n, n);
     }

@@ -421,6 +421,17 @@ static void tweak_add_eos(cg_gguf_writer *w) {
     CG_ASSERT_OK(cg_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 4294967295u, &err), &err);
 }
 
+static void tweak_no_merges(cg_gguf_writer *w) { cg_gguf_writer_remove(w, "tokenizer.ggml.merges"); }
+static void tweak_rwkv(cg_gguf_writer *w) {
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_gguf_writer_set_str(w, "tokenizer.ggml.model", "rwkv", &err), &err);
+}
+static void tweak_float_types(cg_gguf_writer *w) {
+    float t[9] = {0};
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", CG_GGUF_TYPE_FLOAT32, t, 9, &err), &err);
+}
+
 static void test_mini_bpe(void **state) {
     (void)state;
     cg_err err = {0};
@@ -491,6 +502,12 @@ static void test_malformed_vocab(void **state) {
     assert_non_null(strstr(err.msg, "2 token types for 9 tokens"));
     assert_int_equal(build_and_load(&m6, &v, &err, tweak_add_eos), CG_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "add_eos_token"));
+    assert_int_equal(build_and_load(&m6, &v, &err, tweak_no_merges), CG_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "tokenizer.ggml.merges"));
+    assert_int_equal(build_and_load(&m6, &v, &err, tweak_rwkv), CG_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "'rwkv'"));
+    assert_int_equal(build_and_load(&m6, &v, &err, tweak_float_types), CG_ERR_TYPE);
+    assert_non_null(strstr(err.msg, "tokenizer.ggml.token_type"));
     // out-of-range ids are rejected by the public functions
     mini ok = {MINI_TOKS, 9, MINI_TYPES, MINI_MERGES, 3, "gpt-2"};
     CG_ASSERT_OK(build_and_load(&ok, &v, &err, NULL), &err);
