@@ -92,6 +92,16 @@
     "\\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"
 #define RX_BLOOM " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+"
 
+#define RX_DEEPSEEK3_CJK "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+"
+#define RX_DEEPSEEK3_MAIN                                                                              \
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "   \
+    "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"
+#define RX_MINICPM5                                                                                    \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| "  \
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define RX_UFAKZEKA                                                                                    \
+    "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
 #define MAX_RX 6
 
 typedef struct pretok_def {
@@ -130,6 +140,12 @@ static const pretok_def PRETOKS[] = {
     {"grok-2", {RX_QWEN2}, false, false, -1, false},
     {"bailingmoe|bailingmoe2|llada-moe", {RX_BAILING}, false, false, -1, false},
     {"exaone-moe", {RX_EXAONE_MOE}, true, false, -1, false},
+    {"jina-v1-en|jina-v2-code|roberta-bpe", {RX_GPT2}, true, false, -1, false},
+    {"deepseek-v3|hunyuan-dense|joyai-llm|hy_v4", {"\\p{N}{1,3}", RX_DEEPSEEK3_CJK, RX_DEEPSEEK3_MAIN}, false, false,
+     -1, false},
+    {"minicpm5", {"\\p{N}{1,3}", RX_MINICPM5}, true, true, -1, false},
+    {"ufakzeka", {RX_UFAKZEKA}, false, false, -1, false},
+    {"laguna", {"[^\\n]+|[\\n]+", RX_QWEN2}, false, false, -1, false},
 };
 
 typedef enum rx_mode { RX_UCP, RX_COLLAPSED, RX_WIDE } rx_mode;

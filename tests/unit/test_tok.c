@@ -530,7 +530,8 @@ static const char *const PRE_NAMES[] = {
     "refact", "mpt", "command-r", "smollm", "gpt-4o", "tekken", "a.x-4.0", "exaone", "exaone4", "kanana2",
     "midm-2.0", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat", "bloom", "chatglm-bpe", "codeshell",
     "jais", "qwen35", "seed-coder", "grok-2", "bailingmoe", "exaone-moe", "minerva-7b", "llama4", "pixtral",
-    "trillion", "granite-docling", "megrez", "hunyuan", "phi-2", "deepseek-r1-qwen", "lfm2", "falcon3", NULL};
+    "trillion", "granite-docling", "megrez", "hunyuan", "phi-2", "deepseek-r1-qwen", "lfm2", "falcon3", "deepseek-v3",
+    "hunyuan-dense", "minicpm5", "ufakzeka", "laguna", "roberta-bpe", NULL};
 
 // Splits text with the named pre-tokenizer; returns the words joined by '|'.
 static char *split_words(const char *name, const char *text) {
@@ -585,6 +586,8 @@ static void test_pretokenizers(void **state) {
         {"deepseek-llm", "abc 123\n가나다", "abc| |123|\n|가나다"},
         // qwen2 (collapsed): one digit per piece, Korean letters are letters
         {"qwen2", "SK텔레콤 42", "SK텔레콤| |4|2"},
+        // deepseek-v3: digits by three first, then Han/kana runs, then the main pattern
+        {"deepseek-v3", "Hello, 世界123", "Hello|,| |世界|123"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *w = split_words(cases[i].name, cases[i].text);
