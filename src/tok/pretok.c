@@ -111,41 +111,42 @@ typedef struct pretok_def {
     bool ignore_merges;
     int add_bos;         // -1 model default
     bool no_bos_id;
+    bool add_sep;
 } pretok_def;
 
 // One row per llama.cpp pre-tokenizer type we support (names → regexes and flags).
 static const pretok_def PRETOKS[] = {
-    {"default", {"[\\p{P}\\$\\+<=>\\^~\\|]+", RX_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, true, false, -1, false},
+    {"default", {"[\\p{P}\\$\\+<=>\\^~\\|]+", RX_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, true, false, -1, false, false},
     {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano", {RX_LLAMA3_ADAPTED},
-     true, true, 1, false},
-    {"dbrx|smaug-bpe", {RX_LLAMA3_ADAPTED}, true, false, -1, false},
+     true, true, 1, false, false},
+    {"dbrx|smaug-bpe", {RX_LLAMA3_ADAPTED}, true, false, -1, false, false},
     {"deepseek-llm",
-     {"[\r\n]", RX_DEEPSEEK_LETTERS, RX_DEEPSEEK_PUNCT, "\\s+$", RX_CJK_KO, "\\p{N}+"}, false, false, -1, false},
-    {"deepseek-coder", {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RX_CJK_KO, "\\p{N}"}, false, false, -1, false},
-    {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RX_GPT2, "[0-9][0-9][0-9]"}, true, false, -1, false},
+     {"[\r\n]", RX_DEEPSEEK_LETTERS, RX_DEEPSEEK_PUNCT, "\\s+$", RX_CJK_KO, "\\p{N}+"}, false, false, -1, false, false},
+    {"deepseek-coder", {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RX_CJK_KO, "\\p{N}"}, false, false, -1, false, false},
+    {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RX_GPT2, "[0-9][0-9][0-9]"}, true, false, -1, false, false},
     {"mpt|olmo|jais|gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|exaone4",
-     {RX_GPT2}, true, false, -1, false},
-    {"trillion|granite-docling", {RX_GPT2}, false, false, -1, false},
-    {"starcoder|refact|codeshell|exaone|minerva-7b|mellum2", {"\\p{N}", RX_GPT2}, true, false, -1, false},
-    {"command-r|smollm", {"\\p{N}", RX_GPT2}, false, false, -1, false},
-    {"qwen2|deepseek-r1-qwen|kormo|f2llmv2|hunyuan|solar-open", {RX_QWEN2}, false, false, -1, false},
-    {"stablelm2|megrez", {RX_QWEN2}, true, false, -1, false},
-    {"qwen35", {RX_QWEN35}, false, false, -1, false},
-    {"glm4|chatglm-bpe", {RX_LLAMA3_ADAPTED}, true, false, -1, true},
-    {"poro-chat", {RX_BLOOM}, false, false, -1, false},
-    {"bloom|gpt3-finnish", {RX_BLOOM}, true, false, -1, false},
-    {"tekken", {RX_TEKKEN}, false, true, 1, false},
-    {"gpt-4o|llama4|kanana2|talkie|minimax-m2", {RX_GPT4O}, false, false, -1, false},
-    {"seed-coder", {RX_SEED_CODER}, false, false, -1, false},
-    {"grok-2", {RX_QWEN2}, false, false, -1, false},
-    {"bailingmoe|bailingmoe2|llada-moe", {RX_BAILING}, false, false, -1, false},
-    {"exaone-moe", {RX_EXAONE_MOE}, true, false, -1, false},
-    {"jina-v1-en|jina-v2-code|roberta-bpe", {RX_GPT2}, true, false, -1, false},
+     {RX_GPT2}, true, false, -1, false, false},
+    {"trillion|granite-docling", {RX_GPT2}, false, false, -1, false, false},
+    {"starcoder|refact|codeshell|exaone|minerva-7b|mellum2", {"\\p{N}", RX_GPT2}, true, false, -1, false, false},
+    {"command-r|smollm", {"\\p{N}", RX_GPT2}, false, false, -1, false, false},
+    {"qwen2|deepseek-r1-qwen|kormo|f2llmv2|hunyuan|solar-open", {RX_QWEN2}, false, false, -1, false, false},
+    {"stablelm2|megrez", {RX_QWEN2}, true, false, -1, false, false},
+    {"qwen35", {RX_QWEN35}, false, false, -1, false, false},
+    {"glm4|chatglm-bpe", {RX_LLAMA3_ADAPTED}, true, false, -1, true, false},
+    {"poro-chat", {RX_BLOOM}, false, false, -1, false, false},
+    {"bloom|gpt3-finnish", {RX_BLOOM}, true, false, -1, false, false},
+    {"tekken", {RX_TEKKEN}, false, true, 1, false, false},
+    {"gpt-4o|llama4|kanana2|talkie|minimax-m2", {RX_GPT4O}, false, false, -1, false, false},
+    {"seed-coder", {RX_SEED_CODER}, false, false, -1, false, false},
+    {"grok-2", {RX_QWEN2}, false, false, -1, false, false},
+    {"bailingmoe|bailingmoe2|llada-moe", {RX_BAILING}, false, false, -1, false, false},
+    {"exaone-moe", {RX_EXAONE_MOE}, true, false, -1, false, false},
+    {"jina-v1-en|jina-v2-code|roberta-bpe", {RX_GPT2}, true, false, -1, false, true},
     {"deepseek-v3|hunyuan-dense|joyai-llm|hy_v4", {"\\p{N}{1,3}", RX_DEEPSEEK3_CJK, RX_DEEPSEEK3_MAIN}, false, false,
-     -1, false},
-    {"minicpm5", {"\\p{N}{1,3}", RX_MINICPM5}, true, true, -1, false},
-    {"ufakzeka", {RX_UFAKZEKA}, false, false, -1, false},
-    {"laguna", {"[^\\n]+|[\\n]+", RX_QWEN2}, false, false, -1, false},
+     -1, false, false},
+    {"minicpm5", {"\\p{N}{1,3}", RX_MINICPM5}, true, true, -1, false, false},
+    {"ufakzeka", {RX_UFAKZEKA}, false, false, -1, false, false},
+    {"laguna", {"[^\\n]+|[\\n]+", RX_QWEN2}, false, false, -1, false, false},
 };
 
 typedef enum rx_mode { RX_UCP, RX_COLLAPSED, RX_WIDE } rx_mode;
@@ -331,6 +332,7 @@ cg_status cg_pretok_new(const char *name, cg_pretok **out, cg_pretok_flags *flag
     flags->ignore_merges = def->ignore_merges;
     flags->add_bos = def->add_bos;
     flags->no_bos_id = def->no_bos_id;
+    flags->add_sep = def->add_sep;
     *out = p;
     return CG_OK;
 fail:

@@ -650,6 +650,7 @@ cg_status cg_vocab_load(const cg_gguf *g, cg_vocab **out, cg_err *err) {
         v->ignore_merges = fl.ignore_merges;
         if (fl.add_bos >= 0) v->add_bos = fl.add_bos != 0;
         if (fl.no_bos_id) sp[CG_SPECIAL_BOS] = CG_TOKEN_NULL;
+        if (fl.add_sep) v->add_sep = true;
     } else if (!strcmp(v->model_name, "t5")) {
         v->type = CG_VOCAB_UGM;
         sp[CG_SPECIAL_EOS] = 1, sp[CG_SPECIAL_UNK] = 2, sp[CG_SPECIAL_PAD] = 0;

@@ -33,6 +33,7 @@ typedef struct cg_pretok_flags {
     bool clean_spaces;    // clean_up_tokenization_spaces when detokenizing
     int add_bos;          // -1 keep the model default, 0/1 force
     bool no_bos_id;       // the pre-tokenizer clears the default BOS id (chatglm)
+    bool add_sep;         // roberta-style: add_sep defaults to true
 } cg_pretok_flags;
 cg_status cg_pretok_new(const char *name, cg_pretok **out, cg_pretok_flags *flags, cg_err *err);
 void cg_pretok_free(cg_pretok *p);
