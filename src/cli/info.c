@@ -70,6 +70,13 @@ static void put_quoted(cg_buf *b, const char *s, size_t n, size_t max) {
     if (i < n) cg_buf_printf(b, "… (%zu bytes)", n);
 }
 
+static size_t n_codepoints(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) c++;
+    return c;
+}
+
 // Keys are valid UTF-8; print them bare unless they hold something that needs escaping.
 static void put_key(cg_buf *b, const char *k, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -156,8 +163,12 @@ static void render_text(const cg_gguf *g, cg_buf *b) {
         int k = 0;
         for (uint32_t d = 0; d < t->n_dims && k >= 0 && (size_t)k < sizeof shape; d++)
             k += snprintf(shape + k, sizeof shape - (size_t)k, d ? " x %" PRId64 : "%" PRId64, t->ne[d]);
-        cg_buf_printf(b, "  %4zu  %-40s  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", i, t->name, type, shape,
-                      t->n_bytes, t->file_offset);
+        cg_buf_printf(b, "  %4zu  ", i);
+        size_t before = b->len;
+        put_key(b, t->name, t->name_len);   // names are UTF-8 but may hold control characters
+        size_t width = n_codepoints(b->data + before, b->len - before);
+        for (; width < 40; width++) cg_buf_putc(b, ' ');
+        cg_buf_printf(b, "  %-7s  %-24s  %12" PRIu64 "  %12" PRIu64 "\n", type, shape, t->n_bytes, t->file_offset);
     }
 }
 

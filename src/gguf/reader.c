@@ -128,20 +128,38 @@ static cg_status rd_u64(parser *ps, const char *field, uint64_t *v) {
     return CG_OK;
 }
 
-// A string: u64 length then bytes. `what` is "key", "string value", "tensor name" …; the length is
-// checked against `cap` (CG_ERR_LIMIT) and the remaining bytes (CG_ERR_FORMAT).
-static cg_status rd_str(parser *ps, const char *what, uint64_t cap, cg_gguf_str *out) {
-    char field[64];
-    snprintf(field, sizeof field, "%s length", what);
-    uint64_t at = ps->pos, n;
-    cg_status st = rd_u64(ps, field, &n);
-    if (st) return st;
-    if (n > cap)
+// A string: u64 length then bytes. `what` is "key", "string value", "tensor name", or "string
+// element" with its index `idx` (NO_INDEX otherwise); the length is checked against `cap`
+// (CG_ERR_LIMIT) and the remaining bytes (CG_ERR_FORMAT). Field names for messages are only
+// formatted on failure: this runs once per vocabulary entry.
+#define NO_INDEX UINT64_MAX
+
+static void str_field(char *buf, size_t cap, const char *what, uint64_t idx, const char *part) {
+    if (idx == NO_INDEX)
+        snprintf(buf, cap, "%s %s", what, part);
+    else
+        snprintf(buf, cap, "%s %" PRIu64 " %s", what, idx, part);
+}
+
+static cg_status rd_str(parser *ps, const char *what, uint64_t idx, uint64_t cap, cg_gguf_str *out) {
+    char field[80];
+    uint64_t at = ps->pos;
+    if (left(ps) < 8) {
+        str_field(field, sizeof field, what, idx, "length");
+        return need(ps, 8, field);
+    }
+    uint64_t n = cg_le64(ps->d + ps->pos);
+    ps->pos += 8;
+    if (n > cap) {
+        str_field(field, sizeof field, what, idx, "length");
         return cg_err_set(ps->err, CG_ERR_LIMIT,
-                          "gguf: %s: %s length %" PRIu64 " at offset %" PRIu64 " is above the limit %" PRIu64,
-                          ps->where, what, n, at, cap);
-    snprintf(field, sizeof field, "%s bytes", what);
-    if ((st = need(ps, n, field))) return st;
+                          "gguf: %s: %s %" PRIu64 " at offset %" PRIu64 " is above the limit %" PRIu64, ps->where,
+                          field, n, at, cap);
+    }
+    if (left(ps) < n) {
+        str_field(field, sizeof field, what, idx, "bytes");
+        return need(ps, n, field);
+    }
     out->p = (const char *)ps->d + ps->pos;
     out->n = (size_t)n;
     ps->pos += n;
@@ -187,7 +205,7 @@ static cg_status parse_value(parser *ps, cg_gguf_kv *kv) {
     kv->n = 1;
     if (t == CG_GGUF_TYPE_STRING) {
         cg_gguf_str s;
-        if ((st = rd_str(ps, "string value", CG_GGUF_MAX_STRING_LEN, &s))) return st;
+        if ((st = rd_str(ps, "string value", NO_INDEX, CG_GGUF_MAX_STRING_LEN, &s))) return st;
         kv->raw = (const unsigned char *)s.p;
         kv->raw_size = s.n;
         return CG_OK;
@@ -250,10 +268,8 @@ static cg_status parse_value(parser *ps, cg_gguf_kv *kv) {
     }
     for (uint64_t i = 0; i < n; i++) {
         off[i] = ps->pos - start;
-        char what[48];
-        snprintf(what, sizeof what, "string element %" PRIu64, i);
         cg_gguf_str s;
-        if ((st = rd_str(ps, what, CG_GGUF_MAX_STRING_LEN, &s))) return st;
+        if ((st = rd_str(ps, "string element", i, CG_GGUF_MAX_STRING_LEN, &s))) return st;
     }
     kv->str_off = off;
     kv->raw_size = ps->pos - start;
@@ -294,7 +310,7 @@ static cg_status parse_kvs(parser *ps, uint64_t n_kv) {
         set_where_kv(ps, i, NULL);
         kv->offset = ps->pos;
         cg_gguf_str key;
-        if ((st = rd_str(ps, "key", CG_GGUF_MAX_KEY_LEN, &key))) return st;
+        if ((st = rd_str(ps, "key", NO_INDEX, CG_GGUF_MAX_KEY_LEN, &key))) return st;
         if ((st = check_name(ps, "key", key, kv->offset, &kv->key))) return st;
         kv->key_len = key.n;
         set_where_kv(ps, i, kv->key);
@@ -344,7 +360,7 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
         t->index = i;
         t->info_offset = ps->pos;
         cg_gguf_str name;
-        if ((st = rd_str(ps, "tensor name", CG_GGUF_MAX_NAME_LEN, &name))) return st;
+        if ((st = rd_str(ps, "tensor name", NO_INDEX, CG_GGUF_MAX_NAME_LEN, &name))) return st;
         if ((st = check_name(ps, "tensor name", name, t->info_offset, &t->name))) return st;
         t->name_len = name.n;
         set_where_tensor(ps, i, t->name);
@@ -359,6 +375,7 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
                               "gguf: %s: n_dims %" PRIu32 " at offset %" PRIu64 " is not in 1..%d", ps->where,
                               t->n_dims, at, CG_GGUF_MAX_DIMS);
         for (int d = 0; d < CG_GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+        const uint64_t at_ne = ps->pos;
         for (uint32_t d = 0; d < t->n_dims; d++) {
             char field[16];
             snprintf(field, sizeof field, "ne[%" PRIu32 "]", d);
@@ -375,8 +392,8 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
             if (!cg_mul_u64(n_elems, (uint64_t)t->ne[d], &n_elems) || n_elems > (uint64_t)INT64_MAX)
                 return cg_err_set(ps->err, CG_ERR_FORMAT,
                                   "gguf: %s: dimensions %" PRId64 " x %" PRId64 " x %" PRId64 " x %" PRId64
-                                  " overflow the element count",
-                                  ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+                                  " (ne at offset %" PRIu64 ") overflow the element count",
+                                  ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3], at_ne);
         t->n_elems = (int64_t)n_elems;
 
         at = ps->pos;
@@ -388,17 +405,18 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
                               t->name, i, t->type, at);
         if ((uint64_t)t->ne[0] % (uint64_t)tr->blck_size)
             return cg_err_set(ps->err, CG_ERR_FORMAT,
-                              "gguf: %s: ne[0] = %" PRId64 " is not a multiple of the block size %" PRId64 " of type %s",
-                              ps->where, t->ne[0], tr->blck_size, tr->name);
+                              "gguf: %s: ne[0] = %" PRId64 " (offset %" PRIu64 ") is not a multiple of the block size %" PRId64
+                              " of type %s",
+                              ps->where, t->ne[0], at_ne, tr->blck_size, tr->name);
         // n_bytes = row bytes * rows, checked.
         uint64_t row, nb;
-        cg_err sub = {0};
-        if (cg_qtype_row_size(t->type, (uint64_t)t->ne[0], &row, &sub) != CG_OK ||
+        if (cg_qtype_row_size(t->type, (uint64_t)t->ne[0], &row, NULL) != CG_OK ||
             !cg_mul_u64(row, (uint64_t)t->ne[1], &nb) || !cg_mul_u64(nb, (uint64_t)t->ne[2], &nb) ||
             !cg_mul_u64(nb, (uint64_t)t->ne[3], &nb))
-            return cg_err_set(ps->err, CG_ERR_FORMAT, "gguf: %s: byte size of %" PRId64 " x %" PRId64 " x %" PRId64
-                                                      " x %" PRId64 " %s overflows",
-                              ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3], tr->name);
+            return cg_err_set(ps->err, CG_ERR_FORMAT,
+                              "gguf: %s: byte size of %" PRId64 " x %" PRId64 " x %" PRId64 " x %" PRId64
+                              " %s (ne at offset %" PRIu64 ") overflows",
+                              ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3], tr->name, at_ne);
         t->n_bytes = nb;
 
         at = ps->pos;
@@ -687,7 +705,7 @@ static cg_status find_typed(const cg_gguf *g, const char *key, cg_gguf_type t, c
 
 #define GETTER(fn, ctype, gtype, member)                                                           \
     cg_status fn(const cg_gguf *g, const char *key, ctype *out, cg_err *err) {                     \
-        const cg_gguf_kv *kv;                                                                      \
+        const cg_gguf_kv *kv = NULL;                                                               \
         cg_status st = find_typed(g, key, gtype, &kv, err);                                        \
         if (st) return st;                                                                         \
         *out = load_scalar(gtype, kv->raw).member;                                                 \
@@ -707,7 +725,7 @@ GETTER(cg_gguf_get_bool, bool, CG_GGUF_TYPE_BOOL, b)
 #undef GETTER
 
 cg_status cg_gguf_get_str(const cg_gguf *g, const char *key, cg_gguf_str *out, cg_err *err) {
-    const cg_gguf_kv *kv;
+    const cg_gguf_kv *kv = NULL;
     cg_status st = find_typed(g, key, CG_GGUF_TYPE_STRING, &kv, err);
     if (st) return st;
     *out = cg_gguf_kv_str(kv);
@@ -740,8 +758,8 @@ static cg_status find_int(const cg_gguf *g, const char *key, bool *neg, uint64_t
 }
 
 cg_status cg_gguf_get_int(const cg_gguf *g, const char *key, int64_t *out, cg_err *err) {
-    bool neg;
-    uint64_t mag;
+    bool neg = false;
+    uint64_t mag = 0;
     cg_status st = find_int(g, key, &neg, &mag, err);
     if (st) return st;
     if (!neg && mag > (uint64_t)INT64_MAX)
@@ -751,8 +769,8 @@ cg_status cg_gguf_get_int(const cg_gguf *g, const char *key, int64_t *out, cg_er
 }
 
 cg_status cg_gguf_get_uint(const cg_gguf *g, const char *key, uint64_t *out, cg_err *err) {
-    bool neg;
-    uint64_t mag;
+    bool neg = false;
+    uint64_t mag = 0;
     cg_status st = find_int(g, key, &neg, &mag, err);
     if (st) return st;
     if (neg && mag)
@@ -762,7 +780,7 @@ cg_status cg_gguf_get_uint(const cg_gguf *g, const char *key, uint64_t *out, cg_
 }
 
 cg_status cg_gguf_get_u32_any(const cg_gguf *g, const char *key, uint32_t *out, cg_err *err) {
-    uint64_t v;
+    uint64_t v = 0;
     cg_status st = cg_gguf_get_uint(g, key, &v, err);
     if (st) return st;
     if (v > UINT32_MAX)
@@ -788,7 +806,7 @@ cg_status cg_gguf_get_real(const cg_gguf *g, const char *key, double *out, cg_er
 
 cg_status cg_gguf_get_arr(const cg_gguf *g, const char *key, cg_gguf_type elem_type, const cg_gguf_kv **out,
                           cg_err *err) {
-    const cg_gguf_kv *kv;
+    const cg_gguf_kv *kv = NULL;
     cg_status st = find_typed(g, key, CG_GGUF_TYPE_ARRAY, &kv, err);
     if (st) return st;
     if (elem_type != CG_GGUF_TYPE_COUNT && kv->elem_type != elem_type)
