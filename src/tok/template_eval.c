@@ -377,6 +377,19 @@ static cg_jval *binop(rt *r, int op, cg_jval *a, cg_jval *b) {
         res = cg_jval_float(z);
         return res ? res : oom(r);
     }
+    if (op == OP_ADD && a->kind == CG_JV_STR && b->kind == CG_JV_STR && a->safe != b->safe) {
+        // jinja2 Markup: `markup + str` escapes the plain operand and stays Markup
+        cargs none = {0};
+        cg_jval *ea = a->safe ? cg_jval_ref(a) : lib_filter(r, "escape", 6, a, &none);
+        cg_jval *eb = ea ? (b->safe ? cg_jval_ref(b) : lib_filter(r, "escape", 6, b, &none)) : NULL;
+        if (ea && eb) {
+            ea->safe = eb->safe = 1;
+            res = binop(r, op, ea, eb);
+        }
+        cg_jval_unref(ea);
+        cg_jval_unref(eb);
+        return res;
+    }
     if (op == OP_ADD && a->kind == CG_JV_STR && b->kind == CG_JV_STR) {
         size_t n;
         if (!cg_add_size(a->u.s.n, b->u.s.n, &n) || n > r->max_out) return rt_fail(r, CG_ERR_LIMIT, "string too long");
@@ -386,6 +399,7 @@ static cg_jval *binop(rt *r, int op, cg_jval *a, cg_jval *b) {
         memcpy(p + a->u.s.n, b->u.s.p, b->u.s.n);
         p[n] = 0;
         res = cg_jval_str_take(p, n);
+        if (res) res->safe = a->safe;
         return res ? res : oom(r);
     }
     if (op == OP_ADD && a->kind == CG_JV_LIST && b->kind == CG_JV_LIST) {

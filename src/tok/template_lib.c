@@ -793,6 +793,10 @@ static cg_jval *do_indent(rt *r, cg_jval *s, const cg_jval *width, bool first, b
 }
 
 static cg_jval *select_items(rt *r, cg_jval *in, const cargs *a, bool attr_mode, bool want) {
+    if (!cg_jval_truthy(in)) {  // jinja2 iterates only `if value`
+        cg_jval *e = cg_jval_list();
+        return e ? e : oom(r);
+    }
     cg_jval *l = rt_to_list(r, in), *res = NULL;
     if (!l) return NULL;
     const cg_jval *attr = attr_mode ? cargs_get(a, 0, NULL) : NULL;
@@ -846,7 +850,14 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
     if (!rt_step(r)) return NULL;
 #define IS(x) eqn(name, nn, x)
     if (IS("safe") || IS("e") || IS("escape") || IS("forceescape")) {
-        if (IS("safe")) return in->kind == CG_JV_STR ? cg_jval_ref(in) : as_str(r, in);
+        if (IS("safe") || (in->kind == CG_JV_STR && in->safe && !IS("forceescape"))) {
+            if (in->kind == CG_JV_STR && in->safe) return cg_jval_ref(in);
+            if (!(s = as_str(r, in))) return NULL;
+            res = mkstr(r, s->u.s.p, s->u.s.n);
+            cg_jval_unref(s);
+            if (res) res->safe = 1;
+            return res;
+        }
         if (!(s = as_str(r, in))) return NULL;
         cg_buf b;
         cg_buf_init(&b);
@@ -862,7 +873,8 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
             }
         }
         cg_jval_unref(s);
-        return take_buf(r, &b);
+        if ((res = take_buf(r, &b))) res->safe = 1;
+        return res;
     }
     if (IS("tojson")) {
         cg_jval_dump_opts o = {.indent = -1};
@@ -1058,10 +1070,14 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
         } else {
             res = rt_fail(r, CG_ERR_UNSUPPORTED, "filter 'truncate' is not supported");
         }
+        if (res && res->kind == CG_JV_STR && in->kind == CG_JV_STR && in->safe &&
+            (IS("trim") || IS("upper") || IS("lower") || IS("title") || IS("capitalize") || IS("center") || IS("indent")))
+            res->safe = 1;
         cg_jval_unref(s);
         return res;
     }
     if (IS("map")) {
+        if (!cg_jval_truthy(in)) { res = cg_jval_list(); return res ? res : oom(r); }
         if (!(l = rt_to_list(r, in))) return NULL;
         const cg_jval *attr = cargs_get(a, SIZE_MAX, "attribute"), *dv = cargs_get(a, SIZE_MAX, "default");
         if (!(res = cg_jval_list())) { cg_jval_unref(l); return oom(r); }
