@@ -234,7 +234,7 @@ const char *cg_jval_type_name(const cg_jval *v) {
     case CG_JV_INT: return "int";
     case CG_JV_FLOAT: return "float";
     case CG_JV_STR: return "str";
-    case CG_JV_LIST: return "list";
+    case CG_JV_LIST: return v->tuple ? "tuple" : "list";
     case CG_JV_DICT: return "dict";
     case CG_JV_UNDEF: return "Undefined";
     case CG_JV_FUNC: return "function";
@@ -712,12 +712,13 @@ static void py_print(const cg_jval *v, bool repr, int depth, cg_buf *out) {
         break;
     case CG_JV_UNDEF: break;
     case CG_JV_LIST:
-        cg_buf_putc(out, '[');
+        cg_buf_putc(out, v->tuple ? '(' : '[');
         for (size_t i = 0; i < v->u.list.n; i++) {
             if (i) cg_buf_puts(out, ", ");
             py_print(v->u.list.items[i], true, depth + 1, out);
         }
-        cg_buf_putc(out, ']');
+        if (v->tuple && v->u.list.n == 1) cg_buf_putc(out, ',');
+        cg_buf_putc(out, v->tuple ? ')' : ']');
         break;
     case CG_JV_DICT: case CG_JV_NS:
         cg_buf_puts(out, v->kind == CG_JV_NS ? "<Namespace {" : "{");

@@ -41,6 +41,7 @@ struct cg_jval {
     int32_t refs;
     uint8_t kind;      // cg_jval_kind
     uint8_t safe;      // STR made by the template engine's |safe / |escape (jinja2 Markup); else 0
+    uint8_t tuple;     // LIST that Python would hold as a tuple (printed "(a, b)"); else 0
     union {
         bool b;
         int64_t i;

@@ -403,7 +403,11 @@ static cg_jval *binop(rt *r, int op, cg_jval *a, cg_jval *b) {
         return res ? res : oom(r);
     }
     if (op == OP_ADD && a->kind == CG_JV_LIST && b->kind == CG_JV_LIST) {
+        if (a->tuple != b->tuple)
+            return rt_fail(r, CG_ERR_FORMAT, "can only concatenate %s (not \"%s\") to %s", a->tuple ? "tuple" : "list",
+                           b->tuple ? "tuple" : "list", a->tuple ? "tuple" : "list");
         if (!(res = cg_jval_list())) return oom(r);
+        res->tuple = a->tuple;
         for (size_t i = 0; i < a->u.list.n; i++)
             if (!cg_jval_list_push(res, cg_jval_ref(a->u.list.items[i]))) { cg_jval_unref(res); return oom(r); }
         for (size_t i = 0; i < b->u.list.n; i++)
@@ -483,6 +487,7 @@ static cg_jval *slice(rt *r, cg_jval *obj, cg_jval *vs, cg_jval *ve, cg_jval *vs
         offs[ci] = obj->u.s.n;
     }
     cg_jval *res = obj->kind == CG_JV_LIST ? cg_jval_list() : NULL;
+    if (res) res->tuple = obj->tuple;
     cg_buf b;
     cg_buf_init(&b);
     if (obj->kind == CG_JV_LIST && !res) { free(offs); return oom(r); }
@@ -579,6 +584,7 @@ static cg_jval *call_macro(rt *r, const node *def, frame *closure, const cargs *
             goto done;
         }
     }
+    varargs->tuple = 1;
     if (!set_var(r, "varargs", 7, cg_jval_ref(varargs)) || !set_var(r, "kwargs", 6, cg_jval_ref(kwargs))) goto done;
     if (caller && !set_var(r, "caller", 6, cg_jval_ref(caller))) goto done;
     r->out = &body;
@@ -732,6 +738,7 @@ static cg_jval *ev_inner(rt *r, const node *n) {
         break;
     case N_LIST: case N_TUPLE:
         if (!(res = cg_jval_list())) { oom(r); break; }
+        res->tuple = n->kind == N_TUPLE;
         for (size_t i = 0; i < n->args.n; i++) {
             cg_jval *x = ev(r, n->args.v[i]);
             if (!x) { cg_jval_unref(res); res = NULL; break; }

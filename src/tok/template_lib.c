@@ -209,18 +209,18 @@ static cg_jval *do_split(rt *r, const cg_jval *s, const cg_jval *sep, int64_t ma
             sp[nsp].b = i;
             nsp++;
         }
-        if (maxsplit < 0 || (size_t)maxsplit + 1 >= nsp) {
+        if (maxsplit < 0 || (size_t)maxsplit >= nsp) {
             for (size_t w = 0; w < nsp; w++)
                 if (!push(r, l, cg_jval_str(p + sp[w].a, sp[w].b - sp[w].a))) goto fail_ws;
         } else if (!from_right) {
             for (size_t w = 0; w < (size_t)maxsplit; w++)
                 if (!push(r, l, cg_jval_str(p + sp[w].a, sp[w].b - sp[w].a))) goto fail_ws;
             // remainder keeps its inner whitespace, trailing whitespace stripped
-            size_t a = sp[maxsplit].a, b = sp[nsp - 1].b;
+            size_t a = sp[maxsplit].a, b = n;  // the rest keeps its trailing whitespace, as in Python
             if (!push(r, l, cg_jval_str(p + a, b - a))) goto fail_ws;
         } else {
             size_t first = nsp - (size_t)maxsplit;
-            if (!push(r, l, cg_jval_str(p + sp[0].a, sp[first - 1].b - sp[0].a))) goto fail_ws;
+            if (!push(r, l, cg_jval_str(p, sp[first - 1].b))) goto fail_ws;  // keeps leading whitespace
             for (size_t w = first; w < nsp; w++)
                 if (!push(r, l, cg_jval_str(p + sp[w].a, sp[w].b - sp[w].a))) goto fail_ws;
         }
@@ -535,6 +535,7 @@ cg_jval *lib_call_method(rt *r, cg_jval *fn, const cargs *a) {
             else if (m->id == M_VALUES) x = cg_jval_ref(s->u.dict.vals[i]);
             else {
                 x = cg_jval_list();
+                if (x) x->tuple = 1;
                 if (x && (!cg_jval_list_push(x, cg_jval_ref(s->u.dict.keys[i])) ||
                           !cg_jval_list_push(x, cg_jval_ref(s->u.dict.vals[i])))) { cg_jval_unref(x); x = NULL; }
             }
@@ -903,7 +904,7 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
         cg_buf_init(&b);
         cg_err e2 = {0};
         cg_status st = cg_jval_dump(in, &o, &b, &e2);
-        if (st) { cg_buf_free(&b); return rt_fail(r, st, "%s", e2.msg); }
+        if (st) { cg_buf_free(&b); return rt_fail(r, st == CG_ERR_TYPE ? CG_ERR_FORMAT : st, "%s", e2.msg); }
         if (b.len > r->max_out) { cg_buf_free(&b); return rt_fail(r, CG_ERR_LIMIT, "tojson output too large"); }
         return take_buf(r, &b);
     }
@@ -924,7 +925,16 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
         return dv ? cg_jval_ref((cg_jval *)dv) : mkstr(r, "", 0);
     }
     if (IS("string")) return as_str(r, in);
-    if (IS("list")) return rt_to_list(r, in);
+    if (IS("list")) {
+        if (in->kind == CG_JV_LIST && in->tuple) {
+            cargs none = {0};
+            cg_jval *m = lib_method(r, in, "copy", 4);
+            res = m ? lib_call_method(r, m, &none) : NULL;
+            cg_jval_unref(m);
+            return res;
+        }
+        return rt_to_list(r, in);
+    }
     if (IS("items")) {
         if (in->kind == CG_JV_UNDEF) { l = cg_jval_list(); return l ? l : oom(r); }
         if (in->kind != CG_JV_DICT && in->kind != CG_JV_NS) return rt_fail(r, CG_ERR_FORMAT, "can only get item pairs from a mapping");
@@ -972,6 +982,9 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
     }
     if (IS("round")) {
         if (!is_num(in)) return rt_fail(r, CG_ERR_FORMAT, "round: a number is required");
+        const cg_jval *me0 = cargs_get(a, 1, "method");
+        if (is_int(in) && (!me0 || (me0->kind == CG_JV_STR && eqn(me0->u.s.p, me0->u.s.n, "common"))))
+            return mkint(r, ival(in));  // Python round(int, n) stays an int
         const cg_jval *pr = cargs_get(a, 0, "precision"), *me = cargs_get(a, 1, "method");
         int64_t p = pr && is_int(pr) ? ival(pr) : 0;
         if (p > 15) p = 15;
@@ -1143,6 +1156,7 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
         if (!(l = cg_jval_list())) return oom(r);
         for (size_t i = 0; i < in->u.dict.n; i++) {
             cg_jval *pr = cg_jval_list();
+            if (pr) pr->tuple = 1;
             if (!pr || !cg_jval_list_push(pr, cg_jval_ref(in->u.dict.keys[i])) || !cg_jval_list_push(pr, cg_jval_ref(in->u.dict.vals[i])) ||
                 !cg_jval_list_push(l, pr)) { cg_jval_unref(l); return oom(r); }
         }

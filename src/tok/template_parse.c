@@ -1044,7 +1044,9 @@ static bool p_body(lx *L, nvec *body, const char *const *ends, size_t *which) {
         if (k->t == T_EOF) {
             if (!ends) break;
             char w[64];
-            snprintf(w, sizeof w, "missing '%s' for the block opened on line %d", ends[0], opened->line);
+            size_t last = 0;
+            while (ends[last + 1]) last++;
+            snprintf(w, sizeof w, "missing '%s' for the block opened on line %d", ends[last], opened->line);
             perr(L, k, w);
             return false;
         }
