@@ -123,17 +123,20 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
 
 bool cg_jval_list_push(cg_jval *l, cg_jval *v) {
     if (!v) return false;
-    if (l->u.list.n >= JV_MAX_ITEMS ||
+    if (v->depth + 1 >= CG_JVAL_MAX_DEPTH || l->u.list.n >= JV_MAX_ITEMS ||
         !grow((void **)&l->u.list.items, &l->u.list.cap, l->u.list.n + 1, sizeof(cg_jval *))) {
         cg_jval_unref(v);
         return false;
     }
     l->u.list.items[l->u.list.n++] = v;
+    if (v->depth + 1 > l->depth) l->depth = (uint16_t)(v->depth + 1);
     return true;
 }
 
 bool cg_jval_dict_set(cg_jval *d, cg_jval *key, cg_jval *v) {
-    if (!key || !v) goto fail;
+    if (!key || !v || v->depth + 1 >= CG_JVAL_MAX_DEPTH || key->depth + 1 >= CG_JVAL_MAX_DEPTH) goto fail;
+    uint16_t dep = (uint16_t)((v->depth > key->depth ? v->depth : key->depth) + 1);
+    if (dep > d->depth) d->depth = dep;
     for (size_t i = 0; i < d->u.dict.n; i++) {
         if (cg_jval_equal(d->u.dict.keys[i], key)) {
             cg_jval_unref(d->u.dict.vals[i]);
@@ -485,6 +488,7 @@ static cg_status jp_value(jp *p, cg_jval **out) {
 
 cg_status cg_jval_parse(const char *text, size_t n, int max_depth, cg_jval **out, cg_err *err) {
     jp p = {.s = text, .n = n, .max_depth = max_depth > 0 ? max_depth : 128, .err = err};
+    if (p.max_depth > CG_JVAL_MAX_DEPTH - 2) p.max_depth = CG_JVAL_MAX_DEPTH - 2;
     cg_jval *v = NULL;
     *out = NULL;
     if (!text && n) return cg_err_set(err, CG_ERR_INVALID, "json: NULL text");

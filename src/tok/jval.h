@@ -42,6 +42,7 @@ struct cg_jval {
     uint8_t kind;      // cg_jval_kind
     uint8_t safe;      // STR made by the template engine's |safe / |escape (jinja2 Markup); else 0
     uint8_t tuple;     // LIST that Python would hold as a tuple (printed "(a, b)"); else 0
+    uint16_t depth;    // nesting depth of a container when its items were added (0 for scalars)
     union {
         bool b;
         int64_t i;
@@ -68,9 +69,14 @@ cg_jval *cg_jval_func(void *data, void (*drop)(void *), int tag); // on failure 
 cg_jval *cg_jval_ref(cg_jval *v);   // returns v; accepts NULL
 void     cg_jval_unref(cg_jval *v); // accepts NULL
 
-// Appends v (reference taken). false when out of memory or the list is too long.
+// Containers never nest deeper than this (list_push/dict_set refuse), so recursive walks are bounded.
+#define CG_JVAL_MAX_DEPTH 1000
+
+// Appends v (reference taken). false when out of memory, the list is too long, or v is nested
+// CG_JVAL_MAX_DEPTH deep already.
 bool cg_jval_list_push(cg_jval *list, cg_jval *v);
 // Sets key → v (both references taken); replaces the value of an equal existing key in place.
+// Fails like cg_jval_list_push.
 bool cg_jval_dict_set(cg_jval *dict, cg_jval *key, cg_jval *v);
 bool cg_jval_dict_set_c(cg_jval *dict, const char *key, cg_jval *v); // key copied
 // Borrowed lookups (valid while the container holds the value); NULL when absent.
@@ -85,6 +91,7 @@ bool cg_jval_truthy(const cg_jval *v);
 // Strict JSON (RFC 8259) into a value. Objects with a repeated key, nesting deeper than
 // `max_depth` (0 = 128), invalid UTF-8, or trailing bytes are errors: CG_ERR_FORMAT with the byte
 // offset in the message; CG_ERR_NOMEM. Integers that fit int64 become INT, other numbers FLOAT.
+// max_depth above CG_JVAL_MAX_DEPTH is lowered to it.
 cg_status cg_jval_parse(const char *text, size_t n, int max_depth, cg_jval **out, cg_err *err);
 
 // Python json.dumps(v, ensure_ascii=False, indent=…, separators=…, sort_keys=…).

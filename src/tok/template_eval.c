@@ -228,6 +228,25 @@ const cg_jval *cargs_get(const cargs *a, size_t i, const char *kw) {
     return NULL;
 }
 
+bool rt_holds_ns(const cg_jval *v) {
+    if (v->kind == CG_JV_NS) return true;
+    if (v->kind == CG_JV_LIST)
+        for (size_t i = 0; i < v->u.list.n; i++)
+            if (rt_holds_ns(v->u.list.items[i])) return true;
+    if (v->kind == CG_JV_DICT)
+        for (size_t i = 0; i < v->u.dict.n; i++)
+            if (rt_holds_ns(v->u.dict.vals[i]) || rt_holds_ns(v->u.dict.keys[i])) return true;
+    return false;
+}
+
+bool rt_push_fail(rt *r, const cg_jval *v) {
+    if (v && v->depth + 1 >= CG_JVAL_MAX_DEPTH)
+        rt_fail(r, CG_ERR_LIMIT, "values nested deeper than %d", CG_JVAL_MAX_DEPTH);
+    else
+        oom(r);
+    return false;
+}
+
 // ---- scopes -----------------------------------------------------------------------------------
 
 static cg_jval *lookup(rt *r, const char *name, size_t nn) {
@@ -246,7 +265,12 @@ static cg_jval *lookup(rt *r, const char *name, size_t nn) {
 
 static bool set_var(rt *r, const char *name, size_t nn, cg_jval *v) {
     cg_jval *k = cg_jval_str(name, nn);
-    if (!cg_jval_dict_set(r->scope->vars, k, v)) { oom(r); return false; }
+    uint16_t dep = v ? v->depth : 0;
+    if (!cg_jval_dict_set(r->scope->vars, k, v)) {
+        if (dep + 1 >= CG_JVAL_MAX_DEPTH) rt_fail(r, CG_ERR_LIMIT, "values nested deeper than %d", CG_JVAL_MAX_DEPTH);
+        else oom(r);
+        return false;
+    }
     return true;
 }
 
@@ -265,7 +289,7 @@ static const char *op_sym(int op) {
 static cg_jval *repeat(rt *r, const cg_jval *seq, int64_t times) {
     if (times < 0) times = 0;
     size_t unit = seq->kind == CG_JV_STR ? seq->u.s.n : seq->u.list.n, total;
-    if (!cg_mul_size(unit, (size_t)times, &total) || total > r->max_out)
+    if (!cg_mul_size(unit, (size_t)times, &total) || total > (seq->kind == CG_JV_STR ? r->max_out : r->max_out / 8))
         return rt_fail(r, CG_ERR_LIMIT, "repetition result larger than %zu", r->max_out);
     if (seq->kind == CG_JV_STR) {
         char *p = malloc(total + 1);
@@ -406,6 +430,8 @@ static cg_jval *binop(rt *r, int op, cg_jval *a, cg_jval *b) {
         if (a->tuple != b->tuple)
             return rt_fail(r, CG_ERR_FORMAT, "can only concatenate %s (not \"%s\") to %s", a->tuple ? "tuple" : "list",
                            b->tuple ? "tuple" : "list", a->tuple ? "tuple" : "list");
+        if (a->u.list.n + b->u.list.n > r->max_out / 8)
+            return rt_fail(r, CG_ERR_LIMIT, "list of more than %zu items", r->max_out / 8);
         if (!(res = cg_jval_list())) return oom(r);
         res->tuple = a->tuple;
         for (size_t i = 0; i < a->u.list.n; i++)
@@ -742,7 +768,14 @@ static cg_jval *ev_inner(rt *r, const node *n) {
         for (size_t i = 0; i < n->args.n; i++) {
             cg_jval *x = ev(r, n->args.v[i]);
             if (!x) { cg_jval_unref(res); res = NULL; break; }
-            if (!cg_jval_list_push(res, x)) { cg_jval_unref(res); res = NULL; oom(r); break; }
+            uint16_t dep = x->depth;
+            if (!cg_jval_list_push(res, x)) {
+                cg_jval_unref(res);
+                res = NULL;
+                if (dep + 1 >= CG_JVAL_MAX_DEPTH) rt_fail(r, CG_ERR_LIMIT, "values nested deeper than %d", CG_JVAL_MAX_DEPTH);
+                else oom(r);
+                break;
+            }
         }
         break;
     case N_DICT:
@@ -751,7 +784,14 @@ static cg_jval *ev_inner(rt *r, const node *n) {
             cg_jval *k = ev(r, n->args.v[i]);
             cg_jval *v = k ? ev(r, n->kwv.v[i]) : NULL;
             if (!k || !v) { cg_jval_unref(k); cg_jval_unref(res); res = NULL; break; }
-            if (!cg_jval_dict_set(res, k, v)) { cg_jval_unref(res); res = NULL; oom(r); break; }
+            uint16_t dep = v->depth > k->depth ? v->depth : k->depth;
+            if (!cg_jval_dict_set(res, k, v)) {
+                cg_jval_unref(res);
+                res = NULL;
+                if (dep + 1 >= CG_JVAL_MAX_DEPTH) rt_fail(r, CG_ERR_LIMIT, "values nested deeper than %d", CG_JVAL_MAX_DEPTH);
+                else oom(r);
+                break;
+            }
         }
         break;
     case N_CMP: {
@@ -824,7 +864,10 @@ static bool assign(rt *r, const node *target, cg_jval *v) {  // takes v
     if (target->kind == N_ATTR) {
         cg_jval *ns = ev(r, target->a);
         bool ok = false;
-        if (ns && ns->kind == CG_JV_NS) ok = cg_jval_dict_set(ns, cg_jval_str(target->s, target->sn), cg_jval_ref(v)) || !oom(r);
+        if (ns && ns->kind == CG_JV_NS) {
+            if (rt_holds_ns(v)) rt_fail(r, CG_ERR_UNSUPPORTED, "a namespace cannot be stored inside a namespace");
+            else ok = cg_jval_dict_set(ns, cg_jval_str(target->s, target->sn), cg_jval_ref(v)) || !rt_push_fail(r, v);
+        }
         else if (ns) rt_fail(r, CG_ERR_FORMAT, "cannot assign attribute on non-namespace object");
         cg_jval_unref(ns);
         cg_jval_unref(v);

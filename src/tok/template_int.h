@@ -115,6 +115,10 @@ int rt_compare(rt *r, const cg_jval *a, const cg_jval *b, int *cmp);  // 0 ok, -
 cg_jval *rt_call(rt *r, cg_jval *fn, const cargs *a);
 // Python `fmt % args` (args a LIST = tuple, else one value): %s %r %d %i %f %%.
 cg_jval *rt_percent(rt *r, const cg_jval *fmt, const cg_jval *args);
+// True when v is or contains a namespace (namespaces may not nest: no reference cycles).
+bool rt_holds_ns(const cg_jval *v);
+// Reports a failed container insert of v (depth cap or out of memory); returns false.
+bool rt_push_fail(rt *r, const cg_jval *v);
 const cg_jval *cargs_get(const cargs *a, size_t i, const char *kw);
 
 #endif

@@ -626,11 +626,21 @@ cg_jval *lib_call_global(rt *r, cg_jval *fn, const cargs *a) {
         for (size_t i = 0; i < a->n; i++) {
             const cg_jval *x = a->pos[i];
             if (x->kind != CG_JV_DICT && x->kind != CG_JV_NS) { cg_jval_unref(d); return rt_fail(r, CG_ERR_FORMAT, "%s() positional argument must be a dict", id == G_DICT ? "dict" : "namespace"); }
+            if (id == G_NAMESPACE && rt_holds_ns(x)) { cg_jval_unref(d); return rt_fail(r, CG_ERR_UNSUPPORTED, "a namespace cannot be stored inside a namespace"); }
             for (size_t k = 0; k < x->u.dict.n; k++)
                 if (!cg_jval_dict_set(d, cg_jval_ref(x->u.dict.keys[k]), cg_jval_ref(x->u.dict.vals[k]))) { cg_jval_unref(d); return oom(r); }
         }
-        for (size_t k = 0; k < a->nk; k++)
-            if (!cg_jval_dict_set(d, cg_jval_str(a->kn[k]->s, a->kn[k]->sn), cg_jval_ref(a->kv[k]))) { cg_jval_unref(d); return oom(r); }
+        for (size_t k = 0; k < a->nk; k++) {
+            if (id == G_NAMESPACE && rt_holds_ns(a->kv[k])) {
+                cg_jval_unref(d);
+                return rt_fail(r, CG_ERR_UNSUPPORTED, "a namespace cannot be stored inside a namespace");
+            }
+            if (!cg_jval_dict_set(d, cg_jval_str(a->kn[k]->s, a->kn[k]->sn), cg_jval_ref(a->kv[k]))) {
+                cg_jval_unref(d);
+                rt_push_fail(r, a->kv[k]);
+                return NULL;
+            }
+        }
         return d;
     }
     case G_RAISE: {

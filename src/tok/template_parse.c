@@ -564,7 +564,7 @@ static node *p_filter_expr(lx *L, node *e) {
             if (is_op(nx, "(")) {
                 if (!p_call_args(L, x)) return NULL;
             } else if ((nx->t == T_NAME || nx->t == T_STR || nx->t == T_INT || nx->t == T_FLOAT || is_op(nx, "[") ||
-                        is_op(nx, "{") || is_op(nx, "-")) &&
+                        is_op(nx, "{")) &&
                        !is_name(nx, "else") && !is_name(nx, "or") && !is_name(nx, "and") && !is_name(nx, "if") &&
                        !is_name(nx, "in") && !is_name(nx, "is") && !is_name(nx, "not") && !is_name(nx, "for")) {
                 node *arg = p_unary(L, false);

@@ -346,6 +346,13 @@ static void test_caps(void **state) {
     expect_err("{{ 'x' * 1000000000000 }}", NULL, NULL, CG_ERR_LIMIT, "repetition");
     expect_err("{% set ns = namespace(s='xx') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", NULL,
                NULL, CG_ERR_LIMIT, "too large");
+    expect_err("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}", NULL, NULL,
+               CG_ERR_LIMIT, "values nested deeper than 1000");
+    expect_err("{% set ns = namespace(l=[]) %}{% for i in range(30) %}{% set ns.l = ns.l + ns.l + [1] %}{% endfor %}", NULL,
+               NULL, CG_ERR_LIMIT, "list of more than");
+    // a namespace inside a namespace could form a reference cycle; refused
+    expect_err("{% set ns = namespace(a=1) %}{% set ns.self = [ns] %}", NULL, NULL, CG_ERR_UNSUPPORTED,
+               "a namespace cannot be stored inside a namespace");
     // within the caps the same templates work
     cg_buf out;
     cg_buf_init(&out);
