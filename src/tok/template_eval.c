@@ -307,6 +307,7 @@ static cg_jval *repeat(rt *r, const cg_jval *seq, int64_t times) {
     return l;
 }
 
+// Python printf-style `fmt % args`: flags (-, 0, +, space), width and precision; s r d i f e g x o c %.
 cg_jval *rt_percent(rt *r, const cg_jval *fmt, const cg_jval *args) {
     cg_buf b;
     cg_buf_init(&b);
@@ -315,33 +316,87 @@ cg_jval *rt_percent(rt *r, const cg_jval *fmt, const cg_jval *args) {
     size_t n = fmt->u.s.n;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') { cg_buf_putc(&b, s[i]); continue; }
-        if (++i >= n) { cg_buf_free(&b); return rt_fail(r, CG_ERR_FORMAT, "incomplete format"); }
+        if (++i >= n) goto incomplete;
         if (s[i] == '%') { cg_buf_putc(&b, '%'); continue; }
+        char flags[8];
+        int nf = 0, width = 0, prec = -1;
+        while (i < n && strchr("-0+ #", s[i]) && nf < 6) flags[nf++] = s[i++];
+        flags[nf] = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && width < 10000) width = width * 10 + (s[i++] - '0');
+        if (i < n && s[i] == '.') {
+            prec = 0;
+            i++;
+            while (i < n && s[i] >= '0' && s[i] <= '9' && prec < 1000) prec = prec * 10 + (s[i++] - '0');
+        }
+        if (i >= n) goto incomplete;
+        char conv = s[i];
         const cg_jval *a;
-        if (args->kind == CG_JV_LIST) {
+        if (args->kind == CG_JV_LIST && args->tuple) {
             if (ai >= args->u.list.n) { cg_buf_free(&b); return rt_fail(r, CG_ERR_FORMAT, "not enough arguments for format string"); }
             a = args->u.list.items[ai++];
         } else {
             if (ai++) { cg_buf_free(&b); return rt_fail(r, CG_ERR_FORMAT, "not enough arguments for format string"); }
             a = args;
         }
-        switch (s[i]) {
-        case 's': cg_jval_py_str(a, &b); break;
-        case 'r': cg_jval_py_repr(a, &b); break;
-        case 'd': case 'i':
-            if (!is_numv(a)) { cg_buf_free(&b); return rt_fail(r, CG_ERR_FORMAT, "%%d format: a real number is required, not %s", cg_jval_type_name(a)); }
-            cg_buf_printf(&b, "%lld", (long long)(a->kind == CG_JV_FLOAT ? (int64_t)a->u.f : ival(a)));
-            break;
-        case 'f':
-            if (!is_numv(a)) { cg_buf_free(&b); return rt_fail(r, CG_ERR_FORMAT, "%%f format: a real number is required, not %s", cg_jval_type_name(a)); }
-            cg_buf_printf(&b, "%f", fval(a));
-            break;
-        default: cg_buf_free(&b); return rt_fail(r, CG_ERR_UNSUPPORTED, "unsupported format character '%c'", s[i]);
+        char spec[32], tmp[512];
+        if (conv == 's' || conv == 'r') {
+            cg_buf v;
+            cg_buf_init(&v);
+            if (conv == 's') cg_jval_py_str(a, &v);
+            else cg_jval_py_repr(a, &v);
+            size_t len = v.len;
+            if (prec >= 0) {  // precision truncates to that many code points
+                size_t k = 0, cps = 0;
+                while (k < len && cps < (size_t)prec) { k++; while (k < len && ((unsigned char)v.data[k] & 0xC0) == 0x80) k++; cps++; }
+                len = k;
+            }
+            size_t cps = rt_cp_len(v.data ? v.data : "", len);
+            bool left = strchr(flags, '-') != NULL;
+            if (!left) for (size_t k = cps; k < (size_t)width; k++) cg_buf_putc(&b, ' ');
+            cg_buf_append(&b, v.data, len);
+            if (left) for (size_t k = cps; k < (size_t)width; k++) cg_buf_putc(&b, ' ');
+            cg_buf_free(&v);
+            continue;
         }
+        if (!is_numv(a)) {
+            cg_buf_free(&b);
+            return rt_fail(r, CG_ERR_FORMAT, "%%%c format: a real number is required, not %s", conv, cg_jval_type_name(a));
+        }
+        if (width > 400) width = 400;
+        if (prec > 100) prec = 100;
+        switch (conv) {
+        case 'd': case 'i': case 'x': case 'X': case 'o': case 'c': {
+            int64_t x = a->kind == CG_JV_FLOAT ? (int64_t)a->u.f : ival(a);
+            if (conv == 'c') {
+                char enc[4];
+                int m = cg_utf8_encode((uint32_t)x, enc);
+                if (m > 0) cg_buf_append(&b, enc, (size_t)m);
+                continue;
+            }
+            snprintf(spec, sizeof spec, "%%%s%dll%c", flags, width, conv == 'i' ? 'd' : conv);
+            snprintf(tmp, sizeof tmp, spec, (long long)x);
+            break;
+        }
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+            snprintf(spec, sizeof spec, "%%%s%d.%d%c", flags, width, prec < 0 ? 6 : prec, conv);
+            snprintf(tmp, sizeof tmp, spec, fval(a));
+            break;
+        default:
+            cg_buf_free(&b);
+            return rt_fail(r, CG_ERR_UNSUPPORTED, "unsupported format character '%c'", conv);
+        }
+        cg_buf_puts(&b, tmp);
+    }
+    if (args->kind == CG_JV_LIST && args->tuple ? ai < args->u.list.n : ai == 0) {
+        cg_buf_free(&b);
+        return rt_fail(r, CG_ERR_FORMAT, "not all arguments converted during string formatting");
     }
     if (!cg_buf_ok(&b)) { cg_buf_free(&b); return oom(r); }
     cg_jval *v = b.data ? cg_jval_str_take(b.data, b.len) : cg_jval_str("", 0);
     return v ? v : oom(r);
+incomplete:
+    cg_buf_free(&b);
+    return rt_fail(r, CG_ERR_FORMAT, "incomplete format");
 }
 
 static cg_jval *binop(rt *r, int op, cg_jval *a, cg_jval *b) {

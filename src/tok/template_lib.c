@@ -125,6 +125,11 @@ static cg_jval *do_case(rt *r, const cg_jval *s, int mode) {
             break;
         }
         }
+        if (c == 0xDF && (mode == CASE_UPPER || mode == CASE_SWAP || o != c)) {  // Python: 'ß'.upper() == 'SS'
+            bool title = mode == CASE_CAPITALIZE || mode == CASE_TITLE_JINJA || mode == CASE_TITLE_PY;
+            cg_buf_puts(&b, title ? "Ss" : "SS");
+            continue;
+        }
         char enc[4];
         int m = cg_utf8_encode(o, enc);
         if (m <= 0) { m = cg_utf8_encode(c, enc); if (m <= 0) { enc[0] = '?'; m = 1; } }
@@ -1068,6 +1073,7 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
         } else if (IS("format")) {
             cg_jval *args = cg_jval_list();
             if (!args) { cg_jval_unref(s); return oom(r); }
+            args->tuple = 1;
             bool ok = true;
             for (size_t i = 0; i < a->n && ok; i++) ok = cg_jval_list_push(args, cg_jval_ref(a->pos[i]));
             if (!ok) res = oom(r);
@@ -1119,9 +1125,13 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
     if (IS("reject")) return select_items(r, in, a, false, false);
     if (IS("selectattr")) return select_items(r, in, a, true, true);
     if (IS("rejectattr")) return select_items(r, in, a, true, false);
-    if (IS("attr")) {
+    if (IS("attr")) {  // getattr() only: dict keys are not attributes
         if (!a0 || a0->kind != CG_JV_STR) return rt_fail(r, CG_ERR_FORMAT, "attr: needs a name");
-        return rt_getattr(r, in, a0->u.s.p, a0->u.s.n);
+        if (in->kind == CG_JV_NS || in->kind == CG_JV_UNDEF) return rt_getattr(r, in, a0->u.s.p, a0->u.s.n);
+        res = lib_method(r, in, a0->u.s.p, a0->u.s.n);
+        if (res || r->st) return res;
+        res = cg_jval_undef("no such attribute", 17);
+        return res ? res : oom(r);
     }
     if (IS("sort") || IS("unique") || IS("min") || IS("max")) {
         bool is_sort = IS("sort");

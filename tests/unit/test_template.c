@@ -73,6 +73,33 @@ static const struct { const char *src, *want; } EXPR_CASES[] = {
      "A B C|xy|T|P"},
 };
 
+// Second batch (macros with caller args, with, filter blocks, scoping, Unicode, printf-style %).
+static const char EXPR2_CTX[] = "{\"s\": \"Hello, World\", \"k\": \"한국어 텍스트\", \"xs\": [3, 1, 2], \"d\": {\"b\": 2, \"a\": 1, \"C\": 3}, \"n\": null, \"f\": 1.5, \"msgs\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}, {\"role\": \"user\", \"content\": \"bye\"}], \"tl\": [{\"function\": {\"name\": \"b\", \"p\": 2}}, {\"function\": {\"name\": \"a\", \"p\": 1}}, {\"function\": {\"name\": \"c\"}}]}";
+static const struct { const char *src, *want; } EXPR2_CASES[] = {
+    {"{% macro m(x) %}{{ caller(x, 2) }}{% endmacro %}{% call(a, b) m(5) %}[{{ a }}+{{ b }}]{% endcall %}|{% with q = 3, z = 4 %}{{ q * z }}{% endwith %}{{ q }}|{% filter replace(\"a\", \"b\") %}banana{% endfilter %}",
+     "[5+2]|12|bbnbnb"},
+    {"{% for i in [1,2] %}{% for j in \"ab\" %}{{ loop.index }}{{ j }}{% endfor %}{{ loop.index }};{% endfor %}|{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }}{% endfor %}|{% for x in xs %}{{ loop.cycle(\"o\", \"e\", \"x\") }}{% endfor %}",
+     "1a2b1;1a2b2;|37|oex"},
+    {"{{ '\\u00e9\\x41\\t|' }}|{{ 'a' \"b\" 'c' }}|{{ xs.0 }}|{{ msgs.1.role }}|{{ d|attr(\"a\") }}|{{ tl|selectattr(\"function.p\", \"defined\")|map(attribute=\"function.name\")|list }}|{{ tl|sort(attribute=\"function.name\")|map(attribute=\"function.name\")|join(\",\") }}",
+     "éA\t||abc|3|assistant||['b', 'a']|a,b,c"},
+    {"{{ [1,2,3,4,5][::-2] }}|{{ \"ab cd-ef\"|title }}|{{ \"ÀÉ straße\"|upper }}|{{ \"ÀÉ\"|lower }}|{{ d|dictsort(false, \"value\") }}|{{ tl|map(attribute=\"function\")|map(attribute=\"p\")|select(\"defined\")|list }}|{{ tl|max(attribute=\"function.name\") }}",
+     "[5, 3, 1]|Ab Cd-Ef|ÀÉ STRASSE|àé|[('a', 1), ('b', 2), ('C', 3)]|[2, 1]|{'function': {'name': 'c'}}"},
+    {"{{ -7.5 // 2 }}|{{ -2.5|round }}|{{ 7 % 2.5 }}|{{ 1 - 0.9 }}|{{ 100 / 3 }}|{{ 2 ** 0.5 }}|{{ 1e300 * 1e10 }}|{{ 3 // 1.5 }}|{{ 10 / 5 }}|{{ (1, 2) + (3,) }}|{{ [] + [] }}",
+     "-4.0|-2.0|2.0|0.09999999999999998|33.333333333333336|1.4142135623730951|inf|2.0|2.0|(1, 2, 3)|[]"},
+    {"{{ xs|sum(start=10) }}|{{ tl|length }}|{{ \"abc\"|list }}|{{ d|list }}|{{ none|string }}|{{ true|string|upper }}|{{ 1.0|string }}|{{ [none]|string }}|{{ xs|map(\"string\")|join(\"+\") }}",
+     "16|3|['a', 'b', 'c']|['b', 'a', 'C']|None|TRUE|1.0|[None]|3+1+2"},
+    {"{{ \"a-b-c\".split(\"-\", 1) }}|{{ \"a-b-c\".rsplit(\"-\") }}|{{ \"\".split() }}|{{ \"\".split(\",\") }}|{{ \"  \".strip() }}|{{ \"xyx\".strip(\"x\") }}|{{ \"Ab1\".isalnum() }}|{{ \"12\".isdigit() }}|{{ \"ab\".isupper() }}|{{ \" \\t\".isspace() }}",
+     "['a', 'b-c']|['a', 'b', 'c']|[]|['']||y|True|True|False|True"},
+    {"{% set x = 1 %}{% if true %}{% set x = 2 %}{% endif %}{{ x }}|{% for i in range(2) %}{% set y = i %}{% endfor %}{{ y is defined }}|{% macro g() %}{{ x }}{% endmacro %}{{ g() }}|{% set x = 5 %}{{ g() }}",
+     "2|False|2|5"},
+    {"{{ msgs|selectattr(\"role\", \"in\", [\"user\", \"system\"])|list|length }}|{{ msgs|map(attribute=\"role\")|unique|list }}|{{ [3, 1, 2]|sort|first }}|{{ msgs|rejectattr(\"content\")|list }}|{{ msgs|selectattr(\"content\", \"string\")|list|length }}",
+     "2|['user', 'assistant']|1|[]|3"},
+    {"{{ \"x\" if none else \"y\" }}|{{ none is not none }}|{{ (none or {}).get(\"a\", 1) }}|{{ {}|length }}|{{ \"é\"|length }}|{{ \"🦷\"[0] }}|{{ \"a🦷b\"[-2:] }}|{{ \"%5s|%-3d|%.2f\" % (\"ab\", 7, 2.5) }}",
+     "y|False|1|0|1|🦷|🦷b|   ab|7  |2.50"},
+    {"{{ 1 if true }}{{ \"|\" }}{{ [1, 2] == [1, 2] }}|{{ {\"a\": 1} == {\"a\": 1} }}|{{ \"a\" != \"b\" }}|{{ 1 != 1.0 }}|{{ [1] in [[1]] }}|{{ \"\" in \"abc\" }}|{{ none in [none] }}|{{ true and none }}",
+     "1|True|True|True|False|True|True|True|None"},
+};
+
 // Whitespace control, newline normalisation and raw blocks (same reference).
 static const struct { const char *src, *want; } WS_CASES[] = {
     {"  {% if true %}\nX\n  {% endif %}\nY\n", "X\nY"},
@@ -253,6 +280,13 @@ static void test_expressions_filters_tests(void **state) {
     const char **s = calloc(n, sizeof *s), **w = calloc(n, sizeof *w);
     for (size_t i = 0; i < n; i++) { s[i] = EXPR_CASES[i].src; w[i] = EXPR_CASES[i].want; }
     run_table("expressions", EXPR_CTX, s, w, n);
+    free(s);
+    free(w);
+    n = sizeof EXPR2_CASES / sizeof EXPR2_CASES[0];
+    s = calloc(n, sizeof *s);
+    w = calloc(n, sizeof *w);
+    for (size_t i = 0; i < n; i++) { s[i] = EXPR2_CASES[i].src; w[i] = EXPR2_CASES[i].want; }
+    run_table("expressions (2)", EXPR2_CTX, s, w, n);
     free(s);
     free(w);
 }
