@@ -203,7 +203,7 @@ static cg_status lex_tag(lx *L, bool is_block, bool *line_starting) {
         }
         char c = *p;
         if (c == '\'' || c == '"') {
-            size_t e;
+            size_t e = k;
             if (lex_string(L, k, &e)) return L->st;
             adv(L, e);
             continue;
