@@ -547,13 +547,26 @@ void cg_jval_py_float(double f, cg_buf *out) {
     cg_buf_printf(out, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
 }
 
-static void dump_str(const char *s, size_t n, cg_buf *out) {
+static void dump_str(const char *s, size_t n, bool ascii, cg_buf *out) {
     cg_buf_putc(out, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         const char *e = NULL;
-        char hex[8];
+        char hex[16];
+        if (ascii && c >= 0x80) {
+            uint32_t cp;
+            int k = cg_utf8_decode(s + i, n - i, &cp);
+            if (k <= 0) { k = 1; cp = 0xFFFD; }
+            cg_buf_append(out, s + run, i - run);
+            if (cp >= 0x10000)
+                cg_buf_printf(out, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF));
+            else
+                cg_buf_printf(out, "\\u%04x", cp);
+            i += (size_t)k - 1;
+            run = i + 1;
+            continue;
+        }
         switch (c) {
         case '"': e = "\\\""; break;
         case '\\': e = "\\\\"; break;
@@ -611,7 +624,7 @@ static cg_status dump_rec(const cg_jval *v, const cg_jval_dump_opts *o, int leve
         else if (isinf(v->u.f)) cg_buf_puts(out, v->u.f < 0 ? "-Infinity" : "Infinity");
         else cg_jval_py_float(v->u.f, out);
         break;
-    case CG_JV_STR: dump_str(v->u.s.p, v->u.s.n, out); break;
+    case CG_JV_STR: dump_str(v->u.s.p, v->u.s.n, o->ensure_ascii, out); break;
     case CG_JV_LIST:
         if (v->u.list.n == 0) { cg_buf_puts(out, "[]"); break; }
         cg_buf_putc(out, '[');
@@ -642,7 +655,7 @@ static cg_status dump_rec(const cg_jval *v, const cg_jval_dump_opts *o, int leve
             if (i) cg_buf_puts(out, isep);
             if (pretty) dump_nl(o, level + 1, out);
             if (k->kind == CG_JV_STR) {
-                dump_str(k->u.s.p, k->u.s.n, out);
+                dump_str(k->u.s.p, k->u.s.n, o->ensure_ascii, out);
             } else if (k->kind == CG_JV_INT || k->kind == CG_JV_FLOAT || k->kind == CG_JV_BOOL || k->kind == CG_JV_NULL) {
                 cg_buf tmp;
                 cg_buf_init(&tmp);

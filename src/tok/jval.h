@@ -94,7 +94,7 @@ bool cg_jval_truthy(const cg_jval *v);
 // max_depth above CG_JVAL_MAX_DEPTH is lowered to it.
 cg_status cg_jval_parse(const char *text, size_t n, int max_depth, cg_jval **out, cg_err *err);
 
-// Python json.dumps(v, ensure_ascii=False, indent=…, separators=…, sort_keys=…).
+// Python json.dumps(v, ensure_ascii=…, indent=…, separators=…, sort_keys=…).
 // indent < 0 means None; indent_str (may be NULL) overrides it with a string indent.
 // item_sep/key_sep NULL mean Python's defaults (", " / ": ", or "," with an indent).
 typedef struct cg_jval_dump_opts {
@@ -102,6 +102,7 @@ typedef struct cg_jval_dump_opts {
     const char *indent_str;
     const char *item_sep, *key_sep;
     bool sort_keys;
+    bool ensure_ascii;  // escape non-ASCII as \uXXXX (surrogate pairs above U+FFFF)
 } cg_jval_dump_opts;
 // CG_ERR_TYPE for a value JSON cannot hold (Undefined, callables), CG_ERR_LIMIT when nesting is
 // deeper than 512.

@@ -997,10 +997,13 @@ static cg_status ex_for(rt *r, const node *n) {
             ok = cyc && cg_jval_dict_set_c(loop, "cycle", cyc);
         }
         r->scope = &f;
-        if (!ok) oom(r);
-        else if (set_var(r, "loop", 4, loop) && assign(r, n->a, cg_jval_ref(items->u.list.items[i]))) ex_body(r, &n->body);
-        else loop = NULL;
-        loop = NULL;
+        if (!ok) {
+            oom(r);
+            cg_jval_unref(loop);
+        } else if (set_var(r, "loop", 4, loop) && assign(r, n->a, cg_jval_ref(items->u.list.items[i]))) {
+            ex_body(r, &n->body);
+        }
+        loop = NULL;  // owned by the frame (set_var takes it even when it fails)
         r->scope = f.parent;
         cg_jval_unref(f.vars);
         if (r->st) goto done;

@@ -898,7 +898,7 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
                       *sk = cargs_get(a, 3, "sort_keys"), *ea = cargs_get(a, 0, "ensure_ascii");
         char indbuf[64] = {0};
         char isep[16], ksep[16];
-        if (ea && cg_jval_truthy(ea)) return rt_fail(r, CG_ERR_UNSUPPORTED, "tojson(ensure_ascii=True) is not supported");
+        o.ensure_ascii = ea && cg_jval_truthy(ea);
         if (ind && ind->kind != CG_JV_NULL) {
             if (is_int(ind)) o.indent = ival(ind) < 0 ? 0 : ival(ind) > 64 ? 64 : (int)ival(ind);
             else if (ind->kind == CG_JV_STR) { snprintf(indbuf, sizeof indbuf, "%.*s", (int)ind->u.s.n, ind->u.s.p); o.indent_str = indbuf; }

@@ -482,6 +482,10 @@ static void test_python_printing(void **state) {
     cg_buf_reset(&b);
     cg_jval_py_repr(s, &b);
     assert_string_equal(b.data, "'a\\x01\\x7f\\t\"\\\\\\u2028'");  // repr(...)
+    cg_buf_reset(&b);
+    // json.dumps("é🦷", ensure_ascii=True)
+    CG_ASSERT_OK(render_src("{{ '\xc3\xa9\xf0\x9f\xa6\xb7'|tojson(ensure_ascii=true) }}", NULL, NULL, &b, &err), &err);
+    assert_string_equal(b.data, "\"\\u00e9\\ud83e\\uddb7\"");
     cg_buf_free(&b);
     cg_jval_unref(s);
 }
