@@ -83,12 +83,22 @@ cg_jval *cg_jval_func(void *data, void (*drop)(void *), int tag) {
 }
 
 cg_jval *cg_jval_ref(cg_jval *v) {
-    if (v) v->refs++;
+    if (v && !v->immortal) v->refs++;
     return v;
 }
 
+void cg_jval_make_immortal(cg_jval *v) {
+    if (v) v->immortal = 1;
+}
+
+void cg_jval_release_immortal(cg_jval *v) {
+    if (!v) return;
+    v->immortal = 0;
+    cg_jval_unref(v);
+}
+
 void cg_jval_unref(cg_jval *v) {
-    if (!v || --v->refs > 0) return;
+    if (!v || v->immortal || --v->refs > 0) return;
     switch ((cg_jval_kind)v->kind) {
     case CG_JV_STR: case CG_JV_UNDEF: free(v->u.s.p); break;
     case CG_JV_LIST:

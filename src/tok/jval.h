@@ -43,6 +43,7 @@ struct cg_jval {
     uint8_t safe;      // STR made by the template engine's |safe / |escape (jinja2 Markup); else 0
     uint8_t tuple;     // LIST that Python would hold as a tuple (printed "(a, b)"); else 0
     uint16_t depth;    // nesting depth of a container when its items were added (0 for scalars)
+    uint8_t immortal;  // ref/unref do nothing (template literals shared by concurrent renders)
     union {
         bool b;
         int64_t i;
@@ -66,8 +67,13 @@ cg_jval *cg_jval_dict(void);
 cg_jval *cg_jval_undef(const char *name, size_t n); // name may be NULL
 cg_jval *cg_jval_func(void *data, void (*drop)(void *), int tag); // on failure drop(data) is called
 
+// Reference counting is not atomic, except that an immortal value is never counted (read-only
+// sharing between threads is then safe); cg_jval_make_immortal marks a value (not its items), and
+// cg_jval_release_immortal clears the mark and drops the one reference its owner holds.
 cg_jval *cg_jval_ref(cg_jval *v);   // returns v; accepts NULL
 void     cg_jval_unref(cg_jval *v); // accepts NULL
+void     cg_jval_make_immortal(cg_jval *v);
+void     cg_jval_release_immortal(cg_jval *v);
 
 // Containers never nest deeper than this (list_push/dict_set refuse), so recursive walks are bounded.
 #define CG_JVAL_MAX_DEPTH 1000

@@ -11,7 +11,8 @@
 // Ownership: a cg_tmpl owns its parsed tree; the source passed to cg_tmpl_parse is copied. A
 // cg_tmpl is immutable after parsing and may be rendered from several threads at once, each with
 // its own context, output buffer and error. The context value is borrowed for the duration of
-// cg_tmpl_render and never modified.
+// cg_tmpl_render; its contents are never changed, but reference counts of its values are, so one
+// context must not be rendered by two threads at the same time.
 #ifndef CG_TOK_TEMPLATE_H
 #define CG_TOK_TEMPLATE_H
 

@@ -204,7 +204,7 @@ int rt_compare(rt *r, const cg_jval *a, const cg_jval *b, int *cmp) {
         *cmp = c < 0 ? -1 : c > 0 ? 1 : (a->u.s.n < b->u.s.n ? -1 : a->u.s.n > b->u.s.n);
         return 0;
     }
-    if (a->kind == CG_JV_LIST && b->kind == CG_JV_LIST) {
+    if (a->kind == CG_JV_LIST && b->kind == CG_JV_LIST && a->tuple == b->tuple) {
         size_t m = a->u.list.n < b->u.list.n ? a->u.list.n : b->u.list.n;
         for (size_t i = 0; i < m; i++) {
             if (cg_jval_equal(a->u.list.items[i], b->u.list.items[i])) continue;
@@ -461,10 +461,7 @@ static cg_jval *binop(rt *r, int op, cg_jval *a, cg_jval *b) {
         cargs none = {0};
         cg_jval *ea = a->safe ? cg_jval_ref(a) : lib_filter(r, "escape", 6, a, &none);
         cg_jval *eb = ea ? (b->safe ? cg_jval_ref(b) : lib_filter(r, "escape", 6, b, &none)) : NULL;
-        if (ea && eb) {
-            ea->safe = eb->safe = 1;
-            res = binop(r, op, ea, eb);
-        }
+        if (ea && eb) res = binop(r, op, ea, eb);  // both are Markup now (escape results are safe)
         cg_jval_unref(ea);
         cg_jval_unref(eb);
         return res;

@@ -971,6 +971,8 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
         return res ? res : oom(r);
     }
     if (IS("join")) return do_join(r, in, cargs_get(a, 0, "d"), cargs_get(a, 1, "attribute"));
+    if (in->kind == CG_JV_UNDEF && (IS("int") || IS("float") || IS("abs") || IS("round")))
+        return rt_fail(r, CG_ERR_FORMAT, "%s", in->u.s.p ? in->u.s.p : "value is undefined");  // Undefined.__int__ raises
     if (IS("int")) return to_int(r, in, cargs_get(a, 0, "default"));
     if (IS("float")) {
         if (is_num(in)) { res = cg_jval_float(fval(in)); return res ? res : oom(r); }
@@ -1257,14 +1259,25 @@ int lib_test(rt *r, const char *name, size_t nn, cg_jval *in, const cargs *a) {
         return eq;
     }
     if (IS("escaped")) return 0;
-    if (IS("even") || IS("odd")) {
-        if (!is_int(in)) { rt_fail(r, CG_ERR_FORMAT, "test '%.*s' needs an integer, not %s", (int)nn, name, cg_jval_type_name(in)); return -1; }
-        int64_t m = ival(in) % 2;
-        return IS("even") ? m == 0 : m != 0;
-    }
-    if (IS("divisibleby")) {
-        if (!is_int(in) || !a0 || !is_int(a0) || ival(a0) == 0) { rt_fail(r, CG_ERR_FORMAT, "divisibleby needs non-zero integers"); return -1; }
-        return ival(in) % ival(a0) == 0;
+    if (IS("even") || IS("odd") || IS("divisibleby")) {  // Python `value % n` (floats too)
+        const cg_jval *dv = IS("divisibleby") ? a0 : NULL;
+        if (k == CG_JV_UNDEF) { rt_fail(r, CG_ERR_FORMAT, "%s", in->u.s.p ? in->u.s.p : "value is undefined"); return -1; }
+        if (!is_num(in) || (IS("divisibleby") && (!dv || !is_num(dv)))) {
+            rt_fail(r, CG_ERR_FORMAT, "unsupported operand type(s) for %%: '%s' and 'int'", cg_jval_type_name(in));
+            return -1;
+        }
+        if (is_int(in) && (!dv || is_int(dv))) {
+            int64_t m = dv ? ival(dv) : 2;
+            if (m == 0) { rt_fail(r, CG_ERR_FORMAT, "integer division or modulo by zero"); return -1; }
+            int64_t rem = (m == -1) ? 0 : ival(in) % m;
+            if (rem != 0 && ((rem < 0) != (m < 0))) rem += m;
+            return IS("odd") ? rem == 1 : rem == 0;
+        }
+        double m = dv ? fval(dv) : 2.0;
+        if (m == 0) { rt_fail(r, CG_ERR_FORMAT, "float modulo"); return -1; }
+        double rem = fmod(fval(in), m);
+        if (rem != 0 && ((rem < 0) != (m < 0))) rem += m;
+        return IS("odd") ? rem == 1.0 : rem == 0.0;
     }
     if (IS("sameas")) {
         if (!a0) { rt_fail(r, CG_ERR_FORMAT, "sameas needs an argument"); return -1; }

@@ -73,6 +73,7 @@ static bool keep_lit(cg_tmpl *t, cg_jval *v) {
         t->cap_lits = nc;
     }
     t->lits[t->n_lits++] = v;
+    cg_jval_make_immortal(v);  // renders on several threads share literals without counting
     return true;
 }
 
@@ -1096,7 +1097,7 @@ static bool p_body(lx *L, nvec *body, const char *const *ends, size_t *which) {
 
 void cg_tmpl_free(cg_tmpl *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->n_lits; i++) cg_jval_unref(t->lits[i]);
+    for (size_t i = 0; i < t->n_lits; i++) cg_jval_release_immortal(t->lits[i]);
     free(t->lits);
     cg_arena_free(&t->arena);
     free(t);

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,6 +565,49 @@ static void test_chat_apply_errors(void **state) {
     cg_buf_free(&out);
 }
 
+typedef struct shared_render {
+    const cg_tmpl *t;
+    int n_ok;
+} shared_render;
+
+static void *render_worker(void *arg) {
+    shared_render *s = arg;
+    const char *ctx_json = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": true}";
+    for (int i = 0; i < 200; i++) {
+        cg_jval *ctx = NULL;
+        cg_err err = {0};
+        cg_buf out;
+        cg_buf_init(&out);
+        if (cg_jval_parse(ctx_json, strlen(ctx_json), 0, &ctx, &err) == CG_OK &&
+            cg_tmpl_render(s->t, ctx, NULL, &out, &err) == CG_OK &&
+            strcmp(out.data, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n") == 0)
+            s->n_ok++;
+        cg_jval_unref(ctx);
+        cg_buf_free(&out);
+    }
+    return NULL;
+}
+
+// One parsed template rendered by several threads at once (literals are shared, never counted).
+static void test_concurrent_renders(void **state) {
+    (void)state;
+    const char *src = cg_chat_builtin_source("chatml");
+    cg_tmpl *t = NULL;
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_tmpl_parse(src, strlen(src), &t, &err), &err);
+    shared_render s[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        s[i] = (shared_render){.t = t};
+        assert_int_equal(pthread_create(&th[i], NULL, render_worker, &s[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(s[i].n_ok, 200);
+    }
+    cg_tmpl_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_templates),  cmocka_unit_test(test_expressions_filters_tests),
@@ -571,7 +615,7 @@ int main(void) {
         cmocka_unit_test(test_runtime_errors),    cmocka_unit_test(test_caps),
         cmocka_unit_test(test_strftime_now_clock), cmocka_unit_test(test_json_parser),
         cmocka_unit_test(test_python_printing),   cmocka_unit_test(test_builtin_templates),
-        cmocka_unit_test(test_chat_apply_errors),
+        cmocka_unit_test(test_chat_apply_errors), cmocka_unit_test(test_concurrent_renders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
