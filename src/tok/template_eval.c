@@ -387,7 +387,9 @@ cg_jval *rt_percent(rt *r, const cg_jval *fmt, const cg_jval *args) {
         }
         cg_buf_puts(&b, tmp);
     }
-    if (args->kind == CG_JV_LIST && args->tuple ? ai < args->u.list.n : ai == 0) {
+    // Python raises only for leftover tuple items or an unused scalar (a list or dict counts as a mapping)
+    bool mapping_like = (args->kind == CG_JV_LIST && !args->tuple) || args->kind == CG_JV_DICT;
+    if (args->kind == CG_JV_LIST && args->tuple ? ai < args->u.list.n : (ai == 0 && !mapping_like)) {
         cg_buf_free(&b);
         return rt_fail(r, CG_ERR_FORMAT, "not all arguments converted during string formatting");
     }

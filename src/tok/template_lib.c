@@ -1024,6 +1024,8 @@ cg_jval *lib_filter(rt *r, const char *name, size_t nn, cg_jval *in, const cargs
             cg_jval_unref(l);
             return res;
         }
+        if (IS("indent") && in->kind != CG_JV_STR)  // jinja2 does `s += "\n"`: only strings work
+            return rt_fail(r, CG_ERR_FORMAT, "unsupported operand type(s) for +=: '%s' and 'str'", cg_jval_type_name(in));
         if (!(s = as_str(r, in))) return NULL;
         if (IS("upper")) res = do_case(r, s, CASE_UPPER);
         else if (IS("lower")) res = do_case(r, s, CASE_LOWER);
