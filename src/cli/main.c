@@ -11,6 +11,7 @@ static const cg_cli_cmd COMMANDS[] = {
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
     {"serve", cg_cli_serve, "-m MODEL [--port P] …", "OpenAI-compatible HTTP server (chingu serve --help)"},
     {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},
+    {"template", cg_cli_template, "(-m MODEL | --template F) --messages F", "render a conversation with a chat template (--tools --now --no-generation-prompt)"},
 };
 
 int cg_cli_fail(const char *fmt, ...) {
