@@ -284,7 +284,7 @@ static cg_status count_terms(const char *terms, term_tf **out, size_t *n_out, in
         if (*p == ' ') p++;
     }
     *total = (int64_t)n;
-    qsort(v, n, sizeof *v, cmp_term);
+    if (n > 1) qsort(v, n, sizeof *v, cmp_term);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (m && cmp_term(&v[m - 1], &v[i]) == 0) v[m - 1].tf++;
@@ -442,7 +442,7 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
                           p, 2, score_row, &a, err)))
             goto fail;
     }
-    qsort(a.v, a.n, sizeof *a.v, cmp_hit);
+    if (a.n > 1) qsort(a.v, a.n, sizeof *a.v, cmp_hit);
     if (a.n > (size_t)limit) a.n = (size_t)limit;
     *out = a.v;
     *n_out = a.n;

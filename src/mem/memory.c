@@ -492,7 +492,7 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
                                             : "SELECT id, embedding FROM memories WHERE user_id = ?",
                                p, 1, vec_row, &vc, err)))
             goto done;
-        qsort(vc.v, vc.n, sizeof *vc.v, cmp_vec_hit);
+        if (vc.n > 1) qsort(vc.v, vc.n, sizeof *vc.v, cmp_vec_hit);
         if (vc.n > (size_t)limit) vc.n = (size_t)limit;
     }
     if (!(f = malloc((n_hits + vc.n + 1) * sizeof *f))) {
@@ -515,7 +515,7 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
         m->score = f[i].rrf * (1.0 + IMPORTANCE_WEIGHT * m->importance) *
                    (1.0 + RECENCY_WEIGHT * exp2(-age_days / RECENCY_HALF_LIFE_DAYS));
     }
-    qsort(res.v, res.n, sizeof *res.v, cmp_mem_score);
+    if (res.n > 1) qsort(res.v, res.n, sizeof *res.v, cmp_mem_score);
     if (res.n > (size_t)k) {
         for (size_t i = (size_t)k; i < res.n; i++) cg_memory_clear(&res.v[i]);
         res.n = (size_t)k;

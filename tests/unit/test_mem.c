@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -875,6 +877,93 @@ static void test_open_errors(void **state) {
     assert_int_equal(cg_store_open("", NULL, &s, &err), CG_ERR_INVALID);
 }
 
+// Crash safety: a child process writes memories and reports each acknowledged id through a pipe;
+// the parent SIGKILLs it after a random delay, several times, 1,000 writes in all. After every
+// kill the store must reopen, hold every acknowledged write, and (SQLite) pass integrity_check.
+static void test_crash_kill(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_store *s = open_ok(url, NULL);
+    int64_t u = new_user(s, "crash");
+    cg_store_close(s);
+    enum { TOTAL = 1000 };
+    int64_t *acked = calloc(TOTAL, sizeof *acked);
+    assert_non_null(acked);
+    size_t n_acked = 0;
+    int rounds = 0, kills = 0;
+    unsigned seed = 12345;
+    // Each round writes until killed (or until TOTAL writes are acknowledged in all).
+    while (n_acked < TOTAL && rounds < 400) {
+        int per_round = (int)(TOTAL - n_acked), attempted = (int)n_acked;
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            cg_store *cs = NULL;
+            cg_err cerr = {0};
+            if (cg_store_open(url, NULL, &cs, &cerr)) _exit(3);
+            for (int i = 0; i < per_round; i++) {
+                char text[96];
+                snprintf(text, sizeof text, "기록 %d-%d write number %d", rounds, i, attempted + i);
+                cg_mem_new m = {.text = text, .importance = 0.5};
+                int64_t id = 0;
+                if (cg_store_memory_add(cs, u, &m, &id, &cerr)) _exit(4);
+                if (write(fds[1], &id, sizeof id) != (ssize_t)sizeof id) _exit(5);
+            }
+            cg_store_close(cs);
+            _exit(0);
+        }
+        close(fds[1]);
+        seed = seed * 1103515245u + 12345u;
+        useconds_t delay = 10000 + (seed >> 8) % 140000;  // 10..150 ms
+        usleep(delay);
+        if (kill(pid, SIGKILL) == 0) kills++;
+        int wst = 0;
+        waitpid(pid, &wst, 0);
+        if (WIFEXITED(wst) && WEXITSTATUS(wst) != 0)
+            fail_msg("writer exited with %d", WEXITSTATUS(wst));
+        int64_t id;
+        while (read(fds[0], &id, sizeof id) == (ssize_t)sizeof id && n_acked < TOTAL)
+            acked[n_acked++] = id;
+        close(fds[0]);
+        rounds++;
+        // Reopen after every kill: recovery must work each time.
+        s = open_ok(url, NULL);
+        cg_err err = {0};
+        for (size_t i = 0; i < n_acked; i++) {
+            cg_memory m = {0};
+            CG_ASSERT_OK(cg_store_memory_get(s, u, acked[i], &m, &err), &err);
+            cg_memory_clear(&m);
+        }
+        cg_store_close(s);
+    }
+    if (!b->is_pg) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *q = NULL;
+        assert_int_equal(sqlite3_open(url, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    s = open_ok(url, NULL);
+    int64_t ids[4];
+    size_t hits = search_ids(s, u, "기록", false, ids, 4);
+    assert_true(n_acked == 0 || hits > 0);  // the text index survived too
+    int64_t rows = qint(s, "SELECT count(*) FROM memories");
+    assert_int_equal(n_acked, TOTAL);
+    printf("%s: %d rounds, %d kills, %zu acknowledged writes, %lld rows present, all acknowledged "
+           "found%s\n", b->name, rounds, kills, n_acked, (long long)rows,
+           b->is_pg ? "" : ", integrity_check ok");
+    assert_true(rows >= (int64_t)n_acked);
+    cg_store_close(s);
+    free(acked);
+    free(url);
+}
+
 // ---- PostgreSQL cluster lifetime -------------------------------------------------------------
 
 static void pg_start(void) {
@@ -935,7 +1024,8 @@ static void pg_stop(void) {
         cmocka_unit_test_prestate(test_broken_rows, &B),                                     \
         cmocka_unit_test_prestate(test_encryption, &B),                                      \
         cmocka_unit_test_prestate(test_read_only, &B),                                       \
-        cmocka_unit_test_prestate(test_open_errors, &B)
+        cmocka_unit_test_prestate(test_open_errors, &B),                                     \
+        cmocka_unit_test_prestate(test_crash_kill, &B)
 
 int main(void) {
     const struct CMUnitTest common[] = {
