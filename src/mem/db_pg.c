@@ -3,7 +3,8 @@
 // Statements go through PQexecParams with every parameter and result in binary format (exact
 // integers and doubles, raw bytea); `?` placeholders are rewritten to $1, $2 …. The text index is
 // a plain table of terms (mem_terms: one row per distinct term of a memory with its frequency,
-// mem_doclen: term count per memory, mem_stats: corpus totals) filled from the same fts_cjk
+// mem_doclen: term count per memory, mem_stats: corpus totals, mem_df: documents per term)
+// filled from the same fts_cjk
 // tokenizer as SQLite's FTS5 table, and scored with the same BM25 formula FTS5's bm25() uses
 // (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6, corpus-wide
 // statistics), so both backends rank alike. SQLSTATE class 23 (constraint) maps to
@@ -237,7 +238,8 @@ static const char *const MIGRATIONS[] = {
     " ON DELETE CASCADE, n_terms BIGINT NOT NULL);"
     "CREATE TABLE mem_stats(id BIGINT PRIMARY KEY, n_docs BIGINT NOT NULL,"
     " n_terms BIGINT NOT NULL);"
-    "INSERT INTO mem_stats VALUES (1, 0, 0);",
+    "INSERT INTO mem_stats VALUES (1, 0, 0);"
+    "CREATE TABLE mem_df(term TEXT PRIMARY KEY, n BIGINT NOT NULL);",
     // v2: client-supplied ids for import.
     "ALTER TABLE memories ADD COLUMN client_id TEXT;"
     "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);",
@@ -326,6 +328,19 @@ static cg_status pg_index_put(void *conn, int64_t mem_id, int64_t user_id, const
             goto done;
         }
         if ((st = pg_exec(conn, q.data, p, (int)(4 * m), NULL, NULL, err))) goto done;
+        // Document frequencies; terms are sorted, so concurrent writers lock rows in one order.
+        cg_buf_reset(&q);
+        cg_buf_puts(&q, "INSERT INTO mem_df(term, n) VALUES ");
+        for (size_t j = 0; j < m; j++) {
+            cg_buf_puts(&q, j ? ",(?, 1)" : "(?, 1)");
+            p[j] = (db_val){.t = DB_TEXT, .p = v[i + j].t, .n = v[i + j].n};
+        }
+        cg_buf_puts(&q, " ON CONFLICT (term) DO UPDATE SET n = mem_df.n + 1");
+        if (!cg_buf_ok(&q)) {
+            st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+            goto done;
+        }
+        if ((st = pg_exec(conn, q.data, p, (int)m, NULL, NULL, err))) goto done;
     }
     db_val d[2] = {db_int(mem_id), db_int(total)};
     if ((st = pg_exec(conn, "INSERT INTO mem_doclen(memory_id, n_terms) VALUES (?, ?)", d, 2, NULL,
@@ -347,18 +362,66 @@ static cg_status int_row(void *user, const db_val *cols, int n_cols, cg_err *err
     return CG_OK;
 }
 
+typedef struct zero_terms { cg_buf sql; db_val *p; size_t n, cap; char **keep; } zero_terms;
+
+// Collects the terms whose document frequency dropped to zero (their text must not outlive the
+// last memory that used it).
+static cg_status zero_row(void *user, const db_val *cols, int n_cols, cg_err *err) {
+    zero_terms *z = user;
+    if (cols[1].t != DB_INT || cols[1].i > 0 || cols[0].t != DB_TEXT) return CG_OK;
+    if (z->n == z->cap) {
+        size_t cap = z->cap ? z->cap * 2 : 16;
+        char **k = realloc(z->keep, cap * sizeof *k);
+        if (!k) return cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+        z->keep = k;
+        z->cap = cap;
+    }
+    char *t = malloc(cols[0].n + 1);
+    if (!t) return cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+    memcpy(t, cols[0].p, cols[0].n);
+    t[cols[0].n] = '\0';
+    z->keep[z->n++] = t;
+    return CG_OK;
+}
+
 static cg_status pg_index_del(void *conn, int64_t mem_id, cg_err *err) {
     int64_t len = -1;
+    zero_terms z = {0};
+    cg_buf_init(&z.sql);
     db_val p[1] = {db_int(mem_id)};
     cg_status st = pg_exec(conn, "DELETE FROM mem_doclen WHERE memory_id = ? RETURNING n_terms", p,
                            1, int_row, &len, err);
     if (st || len < 0) return st;  // not indexed (already gone): nothing to undo
-    if ((st = pg_exec(conn, "DELETE FROM mem_terms WHERE memory_id = ?", p, 1, NULL, NULL, err)))
-        return st;
+    if ((st = pg_exec(conn,
+                      "WITH gone AS (DELETE FROM mem_terms WHERE memory_id = ? RETURNING term)"
+                      " UPDATE mem_df SET n = n - 1 WHERE term IN (SELECT term FROM gone)"
+                      " RETURNING term, n",
+                      p, 1, zero_row, &z, err)))
+        goto done;
+    for (size_t i = 0; i < z.n; i += 500) {
+        size_t m = z.n - i < 500 ? z.n - i : 500;
+        db_val tp[500];
+        cg_buf_reset(&z.sql);
+        cg_buf_puts(&z.sql, "DELETE FROM mem_df WHERE n <= 0 AND term IN (");
+        for (size_t j = 0; j < m; j++) {
+            cg_buf_puts(&z.sql, j ? ", ?" : "?");
+            tp[j] = db_text(z.keep[i + j]);
+        }
+        cg_buf_putc(&z.sql, ')');
+        if (!cg_buf_ok(&z.sql)) {
+            st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+            goto done;
+        }
+        if ((st = pg_exec(conn, z.sql.data, tp, (int)m, NULL, NULL, err))) goto done;
+    }
     db_val s[1] = {db_int(len)};
-    return pg_exec(conn,
-                   "UPDATE mem_stats SET n_docs = n_docs - 1, n_terms = n_terms - ? WHERE id = 1",
-                   s, 1, NULL, NULL, err);
+    st = pg_exec(conn, "UPDATE mem_stats SET n_docs = n_docs - 1, n_terms = n_terms - ? WHERE id = 1",
+                 s, 1, NULL, NULL, err);
+done:
+    for (size_t i = 0; i < z.n; i++) free(z.keep[i]);
+    free(z.keep);
+    cg_buf_free(&z.sql);
+    return st;
 }
 
 typedef struct stats_ctx { int64_t n_docs, n_terms; } stats_ctx;
@@ -370,23 +433,45 @@ static cg_status stats_row(void *user, const db_val *cols, int n_cols, cg_err *e
     return CG_OK;
 }
 
+typedef struct term_idf { const char *term; double idf; } term_idf;
+
 typedef struct score_acc {
     db_hit *v;
     size_t n, cap;
-    double idf, avgdl;
+    term_idf *idf;
+    size_t n_terms;
+    double avgdl;
 } score_acc;
+
+static cg_status df_row(void *user, const db_val *cols, int n_cols, cg_err *err) {
+    score_acc *a = user;
+    // cols: term, n; idf was pre-filled with N; replace by the real idf.
+    for (size_t i = 0; i < a->n_terms; i++)
+        if (cols[0].t == DB_TEXT && strlen(a->idf[i].term) == cols[0].n &&
+            memcmp(a->idf[i].term, cols[0].p, cols[0].n) == 0) {
+            double n_docs = a->idf[i].idf, n_hit = (double)cols[1].i;
+            double idf = log((n_docs - n_hit + 0.5) / (n_hit + 0.5));
+            a->idf[i].idf = idf <= 0.0 ? 1e-6 : idf;
+        }
+    return CG_OK;
+}
+
+static int cmp_hit_id(const void *x, const void *y) {
+    const db_hit *a = x, *b = y;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
 
 static cg_status score_row(void *user, const db_val *cols, int n_cols, cg_err *err) {
     score_acc *a = user;
-    int64_t id = cols[0].i;
-    double tf = (double)cols[1].i, dl = (double)cols[2].i;
+    // cols: memory_id, term, tf, n_terms
+    double idf = 0.0;
+    for (size_t i = 0; i < a->n_terms; i++)
+        if (cols[1].t == DB_TEXT && strlen(a->idf[i].term) == cols[1].n &&
+            memcmp(a->idf[i].term, cols[1].p, cols[1].n) == 0)
+            idf = a->idf[i].idf;
+    double tf = (double)cols[2].i, dl = (double)cols[3].i;
     const double k1 = 1.2, b = 0.75;
-    double add = a->idf * (tf * (k1 + 1.0)) / (tf + k1 * (1.0 - b + b * dl / a->avgdl));
-    for (size_t i = 0; i < a->n; i++)
-        if (a->v[i].id == id) {
-            a->v[i].bm25 += add;
-            return CG_OK;
-        }
+    double add = idf * (tf * (k1 + 1.0)) / (tf + k1 * (1.0 - b + b * dl / a->avgdl));
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 64;
         db_hit *v = realloc(a->v, cap * sizeof *v);
@@ -394,7 +479,7 @@ static cg_status score_row(void *user, const db_val *cols, int n_cols, cg_err *e
         a->v = v;
         a->cap = cap;
     }
-    a->v[a->n++] = (db_hit){id, add};
+    a->v[a->n++] = (db_hit){cols[0].i, add};
     return CG_OK;
 }
 
@@ -410,45 +495,81 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     stats_ctx sc = {0, 0};
     score_acc a = {0};
     cg_status st;
+    cg_buf q;
+    cg_buf_init(&q);
+    db_val *p = NULL;
     *out = NULL;
     *n_out = 0;
     if (n_terms == 0) return CG_OK;
+    if (n_terms > MAX_PARAMS - 1)
+        return cg_err_set(err, CG_ERR_LIMIT, "postgres: %zu query terms (max %d)", n_terms,
+                          MAX_PARAMS - 1);
     if ((st = pg_exec(conn, "SELECT n_docs, n_terms FROM mem_stats WHERE id = 1", NULL, 0,
                       stats_row, &sc, err)))
         return st;
     if (sc.n_docs <= 0) return CG_OK;
     a.avgdl = (double)sc.n_terms / (double)sc.n_docs;
     if (a.avgdl <= 0) a.avgdl = 1;
-    for (size_t i = 0; i < n_terms; i++) {
-        int64_t n_hit = 0;
-        db_val pt[1] = {db_text(terms[i])};
-        if ((st = pg_exec(conn, "SELECT count(*) FROM mem_terms WHERE term = ?", pt, 1, int_row,
-                          &n_hit, err)))
-            goto fail;
-        if (n_hit == 0) continue;
-        a.idf = log(((double)sc.n_docs - (double)n_hit + 0.5) / ((double)n_hit + 0.5));
-        if (a.idf <= 0.0) a.idf = 1e-6;
-        db_val p[2] = {db_int(user_id), db_text(terms[i])};
-        if ((st = pg_exec(conn,
-                          current_only
-                              ? "SELECT t.memory_id, t.tf, d.n_terms FROM mem_terms t"
-                                " JOIN mem_doclen d ON d.memory_id = t.memory_id"
-                                " JOIN memories m ON m.id = t.memory_id"
-                                " WHERE t.user_id = ? AND t.term = ?"
-                                " AND m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
-                              : "SELECT t.memory_id, t.tf, d.n_terms FROM mem_terms t"
-                                " JOIN mem_doclen d ON d.memory_id = t.memory_id"
-                                " WHERE t.user_id = ? AND t.term = ?",
-                          p, 2, score_row, &a, err)))
-            goto fail;
+    a.idf = calloc(n_terms, sizeof *a.idf);
+    p = calloc(n_terms + 1, sizeof *p);
+    if (!a.idf || !p) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+        goto done;
     }
+    a.n_terms = n_terms;
+    cg_buf_puts(&q, "SELECT term, n FROM mem_df WHERE term IN (");
+    for (size_t i = 0; i < n_terms; i++) {
+        a.idf[i] = (term_idf){terms[i], 0.0};
+        cg_buf_puts(&q, i ? ", ?" : "?");
+        p[i] = db_text(terms[i]);
+    }
+    cg_buf_putc(&q, ')');
+    if (!cg_buf_ok(&q)) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+        goto done;
+    }
+    // df_row reads N from the idf slot of each term it sees.
+    for (size_t i = 0; i < n_terms; i++) a.idf[i].idf = (double)sc.n_docs;
+    if ((st = pg_exec(conn, q.data, p, (int)n_terms, df_row, &a, err))) goto done;
+    cg_buf_reset(&q);
+    cg_buf_puts(&q, current_only
+                        ? "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
+                          " JOIN mem_doclen d ON d.memory_id = t.memory_id"
+                          " JOIN memories m ON m.id = t.memory_id"
+                          " WHERE m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
+                          " AND t.user_id = ? AND t.term IN ("
+                        : "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
+                          " JOIN mem_doclen d ON d.memory_id = t.memory_id"
+                          " WHERE t.user_id = ? AND t.term IN (");
+    p[0] = db_int(user_id);
+    for (size_t i = 0; i < n_terms; i++) {
+        cg_buf_puts(&q, i ? ", ?" : "?");
+        p[i + 1] = db_text(terms[i]);
+    }
+    cg_buf_putc(&q, ')');
+    if (!cg_buf_ok(&q)) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+        goto done;
+    }
+    if ((st = pg_exec(conn, q.data, p, (int)n_terms + 1, score_row, &a, err))) goto done;
+    // One row per (memory, term): sum per memory, then rank.
+    if (a.n > 1) qsort(a.v, a.n, sizeof *a.v, cmp_hit_id);
+    size_t m = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        if (m && a.v[m - 1].id == a.v[i].id) a.v[m - 1].bm25 += a.v[i].bm25;
+        else a.v[m++] = a.v[i];
+    }
+    a.n = m;
     if (a.n > 1) qsort(a.v, a.n, sizeof *a.v, cmp_hit);
     if (a.n > (size_t)limit) a.n = (size_t)limit;
     *out = a.v;
     *n_out = a.n;
-    return CG_OK;
-fail:
+    a.v = NULL;
+done:
     free(a.v);
+    free(a.idf);
+    free(p);
+    cg_buf_free(&q);
     return st;
 }
 

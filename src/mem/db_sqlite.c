@@ -16,10 +16,65 @@
 
 #define MAX_COLS 32
 
+#define N_CACHED 48
+
+// A small cache of prepared statements keyed by SQL text (the store's SQL is a fixed set of
+// strings plus a few IN-lists), evicted round-robin. An entry in use (a row callback running
+// a nested statement with the same text) is bypassed, never shared.
+typedef struct sq_cached { char *sql; sqlite3_stmt *st; bool busy; } sq_cached;
+
 typedef struct sq_conn {
     sqlite3 *db;
     bool index_raw_text;
+    sq_cached cache[N_CACHED];
+    unsigned next_evict;
 } sq_conn;
+
+// Returns a ready statement for sql; *slot is the cache entry or NULL for an uncached one.
+static int sq_prepare(sq_conn *c, const char *sql, sqlite3_stmt **st, sq_cached **slot) {
+    *slot = NULL;
+    for (int i = 0; i < N_CACHED; i++)
+        if (c->cache[i].sql && !c->cache[i].busy && strcmp(c->cache[i].sql, sql) == 0) {
+            *st = c->cache[i].st;
+            *slot = &c->cache[i];
+            (*slot)->busy = true;
+            return SQLITE_OK;
+        }
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    size_t n = strlen(sql) + 1;
+    char *copy = malloc(n);
+    if (!copy) return SQLITE_OK;  // uncached is fine
+    memcpy(copy, sql, n);
+    sq_cached *e = &c->cache[c->next_evict++ % N_CACHED];
+    if (e->busy) {  // never evict a running statement: leave this one uncached
+        free(copy);
+        return SQLITE_OK;
+    }
+    sqlite3_finalize(e->st);
+    free(e->sql);
+    *e = (sq_cached){copy, *st, true};
+    *slot = e;
+    return SQLITE_OK;
+}
+
+static void sq_release(sqlite3_stmt *st, sq_cached *slot) {
+    if (!slot) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    slot->busy = false;
+}
+
+static void sq_cache_clear(sq_conn *c) {
+    for (int i = 0; i < N_CACHED; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+        c->cache[i] = (sq_cached){0};
+    }
+}
 
 db_val db_text(const char *s) {
     if (!s) return db_null();
@@ -81,8 +136,9 @@ static cg_status sq_exec(void *conn, const char *sql, const db_val *params, int 
                          db_row_fn fn, void *user, cg_err *err) {
     sq_conn *c = conn;
     sqlite3_stmt *st = NULL;
+    sq_cached *slot = NULL;
     cg_status s = CG_OK;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    int rc = sq_prepare(c, sql, &st, &slot);
     if (rc != SQLITE_OK) return sq_fail(c->db, rc, "prepare", err);
     for (int i = 0; i < n_params; i++) {
         const db_val *v = &params[i];
@@ -130,7 +186,7 @@ static cg_status sq_exec(void *conn, const char *sql, const db_val *params, int 
         if ((s = fn(user, cols, n, err))) goto done;
     }
 done:
-    sqlite3_finalize(st);
+    sq_release(st, slot);
     return s;
 }
 
@@ -285,6 +341,7 @@ static cg_status sq_purge(void *conn, cg_err *err) {
 static void sq_close(void *conn) {
     sq_conn *c = conn;
     if (!c) return;
+    sq_cache_clear(c);
     sqlite3_close_v2(c->db);
     free(c);
 }

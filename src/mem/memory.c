@@ -445,14 +445,49 @@ static int cmp_mem_score(const void *a, const void *b) {
 
 typedef struct fused { int64_t id; double rrf; } fused;
 
-static void fuse_add(fused *f, size_t *n, int64_t id, double add) {
-    for (size_t i = 0; i < *n; i++)
-        if (f[i].id == id) {
-            f[i].rrf += add;
-            return;
+static int cmp_fused_id(const void *a, const void *b) {
+    const fused *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+// Fetches the memories whose ids are in f[0..n_f) (sorted by id) into res, scoring each with
+// its fused rank and the boosts. One query per 200 ids.
+static cg_status fetch_scored(cg_store *s, int64_t user_id, const fused *f, size_t n_f,
+                              int64_t now, mem_vec *res, cg_err *err) {
+    enum { BATCH = 200 };
+    db_val p[BATCH + 1];
+    cg_buf q;
+    cg_buf_init(&q);
+    cg_status st = CG_OK;
+    for (size_t i = 0; i < n_f && !st; i += BATCH) {
+        size_t m = n_f - i < BATCH ? n_f - i : BATCH;
+        cg_buf_reset(&q);
+        cg_buf_puts(&q, "SELECT " MEM_COLS " FROM memories WHERE user_id = ? AND id IN (");
+        p[0] = db_int(user_id);
+        for (size_t j = 0; j < m; j++) {
+            cg_buf_puts(&q, j ? ", ?" : "?");
+            p[j + 1] = db_int(f[i + j].id);
         }
-    f[*n] = (fused){id, add};
-    (*n)++;
+        cg_buf_putc(&q, ')');
+        if (!cg_buf_ok(&q)) {
+            st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+            break;
+        }
+        size_t before = res->n;
+        if ((st = s->ops->exec(s->conn, q.data, p, (int)m + 1, mem_row, res, err))) break;
+        for (size_t r = before; r < res->n; r++) {
+            cg_memory *mm = &res->v[r];
+            fused key = {mm->id, 0};
+            const fused *hit = bsearch(&key, f, n_f, sizeof *f, cmp_fused_id);
+            double rrf = hit ? hit->rrf : 0.0;
+            double age_days = (double)(now - mm->created_ms) / 86400000.0;
+            if (age_days < 0) age_days = 0;
+            mm->score = rrf * (1.0 + IMPORTANCE_WEIGHT * mm->importance) *
+                        (1.0 + RECENCY_WEIGHT * exp2(-age_days / RECENCY_HALF_LIFE_DAYS));
+        }
+    }
+    cg_buf_free(&q);
+    return st;
 }
 
 cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query,
@@ -499,22 +534,17 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
         st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_hits; i++) fuse_add(f, &n_f, hits[i].id, 1.0 / (RRF_K + (double)(i + 1)));
-    for (size_t i = 0; i < vc.n; i++) fuse_add(f, &n_f, vc.v[i].id, 1.0 / (RRF_K + (double)(i + 1)));
+    // Reciprocal-rank fusion: both ranked lists into one array, merged by id.
+    for (size_t i = 0; i < n_hits; i++) f[n_f++] = (fused){hits[i].id, 1.0 / (RRF_K + (double)(i + 1))};
+    for (size_t i = 0; i < vc.n; i++) f[n_f++] = (fused){vc.v[i].id, 1.0 / (RRF_K + (double)(i + 1))};
+    if (n_f > 1) qsort(f, n_f, sizeof *f, cmp_fused_id);
+    size_t n_u = 0;
     for (size_t i = 0; i < n_f; i++) {
-        db_val p[2] = {db_int(f[i].id), db_int(user_id)};
-        size_t before = res.n;
-        if ((st = s->ops->exec(s->conn,
-                               "SELECT " MEM_COLS " FROM memories WHERE id = ? AND user_id = ?",
-                               p, 2, mem_row, &res, err)))
-            goto done;
-        if (res.n == before) continue;  // cannot happen inside one connection; be safe
-        cg_memory *m = &res.v[res.n - 1];
-        double age_days = (double)(now - m->created_ms) / 86400000.0;
-        if (age_days < 0) age_days = 0;
-        m->score = f[i].rrf * (1.0 + IMPORTANCE_WEIGHT * m->importance) *
-                   (1.0 + RECENCY_WEIGHT * exp2(-age_days / RECENCY_HALF_LIFE_DAYS));
+        if (n_u && f[n_u - 1].id == f[i].id) f[n_u - 1].rrf += f[i].rrf;
+        else f[n_u++] = f[i];
     }
+    n_f = n_u;
+    if ((st = fetch_scored(s, user_id, f, n_f, now, &res, err))) goto done;
     if (res.n > 1) qsort(res.v, res.n, sizeof *res.v, cmp_mem_score);
     if (res.n > (size_t)k) {
         for (size_t i = (size_t)k; i < res.n; i++) cg_memory_clear(&res.v[i]);
