@@ -374,8 +374,11 @@ cg_status db_sqlite_open(const char *path, const cg_store_opts *o, bool index_ra
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
     const char *pragmas = o->read_only ? "PRAGMA foreign_keys=ON;"
-                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                         " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;";
+                          : o->relaxed_durability
+                              ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
+                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;";
     char *msg = NULL;
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {

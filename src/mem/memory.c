@@ -160,6 +160,19 @@ cg_status cg_store_memory_get(cg_store *s, int64_t user_id, int64_t id, cg_memor
     return get_mem(s, user_id, id, out, err);
 }
 
+cg_status cg_store_memory_find_client(cg_store *s, int64_t user_id, const char *client_id,
+                                      int64_t *out_id, cg_err *err) {
+    bool found = false;
+    db_val p[2] = {db_int(user_id), db_text(client_id)};
+    cg_status st = st_int(s, "SELECT id FROM memories WHERE user_id = ? AND client_id = ?", p, 2,
+                          out_id, &found, err);
+    if (st) return st;
+    if (!found)
+        return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no memory with client id '%s'",
+                          client_id ? client_id : "(null)");
+    return CG_OK;
+}
+
 static cg_status index_text(cg_store *s, int64_t id, int64_t user_id, const char *text,
                             cg_err *err) {
     cg_buf terms;
@@ -654,17 +667,34 @@ static cg_status exp_chunk(void *user, const db_val *c, int n, cg_err *err) {
     return CG_OK;
 }
 
+typedef struct doc_head { exp_ctx *e; int64_t id; } doc_head;
+
+static cg_status exp_doc_head(void *user, const db_val *c, int n, cg_err *err) {
+    doc_head *h = user;
+    char *title = NULL;
+    int64_t created = 0;
+    cg_status st;
+    if ((st = col_int("documents", h->id, "created_ms", &c[0], false, &created, err)) ||
+        (st = col_str("documents", h->id, "title", &c[1], true, &title, err)))
+        return st;
+    sep(h->e);
+    cg_buf_printf(h->e->out, "{\"id\":%lld,\"title\":", (long long)h->id);
+    if (title) st_json_str(h->e->out, title);
+    else cg_buf_puts(h->e->out, "null");
+    cg_buf_printf(h->e->out, ",\"created_ms\":%lld,\"chunks\":[", (long long)created);
+    free(title);
+    return CG_OK;
+}
+
+// One document and its chunks in order.
 static cg_status exp_doc(cg_store *s, int64_t user_id, int64_t doc_id, exp_ctx *e, cg_err *err) {
-    // One document and its chunks in order.
     cg_status st;
     db_val p[2] = {db_int(doc_id), db_int(user_id)};
-    int64_t created = 0;
-    if ((st = st_int(s, "SELECT created_ms FROM documents WHERE id = ? AND user_id = ?", p, 2,
-                     &created, NULL, err)))
+    doc_head h = {e, doc_id};
+    if ((st = s->ops->exec(s->conn,
+                           "SELECT created_ms, title FROM documents WHERE id = ? AND user_id = ?",
+                           p, 2, exp_doc_head, &h, err)))
         return st;
-    sep(e);
-    cg_buf_printf(e->out, "{\"id\":%lld,\"created_ms\":%lld,\"chunks\":[", (long long)doc_id,
-                  (long long)created);
     exp_ctx ce = {s, user_id, e->out, 0};
     if ((st = s->ops->exec(s->conn,
                            "SELECT id, enc, body FROM chunks WHERE doc_id = ? AND user_id = ?"

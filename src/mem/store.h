@@ -56,6 +56,9 @@ typedef struct cg_store_opts {
     bool read_only;      // SQLite: open read-only; PostgreSQL: default_transaction_read_only
     int target_version;  // 0 = newest; tests use 1 to build an old database and migrate it
     int busy_timeout_ms; // SQLite busy timeout; 0 = 5000
+    // SQLite synchronous=NORMAL instead of FULL: a process crash still loses nothing, a power
+    // cut may lose the last commits. For bulk imports and benchmarks. PostgreSQL: no effect.
+    bool relaxed_durability;
 } cg_store_opts;
 
 // Opens (creating if needed, then migrating forward) the store at `url_or_path`. opts may be NULL.
@@ -167,6 +170,9 @@ cg_status cg_store_memory_add(cg_store *s, int64_t user_id, const cg_mem_new *m,
                               cg_err *err);
 cg_status cg_store_memory_get(cg_store *s, int64_t user_id, int64_t id, cg_memory *out,
                               cg_err *err);
+// The id of the user's memory with this client id (import's "supersedes"); CG_ERR_NOT_FOUND.
+cg_status cg_store_memory_find_client(cg_store *s, int64_t user_id, const char *client_id,
+                                      int64_t *out_id, cg_err *err);
 // Replaces the text (and importance when >= 0); updated_ms becomes now; audited.
 cg_status cg_store_memory_edit(cg_store *s, int64_t user_id, int64_t id, const char *text,
                                double importance, cg_err *err);
