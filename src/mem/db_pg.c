@@ -501,9 +501,9 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     *out = NULL;
     *n_out = 0;
     if (n_terms == 0) return CG_OK;
-    if (n_terms > MAX_PARAMS - 1)
+    if (n_terms > MAX_PARAMS - 2)
         return cg_err_set(err, CG_ERR_LIMIT, "postgres: %zu query terms (max %d)", n_terms,
-                          MAX_PARAMS - 1);
+                          MAX_PARAMS - 2);
     if ((st = pg_exec(conn, "SELECT n_docs, n_terms FROM mem_stats WHERE id = 1", NULL, 0,
                       stats_row, &sc, err)))
         return st;
@@ -511,7 +511,7 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     a.avgdl = (double)sc.n_terms / (double)sc.n_docs;
     if (a.avgdl <= 0) a.avgdl = 1;
     a.idf = calloc(n_terms, sizeof *a.idf);
-    p = calloc(n_terms + 1, sizeof *p);
+    p = calloc(n_terms + 2, sizeof *p);
     if (!a.idf || !p) {
         st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
         goto done;
@@ -531,27 +531,44 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     // df_row reads N from the idf slot of each term it sees.
     for (size_t i = 0; i < n_terms; i++) a.idf[i].idf = (double)sc.n_docs;
     if ((st = pg_exec(conn, q.data, p, (int)n_terms, df_row, &a, err))) goto done;
+    // Only the CG_DB_MAX_CANDIDATES newest matching memories are ranked (see db.h).
+    cg_buf_reset(&q);
+    cg_buf_puts(&q, "SELECT memory_id FROM mem_terms WHERE user_id = ? AND term IN (");
+    p[0] = db_int(user_id);
+    for (size_t i = 0; i < n_terms; i++) {
+        cg_buf_puts(&q, i ? ", ?" : "?");
+        p[i + 1] = db_text(terms[i]);
+    }
+    cg_buf_printf(&q, ") GROUP BY memory_id ORDER BY memory_id DESC LIMIT 1 OFFSET %d",
+                  CG_DB_MAX_CANDIDATES - 1);
+    int64_t cutoff = 0;
+    if (!cg_buf_ok(&q)) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+        goto done;
+    }
+    if ((st = pg_exec(conn, q.data, p, (int)n_terms + 1, int_row, &cutoff, err))) goto done;
     cg_buf_reset(&q);
     cg_buf_puts(&q, current_only
                         ? "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
                           " JOIN mem_doclen d ON d.memory_id = t.memory_id"
                           " JOIN memories m ON m.id = t.memory_id"
                           " WHERE m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
-                          " AND t.user_id = ? AND t.term IN ("
+                          " AND t.memory_id >= ? AND t.user_id = ? AND t.term IN ("
                         : "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
                           " JOIN mem_doclen d ON d.memory_id = t.memory_id"
-                          " WHERE t.user_id = ? AND t.term IN (");
-    p[0] = db_int(user_id);
+                          " WHERE t.memory_id >= ? AND t.user_id = ? AND t.term IN (");
+    p[0] = db_int(cutoff);
+    p[1] = db_int(user_id);
     for (size_t i = 0; i < n_terms; i++) {
         cg_buf_puts(&q, i ? ", ?" : "?");
-        p[i + 1] = db_text(terms[i]);
+        p[i + 2] = db_text(terms[i]);
     }
     cg_buf_putc(&q, ')');
     if (!cg_buf_ok(&q)) {
         st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
         goto done;
     }
-    if ((st = pg_exec(conn, q.data, p, (int)n_terms + 1, score_row, &a, err))) goto done;
+    if ((st = pg_exec(conn, q.data, p, (int)n_terms + 2, score_row, &a, err))) goto done;
     // One row per (memory, term): sum per memory, then rank.
     if (a.n > 1) qsort(a.v, a.n, sizeof *a.v, cmp_hit_id);
     size_t m = 0;

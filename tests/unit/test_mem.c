@@ -861,6 +861,54 @@ static void test_read_only(void **state) {
     free(url);
 }
 
+// A full disk: SQLite's max_page_count caps the file at its current size, so the next write
+// fails the way ENOSPC does. The write is an error, the transaction rolls back, nothing is lost,
+// and the store keeps working once there is room again.
+static void test_disk_full(void **state) {
+    backend *b = *state;
+    if (b->is_pg) {  // no portable way to fill a PostgreSQL tablespace from a test
+        skip();
+        return;
+    }
+    FRESH(b, url);
+    cg_store *s = open_ok(url, NULL);
+    cg_err err = {0};
+    int64_t u = new_user(s, "u");
+    for (int i = 0; i < 20; i++) add_mem(s, u, "a small memory before the disk fills", 0.5);
+    int64_t pages = qint(s, "PRAGMA page_count");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    CG_ASSERT_OK(cg_store_exec_raw(s, sql, &err), &err);
+    char *big = malloc(60001);
+    assert_non_null(big);
+    const char *unit = "가나다라 abc ";
+    size_t ul = strlen(unit), len = 0;
+    while (len + ul <= 60000) {
+        memcpy(big + len, unit, ul);
+        len += ul;
+    }
+    big[len] = '\0';
+    cg_mem_new m = {.text = "x"};
+    m.text = big;
+    int64_t id = 0;
+    int fails = 0;
+    for (int i = 0; i < 5; i++)
+        if (cg_store_memory_add(s, u, &m, &id, &err) == CG_ERR_IO) fails++;
+    printf("sqlite: disk full: %d of 5 large writes refused: %s\n", fails, err.msg);
+    assert_true(fails >= 1);
+    assert_non_null(strstr(err.msg, "full"));
+    cg_memory *list = NULL;
+    size_t n = 0;
+    CG_ASSERT_OK(cg_store_memory_list(s, u, false, &list, &n, &err), &err);
+    assert_int_equal(n, (size_t)(20 + 5 - fails));
+    cg_memory_list_free(list, n);
+    CG_ASSERT_OK(cg_store_exec_raw(s, "PRAGMA max_page_count = 1073741823", &err), &err);
+    CG_ASSERT_OK(cg_store_memory_add(s, u, &m, &id, &err), &err);
+    cg_store_close(s);
+    free(big);
+    free(url);
+}
+
 static void test_open_errors(void **state) {
     backend *b = *state;
     cg_err err = {0};
@@ -1041,7 +1089,8 @@ static void pg_stop(void) {
         cmocka_unit_test_prestate(test_encryption, &B),                                      \
         cmocka_unit_test_prestate(test_read_only, &B),                                       \
         cmocka_unit_test_prestate(test_open_errors, &B),                                     \
-        cmocka_unit_test_prestate(test_crash_kill, &B)
+        cmocka_unit_test_prestate(test_crash_kill, &B),                                      \
+        cmocka_unit_test_prestate(test_disk_full, &B)
 
 int main(void) {
     const struct CMUnitTest common[] = {
