@@ -239,7 +239,7 @@ static const char *const MIGRATIONS[] = {
     " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
     " memory_id INTEGER, action TEXT NOT NULL, at_ms INTEGER NOT NULL);"
     "CREATE INDEX audit_user ON audit(user_id);"
-    "CREATE VIRTUAL TABLE mem_fts USING fts5(body, uid, tokenize='cg_cjk');",
+    "CREATE VIRTUAL TABLE mem_fts USING fts5(body, tokenize='cg_cjk');",
     // v2: client-supplied ids for import.
     "ALTER TABLE memories ADD COLUMN client_id TEXT;"
     "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);",
@@ -265,11 +265,8 @@ static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {
 static cg_status sq_index_put(void *conn, int64_t mem_id, int64_t user_id, const char *text,
                               const char *terms, cg_err *err) {
     sq_conn *c = conn;
-    char uid[32];
-    snprintf(uid, sizeof uid, "u%lld", (long long)user_id);
-    db_val p[3] = {db_int(mem_id), db_text(c->index_raw_text ? text : terms), db_text(uid)};
-    return sq_exec(conn, "INSERT INTO mem_fts(rowid, body, uid) VALUES (?, ?, ?)", p, 3, NULL,
-                   NULL, err);
+    db_val p[2] = {db_int(mem_id), db_text(c->index_raw_text ? text : terms)};
+    return sq_exec(conn, "INSERT INTO mem_fts(rowid, body) VALUES (?, ?)", p, 2, NULL, NULL, err);
 }
 
 static cg_status sq_index_del(void *conn, int64_t mem_id, cg_err *err) {
@@ -302,10 +299,7 @@ static cg_status sq_index_search(void *conn, int64_t user_id, const char *const 
     *out = NULL;
     *n_out = 0;
     if (n_terms == 0) goto done;
-    // The user's token in the uid column selects the user's rows inside FTS5 (a posting-list
-    // intersection); bm25 weighs uid 0, so scores depend on the body column alone. Every term
-    // is quoted, so FTS5 query syntax in user input has no effect.
-    cg_buf_printf(&q, "uid : \"u%lld\" AND body : (", (long long)user_id);
+    // Every term is quoted, so FTS5 query syntax in user input has no effect.
     for (size_t i = 0; i < n_terms; i++) {
         if (i) cg_buf_puts(&q, " OR ");
         cg_buf_putc(&q, '"');
@@ -315,34 +309,38 @@ static cg_status sq_index_search(void *conn, int64_t user_id, const char *const 
         }
         cg_buf_putc(&q, '"');
     }
-    cg_buf_putc(&q, ')');
     if (!cg_buf_ok(&q)) {
         st = cg_err_set(err, CG_ERR_NOMEM, "sqlite: out of memory");
         goto done;
     }
-    // Only the CG_DB_MAX_CANDIDATES newest matches are ranked (see db.h).
+    // Only the user's CG_DB_MAX_CANDIDATES newest matches are ranked (see db.h): find the
+    // rowid of the last one walking the matches newest first (FTS5 serves rowid order), then
+    // let bm25 score only rowids from there on. CROSS JOIN keeps FTS5 as the outer loop.
     int64_t cutoff = 0;
-    db_val pc[2] = {db_text(q.data), db_int(CG_DB_MAX_CANDIDATES - 1)};
+    db_val pc[3] = {db_text(q.data), db_int(user_id), db_int(CG_DB_MAX_CANDIDATES - 1)};
     hits_ctx ch = {0};
     if ((st = sq_exec(conn,
-                      "SELECT rowid, 0 FROM mem_fts WHERE mem_fts MATCH ?"
-                      " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                      pc, 2, hit_row, &ch, err)))
+                      "SELECT mem_fts.rowid, 0 FROM mem_fts"
+                      " CROSS JOIN memories m ON m.id = mem_fts.rowid"
+                      " WHERE mem_fts MATCH ? AND m.user_id = ?"
+                      " ORDER BY mem_fts.rowid DESC LIMIT 1 OFFSET ?",
+                      pc, 3, hit_row, &ch, err)))
         goto done;
     if (ch.n) cutoff = ch.v[0].id;
     free(ch.v);
-    db_val p[3] = {db_text(q.data), db_int(cutoff), db_int(limit)};
+    db_val p[4] = {db_text(q.data), db_int(cutoff), db_int(user_id), db_int(limit)};
     const char *sql =
         current_only
-            ? "SELECT m.id, -bm25(mem_fts, 1.0, 0.0) FROM mem_fts"
+            ? "SELECT m.id, -bm25(mem_fts) FROM mem_fts"
               " CROSS JOIN memories m ON m.id = mem_fts.rowid"
-              " WHERE mem_fts MATCH ? AND mem_fts.rowid >= ?"
+              " WHERE mem_fts MATCH ? AND mem_fts.rowid >= ? AND m.user_id = ?"
               " AND m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
               " ORDER BY 2 DESC, m.id LIMIT ?"
-            : "SELECT mem_fts.rowid, -bm25(mem_fts, 1.0, 0.0) FROM mem_fts"
-              " WHERE mem_fts MATCH ? AND mem_fts.rowid >= ?"
-              " ORDER BY 2 DESC, mem_fts.rowid LIMIT ?";
-    if ((st = sq_exec(conn, sql, p, 3, hit_row, &h, err))) goto done;
+            : "SELECT m.id, -bm25(mem_fts) FROM mem_fts"
+              " CROSS JOIN memories m ON m.id = mem_fts.rowid"
+              " WHERE mem_fts MATCH ? AND mem_fts.rowid >= ? AND m.user_id = ?"
+              " ORDER BY 2 DESC, m.id LIMIT ?";
+    if ((st = sq_exec(conn, sql, p, 4, hit_row, &h, err))) goto done;
     *out = h.v;
     *n_out = h.n;
     h.v = NULL;

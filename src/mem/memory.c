@@ -359,8 +359,6 @@ fail:
     return st;
 }
 
-cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err);
-
 cg_status cg_store_memory_forget_all(cg_store *s, int64_t user_id, int64_t *n_deleted,
                                      cg_err *err) {
     cg_status st;
@@ -394,6 +392,25 @@ cg_status cg_store_memory_list(cg_store *s, int64_t user_id, bool current_only, 
                      : "SELECT " MEM_COLS " FROM memories WHERE user_id = ?"
                        " ORDER BY created_ms DESC, id DESC",
         p, 1, mem_row, &mv, err);
+    if (st) {
+        cg_memory_list_free(mv.v, mv.n);
+        return st;
+    }
+    *out = mv.v;
+    *n_out = mv.n;
+    return CG_OK;
+}
+
+cg_status cg_store_memory_due(cg_store *s, int64_t user_id, int64_t before_ms, cg_memory **out,
+                              size_t *n_out, cg_err *err) {
+    mem_vec mv = {s, NULL, 0, 0};
+    db_val p[3] = {db_int(user_id), db_int(CG_MEM_TASK), db_int(before_ms)};
+    cg_status st = s->ops->exec(s->conn,
+                                "SELECT " MEM_COLS " FROM memories WHERE user_id = ? AND kind = ?"
+                                " AND due_ms IS NOT NULL AND due_ms <= ?"
+                                " AND superseded_by IS NULL AND valid_to_ms IS NULL"
+                                " ORDER BY due_ms, id",
+                                p, 3, mem_row, &mv, err);
     if (st) {
         cg_memory_list_free(mv.v, mv.n);
         return st;

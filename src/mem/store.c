@@ -204,7 +204,7 @@ static bool is_pg_target(const char *u) {
            strstr(u, "host=") || strstr(u, "dbname=") || strstr(u, "port=");
 }
 
-static cg_status migrate(cg_store *s, const cg_store_opts *o, cg_err *err) {
+static cg_status migrate_locked(cg_store *s, const cg_store_opts *o, cg_err *err) {
     cg_status st;
     int target = o->target_version ? o->target_version : CG_STORE_SCHEMA_VERSION;
     if (target < 1 || target > CG_STORE_SCHEMA_VERSION)
@@ -228,6 +228,17 @@ static cg_status migrate(cg_store *s, const cg_store_opts *o, cg_err *err) {
                           "store is read-only", (long long)cur, target);
     for (int v = (int)cur + 1; v <= target; v++) {
         if ((st = st_begin(s, err))) return st;
+        // Another connection may have migrated since we looked: re-read inside the transaction.
+        int64_t now_v = 0;
+        if ((st = st_int(s, "SELECT max(version) FROM schema_version", NULL, 0, &now_v, NULL, err))) {
+            st_rollback(s);
+            return st;
+        }
+        if (now_v >= v) {
+            st_rollback(s);
+            cur = now_v;
+            continue;
+        }
         db_val p[1] = {db_int(v)};
         if ((st = s->ops->migrate(s->conn, v - 1, v, err)) ||
             (st = st_exec(s, "DELETE FROM schema_version", NULL, 0, err)) ||
@@ -239,6 +250,20 @@ static cg_status migrate(cg_store *s, const cg_store_opts *o, cg_err *err) {
     }
     s->version = (int)(cur > target ? cur : target);
     return CG_OK;
+}
+
+// Two processes opening one fresh PostgreSQL database at once must not both migrate it: a
+// session-level advisory lock serialises them (SQLite's BEGIN IMMEDIATE already does).
+static cg_status migrate(cg_store *s, const cg_store_opts *o, cg_err *err) {
+    bool pg = strcmp(s->ops->name, "postgres") == 0 && !o->read_only;
+    cg_status st;
+    if (pg && (st = st_exec(s, "SELECT pg_advisory_lock(7305993411)", NULL, 0, err))) return st;
+    st = migrate_locked(s, o, err);
+    if (pg) {
+        cg_err ignored = {0};
+        st_exec(s, "SELECT pg_advisory_unlock(7305993411)", NULL, 0, &ignored);
+    }
+    return st;
 }
 
 typedef struct blob_ctx { unsigned char *dst; size_t want; bool found, bad; } blob_ctx;
@@ -407,8 +432,6 @@ static cg_status id_row(void *user, const db_val *cols, int n_cols, cg_err *err)
     return CG_OK;
 }
 
-// Removes the text-index entries of every memory of user_id matched by `where` (inside a tx).
-cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err);
 cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err) {
     id_vec ids = {0};
     db_val p[1] = {db_int(user_id)};

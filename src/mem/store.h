@@ -183,12 +183,16 @@ cg_status cg_store_memory_forget_all(cg_store *s, int64_t user_id, int64_t *n_de
 // Lists memories newest first; current_only skips superseded / expired ones.
 cg_status cg_store_memory_list(cg_store *s, int64_t user_id, bool current_only, cg_memory **out,
                                size_t *n_out, cg_err *err);
+// Current task memories with a due time <= before_ms, earliest first (reminders).
+cg_status cg_store_memory_due(cg_store *s, int64_t user_id, int64_t before_ms, cg_memory **out,
+                              size_t *n_out, cg_err *err);
 void cg_memory_clear(cg_memory *m);               // frees the strings of one record
 void cg_memory_list_free(cg_memory *m, size_t n);
 
 // Hybrid search: BM25 over the CJK-bigram/word index fused with cosine similarity of embeddings
 // (when an embed function is set) by reciprocal-rank fusion, then boosted by importance and
-// recency. Results sorted by score, best first.
+// recency. Results sorted by score, best first. BM25 ranks only the user's 1,000 newest matches
+// of the query (bounded time for common words; see docs/memory.md).
 typedef struct cg_search_opts {
     int k;                 // results wanted, default 10, max 1000
     bool include_history;  // also superseded / expired memories

@@ -48,6 +48,9 @@ cg_status col_real(const char *table, int64_t id, const char *col, const db_val 
 cg_status col_str(const char *table, int64_t id, const char *col, const db_val *v, bool nullable,
                   char **out, cg_err *err);
 
+// Removes the text-index entries of every memory of the user (call inside a transaction).
+cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err);
+
 // JSON string literal of s[0..n) (valid UTF-8) appended to out.
 void st_json_str(cg_buf *out, const char *s);
 

@@ -470,6 +470,78 @@ static void test_controls(void **state) {
     free(url);
 }
 
+// Isolation matrix: every operation that takes an object id, called by another user with that
+// id, is NOT_FOUND and changes nothing.
+static void test_isolation(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_store *s = open_ok(url, NULL);
+    cg_err err = {0};
+    int64_t owner = new_user(s, "owner"), eve = new_user(s, "eve");
+    cg_mem_new m = {.text = "owner's task", .kind = CG_MEM_TASK, .due_ms = 5000,
+                    .client_id = "c1"};
+    int64_t mem = 0, conv = 0, msg = 0, kid = 0, x = 0;
+    CG_ASSERT_OK(cg_store_memory_add(s, owner, &m, &mem, &err), &err);
+    CG_ASSERT_OK(cg_store_conv_add(s, owner, "t", false, &conv, &err), &err);
+    CG_ASSERT_OK(cg_store_msg_add(s, owner, conv, "user", "hello", 1, &msg, &err), &err);
+    char key[CG_KEY_STR_LEN];
+    CG_ASSERT_OK(cg_store_key_create(s, owner, CG_KEY_USER, key, &kid, &err), &err);
+    cg_memory got = {0};
+    cg_memory *list = NULL;
+    cg_message *msgs = NULL;
+    size_t n = 0;
+    int checked = 0;
+#define EXPECT_404(call)                                                    \
+    do {                                                                    \
+        cg_status st_ = (call);                                             \
+        if (st_ != CG_ERR_NOT_FOUND) fail_msg("%s: status %d", #call, st_); \
+        checked++;                                                          \
+    } while (0)
+    EXPECT_404(cg_store_memory_get(s, eve, mem, &got, &err));
+    EXPECT_404(cg_store_memory_edit(s, eve, mem, "x", -1, &err));
+    EXPECT_404(cg_store_memory_delete(s, eve, mem, &err));
+    EXPECT_404(cg_store_memory_find_client(s, eve, "c1", &x, &err));
+    cg_mem_new sup = {.text = "x", .supersedes = mem};
+    EXPECT_404(cg_store_memory_add(s, eve, &sup, &x, &err));
+    cg_mem_new inconv = {.text = "x", .conv_id = conv};
+    EXPECT_404(cg_store_memory_add(s, eve, &inconv, &x, &err));
+    EXPECT_404(cg_store_msg_add(s, eve, conv, "user", "x", 1, &x, &err));
+    EXPECT_404(cg_store_msg_list(s, eve, conv, &msgs, &n, &err));
+    EXPECT_404(cg_store_conv_delete(s, eve, conv, &err));
+    EXPECT_404(cg_store_key_revoke(s, eve, kid, &err));
+#undef EXPECT_404
+    // Listing, search and reminders show eve nothing of the owner's.
+    CG_ASSERT_OK(cg_store_memory_list(s, eve, false, &list, &n, &err), &err);
+    assert_int_equal(n, 0);
+    cg_memory_list_free(list, n);
+    CG_ASSERT_OK(cg_store_memory_due(s, eve, 10000, &list, &n, &err), &err);
+    assert_int_equal(n, 0);
+    cg_memory_list_free(list, n);
+    int64_t ids[4];
+    assert_int_equal(search_ids(s, eve, "task", false, ids, 4), 0);
+    // Everything of the owner is intact.
+    CG_ASSERT_OK(cg_store_memory_get(s, owner, mem, &got, &err), &err);
+    assert_string_equal(got.text, "owner's task");
+    cg_memory_clear(&got);
+    CG_ASSERT_OK(cg_store_msg_list(s, owner, conv, &msgs, &n, &err), &err);
+    assert_int_equal(n, 1);
+    cg_message_list_free(msgs, n);
+    CG_ASSERT_OK(cg_store_memory_due(s, owner, 4999, &list, &n, &err), &err);
+    assert_int_equal(n, 0);  // due at 5000
+    cg_memory_list_free(list, n);
+    CG_ASSERT_OK(cg_store_memory_due(s, owner, 5000, &list, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].due_ms, 5000);
+    cg_memory_list_free(list, n);
+    int64_t uid = 0;
+    cg_key_scope scope;
+    CG_ASSERT_OK(cg_store_key_verify(s, key, &uid, &scope, &err), &err);
+    assert_int_equal(uid, owner);
+    printf("%s: %d cross-user calls, all NOT_FOUND\n", b->name, checked);
+    cg_store_close(s);
+    free(url);
+}
+
 static void test_export(void **state) {
     backend *b = *state;
     FRESH(b, url);
@@ -1083,6 +1155,7 @@ static void pg_stop(void) {
         cmocka_unit_test_prestate(test_ranking, &B),                                         \
         cmocka_unit_test_prestate(test_controls, &B),                                        \
         cmocka_unit_test_prestate(test_export, &B),                                          \
+        cmocka_unit_test_prestate(test_isolation, &B),                                          \
         cmocka_unit_test_prestate(test_delete_user, &B),                                     \
         cmocka_unit_test_prestate(test_migration, &B),                                       \
         cmocka_unit_test_prestate(test_broken_rows, &B),                                     \
