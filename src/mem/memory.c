@@ -492,7 +492,8 @@ static cg_status fetch_scored(cg_store *s, int64_t user_id, const fused *f, size
     for (size_t i = 0; i < n_f && !st; i += BATCH) {
         size_t m = n_f - i < BATCH ? n_f - i : BATCH;
         cg_buf_reset(&q);
-        cg_buf_puts(&q, "SELECT " MEM_COLS " FROM memories WHERE user_id = ? AND id IN (");
+        // "+user_id" keeps SQLite from choosing the user_id index over rowid lookups.
+        cg_buf_puts(&q, "SELECT " MEM_COLS " FROM memories WHERE +user_id = ? AND id IN (");
         p[0] = db_int(user_id);
         for (size_t j = 0; j < m; j++) {
             cg_buf_puts(&q, j ? ", ?" : "?");
