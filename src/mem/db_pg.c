@@ -433,7 +433,7 @@ static cg_status stats_row(void *user, const db_val *cols, int n_cols, cg_err *e
     return CG_OK;
 }
 
-typedef struct term_idf { const char *term; double idf; } term_idf;
+typedef struct term_idf { const char *term; double idf, df; } term_idf;
 
 typedef struct score_acc {
     db_hit *v;
@@ -450,6 +450,7 @@ static cg_status df_row(void *user, const db_val *cols, int n_cols, cg_err *err)
         if (cols[0].t == DB_TEXT && strlen(a->idf[i].term) == cols[0].n &&
             memcmp(a->idf[i].term, cols[0].p, cols[0].n) == 0) {
             double n_docs = a->idf[i].idf, n_hit = (double)cols[1].i;
+            a->idf[i].df = n_hit;
             double idf = log((n_docs - n_hit + 0.5) / (n_hit + 0.5));
             a->idf[i].idf = idf <= 0.0 ? 1e-6 : idf;
         }
@@ -519,7 +520,7 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     a.n_terms = n_terms;
     cg_buf_puts(&q, "SELECT term, n FROM mem_df WHERE term IN (");
     for (size_t i = 0; i < n_terms; i++) {
-        a.idf[i] = (term_idf){terms[i], 0.0};
+        a.idf[i] = (term_idf){terms[i], 0.0, 0.0};
         cg_buf_puts(&q, i ? ", ?" : "?");
         p[i] = db_text(terms[i]);
     }
@@ -546,7 +547,12 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
         st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
         goto done;
     }
-    if ((st = pg_exec(conn, q.data, p, (int)n_terms + 1, int_row, &cutoff, err))) goto done;
+    // The global document frequencies bound the user's matches: below the cap, no cut needed.
+    double df_sum = 0;
+    for (size_t i = 0; i < n_terms; i++) df_sum += a.idf[i].df;
+    if (df_sum >= CG_DB_MAX_CANDIDATES &&
+        (st = pg_exec(conn, q.data, p, (int)n_terms + 1, int_row, &cutoff, err)))
+        goto done;
     cg_buf_reset(&q);
     cg_buf_puts(&q, current_only
                         ? "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
