@@ -37,9 +37,8 @@ typedef cg_status (*db_row_fn)(void *user, const db_val *cols, int n_cols, cg_er
 // One BM25 hit from the text index.
 typedef struct db_hit { int64_t id; double bm25; } db_hit;  // bm25: higher is better
 
-// BM25 ranks at most this many of a query's matches for one user: the newest ones (highest
+// BM25 ranks at most max_candidates of a query's matches for one user: the newest ones (highest
 // memory ids), so a common word costs bounded time. Both drivers apply the same cut.
-#define CG_DB_MAX_CANDIDATES 1000
 
 typedef struct db_ops {
     const char *name;
@@ -52,10 +51,10 @@ typedef struct db_ops {
                            const char *terms, cg_err *err);
     cg_status (*index_del)(void *conn, int64_t mem_id, cg_err *err);
     // Up to `limit` hits for the user's memories matching ANY of the n_terms terms, best first,
-    // ranked among the CG_DB_MAX_CANDIDATES newest matches (current or not).
+    // ranked among the max_candidates newest matches (current or not).
     cg_status (*index_search)(void *conn, int64_t user_id, const char *const *terms, size_t n_terms,
-                              bool current_only, int limit, db_hit **out, size_t *n_out,
-                              cg_err *err);
+                              bool current_only, int limit, int max_candidates, db_hit **out,
+                              size_t *n_out, cg_err *err);
     // After a user's data was deleted and committed: make deleted text unrecoverable from the
     // index and the file (SQLite: FTS5 'optimize' drops tombstoned terms, then a WAL checkpoint;
     // PostgreSQL: nothing here — autovacuum, see docs/memory.md).

@@ -491,8 +491,8 @@ static int cmp_hit(const void *x, const void *y) {
 }
 
 static cg_status pg_index_search(void *conn, int64_t user_id, const char *const *terms,
-                                 size_t n_terms, bool current_only, int limit, db_hit **out,
-                                 size_t *n_out, cg_err *err) {
+                                 size_t n_terms, bool current_only, int limit,
+                                 int max_candidates, db_hit **out, size_t *n_out, cg_err *err) {
     stats_ctx sc = {0, 0};
     score_acc a = {0};
     cg_status st;
@@ -532,7 +532,7 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     // df_row reads N from the idf slot of each term it sees.
     for (size_t i = 0; i < n_terms; i++) a.idf[i].idf = (double)sc.n_docs;
     if ((st = pg_exec(conn, q.data, p, (int)n_terms, df_row, &a, err))) goto done;
-    // Only the CG_DB_MAX_CANDIDATES newest matching memories are ranked (see db.h).
+    // Only the max_candidates newest matching memories are ranked (see db.h).
     cg_buf_reset(&q);
     cg_buf_puts(&q, "SELECT memory_id FROM mem_terms WHERE user_id = ? AND term IN (");
     p[0] = db_int(user_id);
@@ -541,7 +541,7 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
         p[i + 1] = db_text(terms[i]);
     }
     cg_buf_printf(&q, ") GROUP BY memory_id ORDER BY memory_id DESC LIMIT 1 OFFSET %d",
-                  CG_DB_MAX_CANDIDATES - 1);
+                  max_candidates - 1);
     int64_t cutoff = 0;
     if (!cg_buf_ok(&q)) {
         st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
@@ -550,7 +550,7 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
     // The global document frequencies bound the user's matches: below the cap, no cut needed.
     double df_sum = 0;
     for (size_t i = 0; i < n_terms; i++) df_sum += a.idf[i].df;
-    if (df_sum >= CG_DB_MAX_CANDIDATES &&
+    if (df_sum >= max_candidates &&
         (st = pg_exec(conn, q.data, p, (int)n_terms + 1, int_row, &cutoff, err)))
         goto done;
     cg_buf_reset(&q);

@@ -290,8 +290,8 @@ static cg_status hit_row(void *user, const db_val *cols, int n_cols, cg_err *err
 }
 
 static cg_status sq_index_search(void *conn, int64_t user_id, const char *const *terms,
-                                 size_t n_terms, bool current_only, int limit, db_hit **out,
-                                 size_t *n_out, cg_err *err) {
+                                 size_t n_terms, bool current_only, int limit,
+                                 int max_candidates, db_hit **out, size_t *n_out, cg_err *err) {
     cg_buf q;
     cg_buf_init(&q);
     hits_ctx h = {0};
@@ -313,11 +313,11 @@ static cg_status sq_index_search(void *conn, int64_t user_id, const char *const 
         st = cg_err_set(err, CG_ERR_NOMEM, "sqlite: out of memory");
         goto done;
     }
-    // Only the user's CG_DB_MAX_CANDIDATES newest matches are ranked (see db.h): find the
+    // Only the user's max_candidates newest matches are ranked (see db.h): find the
     // rowid of the last one walking the matches newest first (FTS5 serves rowid order), then
     // let bm25 score only rowids from there on. CROSS JOIN keeps FTS5 as the outer loop.
     int64_t cutoff = 0;
-    db_val pc[3] = {db_text(q.data), db_int(user_id), db_int(CG_DB_MAX_CANDIDATES - 1)};
+    db_val pc[3] = {db_text(q.data), db_int(user_id), db_int(max_candidates - 1)};
     hits_ctx ch = {0};
     if ((st = sq_exec(conn,
                       "SELECT mem_fts.rowid, 0 FROM mem_fts"

@@ -530,6 +530,10 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
     int k = o.k ? o.k : 10;
     if (k < 1 || k > 1000) return cg_err_set(err, CG_ERR_INVALID, "store: search k %d (1..1000)", k);
     double min_cos = o.min_cosine > 0.0 ? o.min_cosine : 0.2;
+    int max_cand = o.max_candidates ? o.max_candidates : 1000;
+    if (max_cand < 1 || max_cand > 1000000)
+        return cg_err_set(err, CG_ERR_INVALID, "store: search max_candidates %d (1..1000000)",
+                          max_cand);
     int64_t now = o.now_ms ? o.now_ms : cg_time_unix_ms();
     int limit = k * 5 < 50 ? 50 : k * 5;
     bool current_only = !o.include_history;
@@ -546,7 +550,7 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
 
     if ((st = cg_cjk_termset_of(query, strlen(query), &terms, err))) goto done;
     if ((st = s->ops->index_search(s->conn, user_id, (const char *const *)terms.v, terms.n,
-                                   current_only, limit, &hits, &n_hits, err)))
+                                   current_only, limit, max_cand, &hits, &n_hits, err)))
         goto done;
     if (s->embed && *query) {
         if ((st = embed_blob(s, query, &qv, err))) goto done;

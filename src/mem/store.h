@@ -191,13 +191,14 @@ void cg_memory_list_free(cg_memory *m, size_t n);
 
 // Hybrid search: BM25 over the CJK-bigram/word index fused with cosine similarity of embeddings
 // (when an embed function is set) by reciprocal-rank fusion, then boosted by importance and
-// recency. Results sorted by score, best first. BM25 ranks only the user's 1,000 newest matches
-// of the query (bounded time for common words; see docs/memory.md).
+// recency. Results sorted by score, best first. BM25 ranks only the user's newest
+// max_candidates (default 1,000) matches of the query (bounded time for common words).
 typedef struct cg_search_opts {
     int k;                 // results wanted, default 10, max 1000
     bool include_history;  // also superseded / expired memories
     double min_cosine;     // vector hits below this are ignored; default 0.2 (when 0)
     int64_t now_ms;        // for the recency boost; 0 = now
+    int max_candidates;    // BM25 ranks the user's newest this-many matches; 0 = 1000
 } cg_search_opts;
 cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query,
                                  const cg_search_opts *opts, cg_memory **out, size_t *n_out,

@@ -303,6 +303,39 @@ static void test_korean_search(void **state) {
     free(url);
 }
 
+// The candidate cut: with max_candidates = 3, only the user's 3 newest matches are ranked, on
+// both backends alike; other users' matches do not count against the cut.
+static void test_candidate_cut(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_store *s = open_ok(url, NULL);
+    cg_err err = {0};
+    int64_t u = new_user(s, "u"), other = new_user(s, "other");
+    int64_t ids_u[6];
+    for (int i = 0; i < 6; i++) {
+        ids_u[i] = add_mem(s, u, i % 2 ? "부산 여행 계획" : "부산", 0.5);
+        add_mem(s, other, "부산 부산", 0.5);
+    }
+    cg_memory *r = NULL;
+    size_t n = 0;
+    cg_search_opts o = {.k = 10, .max_candidates = 3};
+    CG_ASSERT_OK(cg_store_memory_search(s, u, "부산", &o, &r, &n, &err), &err);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        assert_true(r[i].id == ids_u[3] || r[i].id == ids_u[4] || r[i].id == ids_u[5]);
+    // Among the three, the shortest texts rank first (BM25 length normalisation): 4 before 3, 5.
+    assert_int_equal(r[0].id, ids_u[4]);
+    cg_memory_list_free(r, n);
+    o.max_candidates = 0;
+    CG_ASSERT_OK(cg_store_memory_search(s, u, "부산", &o, &r, &n, &err), &err);
+    assert_int_equal(n, 6);
+    cg_memory_list_free(r, n);
+    o.max_candidates = -1;
+    assert_int_equal(cg_store_memory_search(s, u, "부산", &o, &r, &n, &err), CG_ERR_INVALID);
+    cg_store_close(s);
+    free(url);
+}
+
 static void test_bitemporal(void **state) {
     backend *b = *state;
     FRESH(b, url);
@@ -1151,6 +1184,7 @@ static void pg_stop(void) {
 #define STORE_TESTS(B)                                                                       \
     cmocka_unit_test_prestate(test_users_keys, &B),                                          \
         cmocka_unit_test_prestate(test_korean_search, &B),                                   \
+        cmocka_unit_test_prestate(test_candidate_cut, &B),                                   \
         cmocka_unit_test_prestate(test_bitemporal, &B),                                      \
         cmocka_unit_test_prestate(test_ranking, &B),                                         \
         cmocka_unit_test_prestate(test_controls, &B),                                        \
