@@ -24,7 +24,22 @@
 enum { OID_BOOL = 16, OID_BYTEA = 17, OID_NAME = 19, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23,
        OID_TEXT = 25, OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_VARCHAR = 1043 };
 
-typedef struct pg_conn { PGconn *c; } pg_conn;
+#define N_PREPARED 64
+
+// Server-side prepared statements keyed by (rewritten) SQL text, so repeated statements skip
+// parsing and planning. Parameter types come from the first call (NULL: inferred by the server,
+// which for our SQL is always the column's type). Evicted round-robin with DEALLOCATE.
+typedef struct pg_prep { char *sql; char name[24]; } pg_prep;
+
+typedef struct pg_conn {
+    PGconn *c;
+    pg_prep prep[N_PREPARED];
+    unsigned next_evict, serial;
+} pg_conn;
+
+// The name of a prepared statement for sql, preparing it when new; NULL after an error.
+static const char *prepared(pg_conn *pc, const char *sql, int n_params, const Oid *types,
+                            cg_status *st, cg_err *err);
 
 static uint64_t be64(const unsigned char *p) {
     uint64_t v = 0;
@@ -106,7 +121,9 @@ static cg_status pg_exec(void *conn, const char *sql, const db_val *params, int 
             break;
         }
     }
-    r = PQexecParams(pc->c, q.data, n_params, types, values, lengths, formats, 1);
+    const char *name = prepared(pc, q.data, n_params, types, &st, err);
+    if (!name) goto done;
+    r = PQexecPrepared(pc->c, name, n_params, values, lengths, formats, 1);
     ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
         st = pg_fail(r, pc->c, "query", err);
@@ -181,6 +198,38 @@ done:
     free(formats);
     free(nums);
     return st;
+}
+
+static const char *prepared(pg_conn *pc, const char *sql, int n_params, const Oid *types,
+                            cg_status *st, cg_err *err) {
+    for (int i = 0; i < N_PREPARED; i++)
+        if (pc->prep[i].sql && strcmp(pc->prep[i].sql, sql) == 0) return pc->prep[i].name;
+    pg_prep *e = &pc->prep[pc->next_evict++ % N_PREPARED];
+    if (e->sql) {
+        char dealloc[48];
+        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", e->name);
+        PQclear(PQexec(pc->c, dealloc));
+        free(e->sql);
+        e->sql = NULL;
+    }
+    size_t n = strlen(sql) + 1;
+    char *copy = malloc(n);
+    if (!copy) {
+        *st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+        return NULL;
+    }
+    memcpy(copy, sql, n);
+    snprintf(e->name, sizeof e->name, "cg%u", pc->serial++);
+    PGresult *r = PQprepare(pc->c, e->name, sql, n_params, types);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *st = pg_fail(r, pc->c, "prepare", err);
+        PQclear(r);
+        free(copy);
+        return NULL;
+    }
+    PQclear(r);
+    e->sql = copy;
+    return e->name;
 }
 
 static const char *const MIGRATIONS[] = {
@@ -601,6 +650,7 @@ static cg_status pg_purge(void *conn, cg_err *err) { return CG_OK; }
 static void pg_close(void *conn) {
     pg_conn *pc = conn;
     if (!pc) return;
+    for (int i = 0; i < N_PREPARED; i++) free(pc->prep[i].sql);
     PQfinish(pc->c);
     free(pc);
 }
