@@ -1,0 +1,144 @@
+// mem_search.c — search latency of the memory store (src/mem) with many memories per user.
+//
+// Fills a store with N synthetic memories per user (Korean/English sentences built from fixed
+// word lists by a fixed-seed generator), then runs Q searches of one or two words against one
+// user and prints p50/p95/p99 latency. Prints figures only, never pass/fail.
+//
+//   mem_search [--db PATH|URL] [--n N] [--users U] [--queries Q] [--embd D] [--reuse] [--optimize]
+//
+// --embd D > 0 stores the hashed-token stand-in embedding (vec.h) of dimension D, so the
+// vector stage (a cosine over every current memory of the user) is measured too.
+// Not built by CMake's default targets; build it against libchingu, e.g.:
+//   cc -O2 -Iinclude -Isrc -D_DEFAULT_SOURCE bench/mem_search.c build/release/libchingu.a \
+//      $(pkg-config --libs sqlite3 libpq libsodium libutf8proc) -lpthread -lm -o mem_search
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/time.h"
+#include "mem/store.h"
+#include "mem/vec.h"
+
+static const char *const KO[] = {"서울", "부산", "커피", "김치", "회사", "친구", "가족", "여행",
+                                 "운동", "음악", "영화", "고양이", "강아지", "학교", "병원",
+                                 "생일", "주말", "아침", "저녁", "공원", "바다", "도서관",
+                                 "회의", "프로젝트"};
+static const char *const KO_TAIL[] = {"에", "를", "은", "이", "에서", "으로", "와", "도", ""};
+static const char *const EN[] = {"meeting", "coffee", "dentist", "birthday", "running", "guitar",
+                                 "python", "garden", "sister", "brother", "project", "deadline",
+                                 "travel", "Tokyo", "Jeju", "kimchi", "movie", "book", "piano",
+                                 "yoga", "budget", "report", "flight", "hotel"};
+static const char *const VERBS[] = {"좋아해요", "갔어요", "있어요", "싫어해요", "예약했어요",
+                                    "likes", "planned", "remembers", "booked", "visited"};
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+#define PICK(a) a[next_rand() % (sizeof a / sizeof *a)]
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    const char *db = "/tmp/chingu_bench_mem.db";
+    long n = 100000, users = 1, queries = 300;
+    int embd = 0;
+    bool reuse = false, optimize = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--users") && i + 1 < argc) users = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--queries") && i + 1 < argc) queries = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--embd") && i + 1 < argc) embd = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reuse")) reuse = true;
+        else if (!strcmp(argv[i], "--optimize")) optimize = true;
+        else {
+            fprintf(stderr, "usage: mem_search [--db PATH|URL] [--n N] [--users U] [--queries Q] "
+                            "[--embd D] [--reuse] [--optimize]\n");
+            return 2;
+        }
+    }
+    cg_err err = {0};
+    cg_store *s = NULL;
+    cg_store_opts o = {.relaxed_durability = true};
+    if (embd > 0) {
+        o.embed = cg_vec_embed_hashed;
+        o.n_embd = embd;
+    }
+    if (cg_store_open(db, &o, &s, &err)) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        return 1;
+    }
+    int64_t target = 0;
+    uint64_t t0 = cg_time_ns();
+    for (long u = 0; u < users; u++) {
+        char name[32];
+        snprintf(name, sizeof name, "bench%ld", u);
+        int64_t uid = 0;
+        if (reuse && cg_store_user_find(s, name, &uid, &err) == CG_OK) {
+            if (u == 0) target = uid;
+            continue;
+        }
+        if (cg_store_user_add(s, name, &uid, &err)) {
+            fprintf(stderr, "user: %s\n", err.msg);
+            return 1;
+        }
+        if (u == 0) target = uid;
+        for (long i = 0; i < n; i++) {
+            char text[256];
+            snprintf(text, sizeof text, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN),
+                     PICK(KO), PICK(KO_TAIL), PICK(VERBS), i);
+            cg_mem_new m = {.text = text, .importance = (double)(next_rand() % 100) / 100.0,
+                            .created_ms = 1700000000000 + i * 1000};
+            if (cg_store_memory_add(s, uid, &m, NULL, &err)) {
+                fprintf(stderr, "add: %s\n", err.msg);
+                return 1;
+            }
+        }
+    }
+    double fill_s = (double)(cg_time_ns() - t0) / 1e9;
+    if (optimize && strcmp(cg_store_backend(s), "sqlite") == 0) {
+        // Merge the FTS5 index into one segment (what a periodic maintenance task would do).
+        uint64_t t1 = cg_time_ns();
+        if (cg_store_exec_raw(s, "INSERT INTO mem_fts(mem_fts) VALUES ('optimize')", &err)) {
+            fprintf(stderr, "optimize: %s\n", err.msg);
+            return 1;
+        }
+        printf("fts optimize: %.1f s\n", (double)(cg_time_ns() - t1) / 1e9);
+    }
+    double *lat = calloc((size_t)queries, sizeof *lat);
+    size_t total_hits = 0;
+    for (long q = 0; q < queries; q++) {
+        char query[128];
+        if (q % 3 == 0) snprintf(query, sizeof query, "%s", PICK(KO));
+        else if (q % 3 == 1) snprintf(query, sizeof query, "%s %s", PICK(EN), PICK(KO));
+        else snprintf(query, sizeof query, "%s", PICK(EN));
+        cg_memory *r = NULL;
+        size_t nr = 0;
+        cg_search_opts so = {.k = 10};
+        uint64_t a = cg_time_ns();
+        if (cg_store_memory_search(s, target, query, &so, &r, &nr, &err)) {
+            fprintf(stderr, "search: %s\n", err.msg);
+            return 1;
+        }
+        lat[q] = (double)(cg_time_ns() - a) / 1e6;
+        total_hits += nr;
+        cg_memory_list_free(r, nr);
+    }
+    qsort(lat, (size_t)queries, sizeof *lat, cmp_d);
+    printf("backend %s, %ld user(s) x %ld memories (fill %.1f s), embd %d, %ld queries, k=10, "
+           "%.1f results/query\n", cg_store_backend(s), users, n, fill_s, embd, queries,
+           (double)total_hits / (double)queries);
+    printf("search latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", lat[queries / 2],
+           lat[queries * 95 / 100], lat[queries * 99 / 100], lat[queries - 1]);
+    free(lat);
+    cg_store_close(s);
+    return 0;
+}

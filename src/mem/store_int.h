@@ -1,0 +1,57 @@
+// store_int.h — internal: the cg_store struct and helpers shared by store.c and memory.c.
+//
+// Row decoding helpers validate every column they read (type, NULL-ness, UTF-8, decryption) and
+// name table, row id and column in the error. Not thread-safe (see store.h).
+#ifndef CG_MEM_STORE_INT_H
+#define CG_MEM_STORE_INT_H
+
+#include "mem/crypt.h"
+#include "mem/db.h"
+#include "mem/store.h"
+
+struct cg_store {
+    void *conn;           // owned by the driver
+    const db_ops *ops;
+    cg_crypt *crypt;      // owned; NULL when text is stored in clear
+    cg_embed_fn embed;
+    void *embed_user;     // borrowed
+    int n_embd;
+    int version;
+    unsigned char key_hash_key[32];
+};
+
+#define MAX_TEXT_BYTES 65536
+
+// Runs a statement without result rows.
+cg_status st_exec(cg_store *s, const char *sql, const db_val *p, int n, cg_err *err);
+// Runs a query; *found tells whether a row came; *out = first column (must be an integer).
+cg_status st_int(cg_store *s, const char *sql, const db_val *p, int n, int64_t *out, bool *found,
+                 cg_err *err);
+cg_status st_begin(cg_store *s, cg_err *err);
+cg_status st_commit(cg_store *s, cg_err *err);
+void st_rollback(cg_store *s);  // best effort, keeps the first error
+
+// Validates caller text: non-empty (unless allow_empty), at most max bytes, valid UTF-8.
+cg_status st_check_text(const char *what, const char *text, size_t max, bool allow_empty,
+                        cg_err *err);
+// Seals (or copies) text for storage into out; *enc = 1 when sealed, 0 in clear.
+cg_status st_seal(cg_store *s, int64_t user_id, const char *table, const char *text, cg_buf *out,
+                  int64_t *enc, cg_err *err);
+// Decodes a stored body column to a malloc'ed NUL-terminated UTF-8 string.
+cg_status st_open_text(cg_store *s, int64_t user_id, const char *table, int64_t row_id,
+                       const char *column, int64_t enc, const db_val *v, char **out, cg_err *err);
+// Column readers: type-checked, naming table/id/column on failure.
+cg_status col_int(const char *table, int64_t id, const char *col, const db_val *v, bool nullable,
+                  int64_t *out, cg_err *err);
+cg_status col_real(const char *table, int64_t id, const char *col, const db_val *v, double *out,
+                   cg_err *err);
+cg_status col_str(const char *table, int64_t id, const char *col, const db_val *v, bool nullable,
+                  char **out, cg_err *err);
+
+// Removes the text-index entries of every memory of the user (call inside a transaction).
+cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err);
+
+// JSON string literal of s[0..n) (valid UTF-8) appended to out.
+void st_json_str(cg_buf *out, const char *s);
+
+#endif
