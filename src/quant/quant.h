@@ -52,10 +52,13 @@ typedef enum cg_qtype {
 
 #define CG_QK_K 256
 
-// Reference (scalar) kernels. n is a multiple of the block size; pointers are not aliased.
-// to_f32:   src (n/blck blocks) -> dst (n floats)
-// from_f32: src (n floats) -> dst (n/blck blocks); the reference quantizer of the format
-// vec_dot:  *s = dot(x (n elems of this type), y (n elems of vec_dot_type))
+// Reference (scalar) kernels, declared per format in quant/ref.h. n is a multiple of the block
+// size; pointers are not aliased and are aligned for the block struct (quant/blocks.h).
+// to_f32:       src (n/blck blocks) -> dst (n floats)
+// from_f32:     src (n floats) -> dst (n/blck blocks); the reference (weight) quantizer
+// from_f32_act: src (n floats) -> dst; what the CPU backend applies to activations before a dot
+//               product (set on the rows that are some format's vec_dot_type)
+// vec_dot:      *s = dot(x (n elems of this type), y (n elems of vec_dot_type))
 typedef void (*cg_to_f32_fn)(const void *src, float *dst, int64_t n);
 typedef void (*cg_from_f32_fn)(const float *src, void *dst, int64_t n);
 typedef void (*cg_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
@@ -69,6 +72,7 @@ typedef struct cg_qtype_traits {
     cg_qtype vec_dot_type;    // format the activations are converted to for vec_dot
     cg_to_f32_fn to_f32;      // NULL: not implemented
     cg_from_f32_fn from_f32;  // NULL: not implemented
+    cg_from_f32_fn from_f32_act;  // NULL: not an activation format
     cg_vec_dot_fn vec_dot;    // NULL: not implemented
 } cg_qtype_traits;
 
@@ -85,5 +89,21 @@ bool cg_qtype_from_name(const char *name, cg_qtype *out);
 // Bytes of a row of n_elems elements: CG_ERR_FORMAT when n_elems is not a multiple of the block
 // size, CG_ERR_LIMIT on overflow, CG_ERR_UNSUPPORTED for an unknown type.
 cg_status cg_qtype_row_size(uint32_t t, uint64_t n_elems, uint64_t *out, cg_err *err);
+
+// Row-level entry points. Each checks the type (CG_ERR_UNSUPPORTED for an unknown type or one
+// without that kernel; the message names the type), n (CG_ERR_INVALID when negative or not a
+// multiple of the block size) and NULL pointers (CG_ERR_INVALID). Buffers are borrowed for the
+// call: src holds n elements of its format, dst has room for n elements of its format (row size
+// from cg_qtype_row_size). Pure; thread-safe.
+
+// Quantizes n floats into type t with the reference (weight) quantizer.
+cg_status cg_quant_row(uint32_t t, const float *src, void *dst, int64_t n, cg_err *err);
+// Converts an activation row of n floats into type t (a vec_dot_type: f32, f16, bf16, q8_0, q8_1,
+// q8_K) the way the CPU backend does before a dot product.
+cg_status cg_quant_row_act(uint32_t t, const float *src, void *dst, int64_t n, cg_err *err);
+// Dequantizes n elements of type t into floats.
+cg_status cg_dequant_row(uint32_t t, const void *src, float *dst, int64_t n, cg_err *err);
+// *out = Σ x[i]·y[i] over n elements: x in type t, y already in t's vec_dot_type.
+cg_status cg_vec_dot_row(uint32_t t, int64_t n, const void *x, const void *y, float *out, cg_err *err);
 
 #endif
