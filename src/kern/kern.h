@@ -73,6 +73,8 @@ typedef struct cg_attn_args {
     float scale;                 // applied to q·k (after softcap when softcap == 0)
     float softcap;               // 0: none; else logits = softcap * tanh(logits*scale / softcap)
     cg_kv_dtype kv_type;
+    bool f32_acc;                // F16 cache: keep q and the value accumulator in F32 (ggml's tiled
+                                 // kernel for batches of ≥ 64 rows) instead of rounding them to F16
     int block_size;
     const void *const *k_blocks; // per table entry: base of that block's keys for this layer
     const void *const *v_blocks;
@@ -106,11 +108,5 @@ typedef struct cg_kern {
 const cg_kern *cg_kern_get(void);
 // The scalar reference table (the oracle every other backend must agree with).
 const cg_kern *cg_kern_generic(void);
-
-// F16 / BF16 conversions used by the KV cache and the activation paths (round to nearest even).
-uint16_t cg_kern_f32_to_f16(float f);
-float cg_kern_f16_to_f32(uint16_t h);
-uint16_t cg_kern_f32_to_bf16(float f);
-float cg_kern_bf16_to_f32(uint16_t h);
 
 #endif

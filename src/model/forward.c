@@ -13,6 +13,7 @@
 #include "base/arena.h"
 #include "base/num.h"
 #include "model/model_impl.h"
+#include "quant/f16.h"
 #include "quant/quant.h"
 
 struct cg_model_ctx {
@@ -52,20 +53,10 @@ static float *falloc(cg_arena *a, int64_t n) {
     return cg_arena_alloc(a, bytes, 64);
 }
 
-// Row t of the token embedding matrix as F32.
+// Row t of the token embedding matrix as F32 (any type: to_f32 was checked at load).
 static void embed_row(const cg_tensor *E, int32_t tok, float *out) {
     const unsigned char *row = (const unsigned char *)E->data + (uint64_t)tok * E->row_bytes;
-    int64_t n = E->ne[0];
-    if (E->type == CG_QTYPE_F32) {
-        memcpy(out, row, (size_t)n * sizeof(float));
-    } else if (E->type == CG_QTYPE_F16 || E->type == CG_QTYPE_BF16) {
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t v = cg_le16(row + 2 * i);
-            out[i] = E->type == CG_QTYPE_F16 ? cg_kern_f16_to_f32(v) : cg_kern_bf16_to_f32(v);
-        }
-    } else {
-        cg_qtype_get(E->type)->to_f32(row, out, n);   // checked at load
-    }
+    cg_qtype_get(E->type)->to_f32(row, out, E->ne[0]);
 }
 
 static void store_row(cg_kv_dtype t, void *dst, const float *src, int64_t n) {
@@ -73,7 +64,7 @@ static void store_row(cg_kv_dtype t, void *dst, const float *src, int64_t n) {
         memcpy(dst, src, (size_t)n * sizeof(float));
     } else {
         uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = cg_kern_f32_to_f16(src[i]);
+        for (int64_t i = 0; i < n; i++) d[i] = cg_f32_to_f16(src[i]);
     }
 }
 
@@ -110,6 +101,7 @@ static void attn_worker(void *ctx, int i_thread, int n_thread) {
             .scale = h->attn_scale,
             .softcap = h->attn_softcap,
             .kv_type = j->kv_type,
+            .f32_acc = j->b->n >= 64,
             .block_size = j->block_size,
             .k_blocks = j->kb[i],
             .v_blocks = j->vb[i],

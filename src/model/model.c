@@ -174,9 +174,9 @@ static cg_status bind(cg_model *m, const char *name, int64_t ne0, int64_t ne1, b
     if (!ne1 && t->type != CG_QTYPE_F32)
         return cg_err_set(err, CG_ERR_FORMAT, "model: tensor '%s' is %s; norm weights and biases must be f32", name,
                           tr->name);
-    if (ne1 && t->type != CG_QTYPE_F32 && t->type != CG_QTYPE_F16 && t->type != CG_QTYPE_BF16) {
+    if (ne1) {
         const cg_qtype_traits *vt = cg_qtype_get(tr->vec_dot_type);
-        if (!tr->vec_dot || !tr->to_f32 || !vt || !vt->from_f32)
+        if (!tr->vec_dot || !tr->to_f32 || !vt || !vt->from_f32_act)
             return cg_err_set(err, CG_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which has no reference kernel",
                               name, tr->name);
     }
@@ -234,11 +234,6 @@ static cg_status bind_tensors(cg_model *m, cg_err *err) {
         return cg_err_set(err, CG_ERR_FORMAT, "model: %s = %lld but token_embd.weight has %lld rows",
                           key(m, "vocab_size"), (long long)kv_vocab, (long long)h->n_vocab);
     if ((st = bind(m, "token_embd.weight", h->n_embd, h->n_vocab, true, &m->tok_embd, err))) return st;
-    const cg_qtype_traits *etr = cg_qtype_get(m->tok_embd.type);
-    if (m->tok_embd.type != CG_QTYPE_F32 && m->tok_embd.type != CG_QTYPE_F16 && m->tok_embd.type != CG_QTYPE_BF16 &&
-        !etr->to_f32)
-        return cg_err_set(err, CG_ERR_UNSUPPORTED, "model: token_embd.weight has type %s, which cannot be dequantized",
-                          etr->name);
     if ((st = bind_vec(m, "output_norm.weight", h->n_embd, true, &m->out_norm, err))) return st;
     if ((st = bind(m, "output.weight", h->n_embd, h->n_vocab, false, &m->output, err))) return st;
     if (!m->output.data) m->output = m->tok_embd;   // tied embeddings

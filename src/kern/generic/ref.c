@@ -1,9 +1,9 @@
 // ref.c — the scalar reference backend ("generic"): the oracle for every other backend.
 //
 // Numerics follow ggml's CPU backend so logits match llama.cpp (testdata README section 4):
-//   * matmul: activations converted per row to the weight type's vec_dot type (quantized types
-//     through the quant traits' from_f32 and vec_dot: integer block dots, float block scales;
-//     F16/BF16 weights: activations rounded to F16/BF16; F32: plain), sums in double;
+//   * matmul: activations converted per row to the weight type's vec_dot type with the quant
+//     traits' from_f32_act (Q8_0/Q8_1/Q8_K: integer block dots with float block scales; F16/BF16
+//     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot;
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
 //   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale);
 //   * attention: one pass with an online softmax (running max M, running sum S); with an F16 cache
@@ -16,34 +16,8 @@
 
 #include "base/num.h"
 #include "kern/kern.h"
+#include "quant/f16.h"
 #include "quant/quant.h"
-
-uint16_t cg_kern_f32_to_f16(float f) {
-    _Float16 h = (_Float16)f;   // IEEE round to nearest even
-    uint16_t u;
-    memcpy(&u, &h, 2);
-    return u;
-}
-
-float cg_kern_f16_to_f32(uint16_t u) {
-    _Float16 h;
-    memcpy(&h, &u, 2);
-    return (float)h;
-}
-
-uint16_t cg_kern_f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);   // NaN: keep it quiet
-    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
-}
-
-float cg_kern_bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 // ---- matmul -----------------------------------------------------------------------------------
 
@@ -55,24 +29,6 @@ typedef struct mm_job {
     int64_t n_tok;
     float *Y;
 } mm_job;
-
-// W row r (n,) · x (n,), both in the same plain type.
-static float dot_plain(uint32_t type, const void *w, const void *x, int64_t n) {
-    double sum = 0.0;
-    if (type == CG_QTYPE_F32) {
-        const float *a = w, *b = x;
-        for (int64_t i = 0; i < n; i++) sum += (double)(a[i] * b[i]);
-    } else if (type == CG_QTYPE_F16) {
-        const uint16_t *a = w, *b = x;
-        for (int64_t i = 0; i < n; i++) sum += (double)(cg_kern_f16_to_f32(a[i]) * cg_kern_f16_to_f32(b[i]));
-    } else {
-        const uint16_t *a = w, *b = x;
-        for (int64_t i = 0; i < n; i++) sum += (double)(cg_kern_bf16_to_f32(a[i]) * cg_kern_bf16_to_f32(b[i]));
-    }
-    return (float)sum;
-}
-
-static bool is_plain(uint32_t t) { return t == CG_QTYPE_F32 || t == CG_QTYPE_F16 || t == CG_QTYPE_BF16; }
 
 static void mm_worker(void *ctx, int i_thread, int n_thread) {
     const mm_job *j = ctx;
@@ -86,10 +42,7 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
         for (int64_t t = 0; t < j->n_tok; t++) {
             const void *xrow = xbase + (size_t)t * j->xq_row;
             float s;
-            if (is_plain(W->type))
-                s = dot_plain(W->type, wrow, xrow, n_in);
-            else
-                j->tr->vec_dot(n_in, &s, wrow, xrow);
+            j->tr->vec_dot(n_in, &s, wrow, xrow);
             j->Y[t * W->ne[1] + r] = s;
         }
     }
@@ -101,34 +54,23 @@ static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, f
     if (!tr) return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has unknown type %u", W->name, W->type);
     int64_t n_in = W->ne[0];
     mm_job j = {.W = W, .tr = tr, .n_tok = n_tok, .Y = Y};
+    const cg_qtype_traits *vt = cg_qtype_get(tr->vec_dot_type);
+    if (!tr->vec_dot || !vt || !vt->from_f32_act)
+        return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: no reference dot product for tensor '%s' of type %s",
+                          W->name, tr->name);
+    if (n_in % vt->blck_size)
+        return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", W->name,
+                          (long long)n_in, vt->name);
     size_t n_bytes;
-    if (is_plain(W->type)) {
-        j.xq_row = (size_t)n_in * (W->type == CG_QTYPE_F32 ? 4 : 2);
-        if (!cg_mul_size(j.xq_row, (size_t)n_tok, &n_bytes))
-            return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W->name);
-        if (W->type == CG_QTYPE_F32) {
-            j.xq = X;
-        } else {
-            uint16_t *xh = cg_arena_alloc(arena, n_bytes ? n_bytes : 1, 64);
-            if (!xh) return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W->name);
-            for (int64_t i = 0; i < n_in * n_tok; i++)
-                xh[i] = W->type == CG_QTYPE_F16 ? cg_kern_f32_to_f16(X[i]) : cg_kern_f32_to_bf16(X[i]);
-            j.xq = xh;
-        }
+    j.xq_row = (size_t)(n_in / vt->blck_size) * vt->type_size;
+    if (!cg_mul_size(j.xq_row, (size_t)n_tok, &n_bytes))
+        return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W->name);
+    if (tr->vec_dot_type == CG_QTYPE_F32) {
+        j.xq = X;   // already in the partner type
     } else {
-        const cg_qtype_traits *vt = cg_qtype_get(tr->vec_dot_type);
-        if (!tr->vec_dot || !vt || !vt->from_f32)
-            return cg_err_set(err, CG_ERR_UNSUPPORTED,
-                              "matmul: no reference dot product for tensor '%s' of type %s", W->name, tr->name);
-        if (n_in % vt->blck_size)
-            return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks",
-                              W->name, (long long)n_in, vt->name);
-        j.xq_row = (size_t)(n_in / vt->blck_size) * vt->type_size;
-        if (!cg_mul_size(j.xq_row, (size_t)n_tok, &n_bytes))
-            return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W->name);
         unsigned char *xq = cg_arena_alloc(arena, n_bytes ? n_bytes : 1, 64);
         if (!xq) return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W->name);
-        for (int64_t t = 0; t < n_tok; t++) vt->from_f32(X + t * n_in, xq + (size_t)t * j.xq_row, n_in);
+        for (int64_t t = 0; t < n_tok; t++) vt->from_f32_act(X + t * n_in, xq + (size_t)t * j.xq_row, n_in);
         j.xq = xq;
     }
     if (pool && cg_pool_size(pool) > 1 && W->ne[1] * n_tok * n_in >= 4096)
@@ -213,8 +155,8 @@ static void ref_glu(cg_act_kind kind, const float *gate, const float *up, float 
             a = g;
         } else {
             // ggml looks gelu up in a table indexed by the F16 bits of x and stores F16 results.
-            float gh = cg_kern_f16_to_f32(cg_kern_f32_to_f16(g));
-            a = cg_kern_f16_to_f32(cg_kern_f32_to_f16(gelu_tanh(gh)));
+            float gh = cg_f16_to_f32(cg_f32_to_f16(g));
+            a = cg_f16_to_f32(cg_f32_to_f16(gelu_tanh(gh)));
         }
         out[i] = a * up[i];
     }
@@ -227,6 +169,7 @@ static void ref_attention(const cg_attn_args *a) {
     int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim;
     int64_t kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
     bool f16 = a->kv_type == CG_KV_F16;
+    bool hacc = f16 && !a->f32_acc;   // q and the accumulator rounded to F16
     float *acc = a->scratch;                   // head_dim_v floats (F32 accumulator)
     uint16_t accq[1024];                        // F16 accumulator (head_dim_v ≤ 1024, checked at load)
     float *qv = a->scratch + a->head_dim_v;    // head_dim floats: the query as the dot product sees it
@@ -237,7 +180,7 @@ static void ref_attention(const cg_attn_args *a) {
     for (int h = 0; h < a->n_head; h++) {
         int kvh = h / group;
         const float *q = a->q + (int64_t)h * a->head_dim;
-        for (int d = 0; d < a->head_dim; d++) qv[d] = f16 ? cg_kern_f16_to_f32(cg_kern_f32_to_f16(q[d])) : q[d];
+        for (int d = 0; d < a->head_dim; d++) qv[d] = hacc ? cg_f16_to_f32(cg_f32_to_f16(q[d])) : q[d];
         for (int d = 0; d < a->head_dim_v; d++) { acc[d] = 0.0f; accq[d] = 0; }
         float M = -INFINITY, S = 0.0f;
         for (int32_t p = first; p <= a->pos; p++) {
@@ -245,7 +188,7 @@ static void ref_attention(const cg_attn_args *a) {
             double dot = 0.0;
             if (f16) {
                 const uint16_t *k = (const uint16_t *)a->k_blocks[b] + r * kv_row + (int64_t)kvh * a->head_dim;
-                for (int d = 0; d < a->head_dim; d++) dot += (double)(qv[d] * cg_kern_f16_to_f32(k[d]));
+                for (int d = 0; d < a->head_dim; d++) dot += (double)(qv[d] * cg_f16_to_f32(k[d]));
             } else {
                 const float *k = (const float *)a->k_blocks[b] + r * kv_row + (int64_t)kvh * a->head_dim;
                 for (int d = 0; d < a->head_dim; d++) dot += (double)(qv[d] * k[d]);
@@ -258,18 +201,21 @@ static void ref_attention(const cg_attn_args *a) {
                 M = s;
                 ms = expf(m_old - M);
                 for (int d = 0; d < a->head_dim_v; d++) {
-                    if (f16)
-                        accq[d] = cg_kern_f32_to_f16(cg_kern_f16_to_f32(accq[d]) * ms);
+                    if (hacc)
+                        accq[d] = cg_f32_to_f16(cg_f16_to_f32(accq[d]) * ms);
                     else
                         acc[d] *= ms;
                 }
             } else {
                 vs = expf(s - M);
             }
-            if (f16) {
+            if (hacc) {
                 const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * a->head_dim_v;
                 for (int d = 0; d < a->head_dim_v; d++)
-                    accq[d] = cg_kern_f32_to_f16(cg_kern_f16_to_f32(accq[d]) + cg_kern_f16_to_f32(v[d]) * vs);
+                    accq[d] = cg_f32_to_f16(cg_f16_to_f32(accq[d]) + cg_f16_to_f32(v[d]) * vs);
+            } else if (f16) {
+                const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * a->head_dim_v;
+                for (int d = 0; d < a->head_dim_v; d++) acc[d] += cg_f16_to_f32(v[d]) * vs;
             } else {
                 const float *v = (const float *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * a->head_dim_v;
                 for (int d = 0; d < a->head_dim_v; d++) acc[d] += v[d] * vs;
@@ -278,7 +224,7 @@ static void ref_attention(const cg_attn_args *a) {
         }
         float inv = S == 0.0f ? 0.0f : 1.0f / S;
         float *out = a->out + (int64_t)h * a->head_dim_v;
-        for (int d = 0; d < a->head_dim_v; d++) out[d] = (f16 ? cg_kern_f16_to_f32(accq[d]) : acc[d]) * inv;
+        for (int d = 0; d < a->head_dim_v; d++) out[d] = (hacc ? cg_f16_to_f32(accq[d]) : acc[d]) * inv;
     }
 }
 
