@@ -4,8 +4,11 @@
 // are decoded in one batch with an F32 KV cache; the last position's logits must be within 1e-3
 // (F32 files) or 2 % of the reference logit range (other files) of llama.cpp's; where
 // all_logits_p<k>.f32 exists every prompt position is compared too. Then 32 greedy tokens must equal
-// the reference's up to the first step whose reference top-2 margin is below 0.01 (near-ties may
-// legitimately flip). The same runs with an F16 cache against testdata/gen_kvf16_fa. Batch
+// the reference's up to the first step whose reference top-2 margin is a near-tie: below 0.01 for
+// F32 files; for quantized/F16/BF16 files below 0.5 % of the reference logit range (a quarter of
+// their logit tolerance), because there a 1-ulp float difference (summation order) can flip one
+// rounding of an activation to Q8/F16 and move logits by ~0.03 on the random models (~0.15 on
+// stories260K) — observed here, and the reason the logit tolerance is 2 % for those files. The same runs with an F16 cache against testdata/gen_kvf16_fa. Batch
 // consistency (one batch vs chunks vs token by token; two sequences in one batch vs alone) is
 // checked on stories260K. Skipped, visibly, when the shared data is absent.
 #include "testutil.h"
@@ -21,7 +24,8 @@
 #include "model/model.h"
 
 #define N_GEN 32
-#define MARGIN 0.01f
+#define MARGIN_F32 0.01f
+#define MARGIN_REL_QUANT 0.005f
 
 typedef struct ref_case {
     int32_t *prompt;
@@ -136,6 +140,7 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
             hi = fmaxf(hi, ref_last[i]);
         }
         double tol = f32 ? 1e-3 : 0.02 * (hi - lo);
+        float near_tie = f32 ? MARGIN_F32 : fmaxf(MARGIN_F32, MARGIN_REL_QUANT * (hi - lo));
         const float *got_last = all_file ? lg + (size_t)(c.n_prompt - 1) * (size_t)nv : lg;
         for (int64_t i = 0; i < nv; i++) {
             double d = fabs((double)got_last[i] - ref_last[i]);
@@ -160,10 +165,14 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
         int32_t tok = argmax(got_last, nv);
         bool diverged = false;
         for (int g = 0; g < N_GEN; g++) {
-            if (!diverged && c.margin[g] >= MARGIN) {
+            if (!diverged && c.margin[g] >= near_tie) {
                 compared++;
                 if (tok == c.gen[g]) matched++;
-                else diverged = true;
+                else {
+                    diverged = true;
+                    if (getenv("CHINGU_TEST_VERBOSE"))
+                        printf("    prompt %zu step %d: got %d want %d (ref margin %.4f)\n", k, g, tok, c.gen[g], c.margin[g]);
+                }
             } else {
                 diverged = true;   // stop comparing at the first near-tie
             }
