@@ -207,11 +207,25 @@ static float kv_at(const cg_attn_args *a, const void *const *blocks, int64_t row
     return ((const float *)blocks[b])[off];
 }
 
-// q·k for one key, in double (ggml sums F32/F16 dots in wider precision at the end).
+// q·k for one key, summed in the order of ggml's AVX2 ggml_vec_dot_f16/_f32: 4 accumulators of 8
+// lanes fed by fused multiply-adds over 32-element steps, then a fixed reduction tree, then the
+// tail. With an F16 value accumulator every bit of the score matters (it decides F16 roundings).
 static float qk_dot(const cg_attn_args *a, const float *qv, int64_t kv_row, int32_t p, int kvh) {
-    double dot = 0.0;
-    for (int d = 0; d < a->head_dim; d++) dot += (double)(qv[d] * kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d));
-    return (float)dot;
+    float lanes[4][8] = {{0}};
+    int n = a->head_dim, np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++) {
+                int d = i + 8 * j + l;
+                lanes[j][l] = fmaf(qv[d], kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d), lanes[j][l]);
+            }
+    float x0[8];
+    for (int l = 0; l < 8; l++) x0[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
+    float t0[4];
+    for (int k = 0; k < 4; k++) t0[k] = x0[k] + x0[k + 4];
+    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));
+    for (int d = np; d < n; d++) sum += (double)(qv[d] * kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d));
+    return (float)sum;
 }
 
 // The score of one key after scale and soft-cap.
@@ -270,8 +284,8 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
             vs = expf(s - M);
         }
         for (int d = 0; d < a->head_dim_v; d++)
-            acc[d] = cg_f32_to_f16(cg_f16_to_f32(acc[d]) +
-                                   kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d) * vs);
+            acc[d] = cg_f32_to_f16(fmaf(kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d), vs,
+                                        cg_f16_to_f32(acc[d])));   // one rounding, like ggml's FMA
         S = S * ms + vs;
     }
     float inv = S == 0.0f ? 0.0f : 1.0f / S;
