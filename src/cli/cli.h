@@ -14,6 +14,7 @@ typedef struct cg_cli_cmd {
 
 int cg_cli_info(int argc, char **argv);
 int cg_cli_quantize(int argc, char **argv);
+int cg_cli_tokenize(int argc, char **argv);
 
 // Prints "chingu: <msg>" on stderr; returns 1 for `return cg_cli_fail(...)`.
 int cg_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

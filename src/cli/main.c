@@ -9,6 +9,7 @@
 static const cg_cli_cmd COMMANDS[] = {
     {"info", cg_cli_info, "FILE [--json]", "show a GGUF file's metadata and tensor table"},
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
+    {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},
 };
 
 int cg_cli_fail(const char *fmt, ...) {
