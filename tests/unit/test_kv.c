@@ -123,6 +123,7 @@ static void test_exhaustion_and_bad_input(void **state) {
     assert_non_null(strstr(err.msg, "block_size 0"));
     p.block_size = 4096;
     p.n_blocks = INT32_MAX;
+    p.type = CG_KV_F32;
     p.n_embd_k = 1 << 20;   // 4096 × 4 bytes × 2^20 × 2^31 overflows 64 bits
     assert_int_equal(cg_kv_new(&p, &bad, &err), CG_ERR_LIMIT);
     assert_null(bad);
