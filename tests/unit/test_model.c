@@ -538,9 +538,11 @@ static void test_decode_errors(void **state) {
 
 // ---- architecture rows without reference files ------------------------------------------------
 
-// Copies rand-llama-spm-F32.gguf with `llama.*` keys renamed to `<arch>.*` (plus one extra f32 key
-// when extra_key is set) into a temporary file; returns its path (malloc'ed).
-static char *relabel(const char *src, const char *arch, const char *extra_key, float extra_val) {
+// Copies a model file with `<from>.*` keys renamed to `<arch>.*` (plus up to two extra f32 keys,
+// NULL for none) into a temporary file; returns its path (malloc'ed).
+static char *relabel2(const char *src, const char *from, const char *arch, const char *k1, float v1, const char *k2,
+                      float v2) {
+    size_t nf = strlen(from);
     cg_err err = {0};
     cg_gguf *g = NULL;
     CG_ASSERT_OK(cg_gguf_open(src, &g, &err), &err);
@@ -550,9 +552,9 @@ static char *relabel(const char *src, const char *arch, const char *extra_key, f
         const cg_gguf_kv *kv = cg_gguf_kv_at(g, i);
         if (!strcmp(kv->key, "general.architecture")) {
             CG_ASSERT_OK(cg_gguf_writer_set_str(w, kv->key, arch, &err), &err);
-        } else if (!strncmp(kv->key, "llama.", 6)) {
+        } else if (!strncmp(kv->key, from, nf) && kv->key[nf] == '.') {
             char key[256];
-            snprintf(key, sizeof key, "%s.%s", arch, kv->key + 6);
+            snprintf(key, sizeof key, "%s.%s", arch, kv->key + nf + 1);
             cg_gguf_scalar v = cg_gguf_kv_scalar(kv);
             if (kv->type == CG_GGUF_TYPE_UINT32) CG_ASSERT_OK(cg_gguf_writer_set_u32(w, key, v.u32, &err), &err);
             else if (kv->type == CG_GGUF_TYPE_FLOAT32) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, key, v.f32, &err), &err);
@@ -561,7 +563,8 @@ static char *relabel(const char *src, const char *arch, const char *extra_key, f
             CG_ASSERT_OK(cg_gguf_writer_copy_kv(w, kv, &err), &err);
         }
     }
-    if (extra_key) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, extra_key, extra_val, &err), &err);
+    if (k1) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, k1, v1, &err), &err);
+    if (k2) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, k2, v2, &err), &err);
     for (size_t i = 0; i < cg_gguf_n_tensors(g); i++) {
         const cg_gguf_tensor *t = cg_gguf_tensor_at(g, i);
         CG_ASSERT_OK(cg_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err), &err);
@@ -573,6 +576,10 @@ static char *relabel(const char *src, const char *arch, const char *extra_key, f
     cg_gguf_writer_free(w);
     cg_gguf_close(g);
     return path;
+}
+
+static char *relabel(const char *src, const char *arch, const char *extra_key, float extra_val) {
+    return relabel2(src, "llama", arch, extra_key, extra_val, NULL, 0);
 }
 
 static float *prompt_logits(const char *path, const int32_t *tok, int n, int64_t *nv) {
@@ -628,6 +635,41 @@ static void test_llama_like_rows(void **state) {
     free(base);
 }
 
+// gemma2's final soft-cap: the gemma3 test weights relabeled as gemma2 (whose block has no q/k
+// norms) give logits l with the cap off, and c·tanh(l/c) with a cap c = 0.5 (the logits of these
+// random weights stay within ±0.5, so the default cap of 30 would barely bend them).
+static void test_gemma2_final_softcap(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md) {
+        skip();
+        return;
+    }
+    char src[4096];
+    snprintf(src, sizeof src, "%s/random/rand-gemma3-F32.gguf", md);
+    const int32_t tok[] = {1, 403, 407, 261, 378, 300, 301, 302, 303, 304, 305};   // > the window of 8
+    int64_t nv, nv2;
+    char *off = relabel2(src, "gemma3", "gemma2", "gemma2.final_logit_softcapping", 0.0f,
+                         "gemma2.attn_logit_softcapping", 0.0f);
+    char *on = relabel2(src, "gemma3", "gemma2", "gemma2.final_logit_softcapping", 0.5f,
+                        "gemma2.attn_logit_softcapping", 0.0f);
+    float *l_off = prompt_logits(off, tok, 11, &nv), *l_on = prompt_logits(on, tok, 11, &nv2);
+    assert_int_equal(nv, nv2);
+    double d = 0, mx = 0;
+    for (int64_t i = 0; i < nv; i++) {
+        d = fmax(d, fabs((double)l_on[i] - 0.5 * tanh(l_off[i] / 0.5)));
+        mx = fmax(mx, fabs((double)l_off[i]));
+    }
+    printf("  gemma2 final soft-cap 0.5: max|d| %.3g (uncapped max |logit| %.3g)\n", d, mx);
+    assert_true(d <= 1e-5);
+    unlink(off);
+    unlink(on);
+    free(off);
+    free(on);
+    free(l_off);
+    free(l_on);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_chunking_f32),
@@ -636,6 +678,7 @@ int main(void) {
         cmocka_unit_test(test_fork_shares_prefix),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_llama_like_rows),
+        cmocka_unit_test(test_gemma2_final_softcap),
         cmocka_unit_test(test_gen_f32_kv),
         cmocka_unit_test(test_gen_f16_kv),
     };
