@@ -162,7 +162,11 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
             }
             free(all);
         }
-        if (getenv("CHINGU_TEST_VERBOSE")) { double md = 0; for (int64_t i = 0; i < nv; i++) md = fmax(md, fabs((double)got_last[i] - ref_last[i])); printf("    prompt %zu n=%d last max %.3g\n", k, c.n_prompt, md); }
+        if (getenv("CHINGU_TEST_VERBOSE")) {   // per-prompt detail while debugging
+            double md = 0;
+            for (int64_t i = 0; i < nv; i++) md = fmax(md, fabs((double)got_last[i] - ref_last[i]));
+            printf("    prompt %zu n=%d last max %.3g\n", k, c.n_prompt, md);
+        }
         // Greedy generation, compared up to the first near-tie of the reference.
         float *step = malloc(sizeof(float) * (size_t)nv);
         int32_t tok = argmax(got_last, nv);
@@ -219,7 +223,8 @@ static void run_set(const char *set, cg_kv_dtype kvt) {
     }
     char *names[256];
     int n = 0;
-    const char *only = getenv("CHINGU_TEST_MODEL");   // run one model while debugging
+    // CHINGU_TEST_MODEL=<dir> runs one model (debugging); CHINGU_TEST_VERBOSE=1 prints per prompt.
+    const char *only = getenv("CHINGU_TEST_MODEL");
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {
         if (e->d_name[0] == '.' || strstr(e->d_name, "prompts")) continue;
