@@ -31,7 +31,7 @@ static void usage(FILE *f) {
     fprintf(f, "chingu %s — a personal AI you run yourself\n\nusage: chingu COMMAND [ARGS]\n\ncommands:\n",
             cg_version());
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        fprintf(f, "  %-9s %-24s %s\n", COMMANDS[i].name, COMMANDS[i].usage, COMMANDS[i].help);
+        fprintf(f, "  %-9s %s\n  %-9s   %s\n", COMMANDS[i].name, COMMANDS[i].usage, "", COMMANDS[i].help);
     fprintf(f, "\n  help | --help | --version\n");
 }
 
