@@ -21,6 +21,7 @@
 #include "sample/grammar_int.h"
 
 #define GC_NODES (1u << 18)
+#define MC_SLOTS 32
 
 // ---- vocabulary trie ------------------------------------------------------------------------------
 typedef struct tnode { uint32_t first_edge, n_edges, tok_first, n_tok; } tnode;
@@ -191,6 +192,11 @@ struct cg_grammar_matcher {
     uint32_t *ds_tab;         // intern table of state ids + 1 (0 = empty slot)
     size_t ds_tab_cap;
     cg_arena darena;
+    // whole-mask cache by start state: generation inside a long string or list revisits the same
+    // state token after token, and then a mask is a copy
+    struct mcache { int32_t state; uint8_t *bits; } mc[MC_SLOTS];
+    uint32_t n_mc, next_mc;
+    const cg_grammar_vocab *mc_vocab;
 };
 
 #define DS_MAX 8192           // cached states before the cache is flushed
@@ -449,6 +455,8 @@ static bool step_byte(cg_grammar_matcher *m, sset s, pstate *p, uint8_t b, cg_ar
     return out->n > 0;
 }
 
+static void mc_clear(cg_grammar_matcher *m);
+
 // ---- matcher API -----------------------------------------------------------------------------------------
 void cg_grammar_matcher_free(cg_grammar_matcher *m) {
     if (!m) return;
@@ -461,6 +469,7 @@ void cg_grammar_matcher_free(cg_grammar_matcher *m) {
     free(m->ds);
     free(m->ds_tab);
     cg_arena_free(&m->darena);
+    mc_clear(m);
     free(m);
 }
 
@@ -528,7 +537,13 @@ static snode *copy_node(cg_grammar_matcher *m, snode *nd, bool *ok) {
 }
 
 // Copies the live stacks into a fresh arena, dropping everything else.
+static void mc_clear(cg_grammar_matcher *m) {
+    for (uint32_t i = 0; i < m->n_mc; i++) free(m->mc[i].bits);
+    m->n_mc = m->next_mc = 0;
+}
+
 static void ds_flush(cg_grammar_matcher *m) {
+    mc_clear(m);
     m->n_ds = 0;
     if (m->ds_tab) memset(m->ds_tab, 0, m->ds_tab_cap * sizeof *m->ds_tab);
     cg_arena_reset(&m->darena);
@@ -701,8 +716,32 @@ cg_status cg_grammar_matcher_mask(cg_grammar_matcher *m, const cg_grammar_vocab 
     int32_t start = ds_intern(m, (sset){sorted, m->n_cur}, m->partial);
     free(sorted);
     if (start < 0) return cg_err_set(err, CG_ERR_NOMEM, "grammar: out of memory while masking");
+    if (m->mc_vocab != v) {
+        mc_clear(m);
+        m->mc_vocab = v;
+    }
+    size_t n_bytes = ((size_t)v->n_tokens + 7) / 8;
+    for (uint32_t i = 0; i < m->n_mc; i++) {
+        if (m->mc[i].state != start) continue;
+        const uint8_t *bits = m->mc[i].bits;
+        for (int32_t t = 0; t < v->n_tokens; t++) allowed[t] = (bits[t >> 3] >> (t & 7)) & 1;
+        goto eog;
+    }
     if (v->n_nodes) walk(&w, 0, start);
     if (w.nomem) return cg_err_set(err, CG_ERR_NOMEM, "grammar: out of memory while masking");
+    uint8_t *bits = calloc(n_bytes, 1);
+    if (bits) {   // caching is an optimisation: without memory, just do not cache
+        for (int32_t t = 0; t < v->n_tokens; t++) bits[t >> 3] |= (uint8_t)(allowed[t] << (t & 7));
+        uint32_t slot;
+        if (m->n_mc < MC_SLOTS) {
+            slot = m->n_mc++;
+        } else {   // evict round-robin
+            slot = m->next_mc++ % MC_SLOTS;
+            free(m->mc[slot].bits);
+        }
+        m->mc[slot] = (struct mcache){start, bits};
+    }
+eog:
     if (cg_grammar_matcher_can_end(m))
         for (uint32_t i = 0; i < v->n_eog; i++) allowed[v->eog[i]] = 1;
     return CG_OK;
