@@ -30,8 +30,16 @@ typedef struct parser {
     sym *syms;
     uint32_t n_syms, cap_syms;
     uint64_t n_el_total;
+    uint32_t *htab;      // owned: symbol index + 1 by name hash (0 = empty)
+    size_t hcap;
     cg_err *err;
 } parser;
+
+static uint64_t name_hash(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
 
 static void line_col(const parser *ps, size_t at, size_t *line, size_t *col) {
     size_t l = 1, c = 1;
@@ -71,10 +79,33 @@ static cg_status push_range(parser *ps, evec *v, const gelem *src, uint32_t n) {
     return CG_OK;
 }
 
+// Index of the symbol named name[0..len), or UINT32_MAX.
+static uint32_t find_symbol(const parser *ps, const char *name, size_t len) {
+    if (!ps->hcap) return UINT32_MAX;
+    for (size_t h = name_hash(name, len) & (ps->hcap - 1); ps->htab[h]; h = (h + 1) & (ps->hcap - 1)) {
+        const char *s = ps->syms[ps->htab[h] - 1].name;
+        if (strlen(s) == len && memcmp(s, name, len) == 0) return ps->htab[h] - 1;
+    }
+    return UINT32_MAX;
+}
+
 // Finds or creates a symbol. *id receives its index.
 static cg_status symbol(parser *ps, const char *name, size_t len, uint32_t *id) {
-    for (uint32_t i = 0; i < ps->n_syms; i++)
-        if (strlen(ps->syms[i].name) == len && memcmp(ps->syms[i].name, name, len) == 0) { *id = i; return CG_OK; }
+    uint32_t found = find_symbol(ps, name, len);
+    if (found != UINT32_MAX) { *id = found; return CG_OK; }
+    if ((size_t)(ps->n_syms + 1) * 2 > ps->hcap) {
+        size_t cap = ps->hcap ? ps->hcap * 2 : 256;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t) return cg_err_set(ps->err, CG_ERR_NOMEM, "grammar: out of memory");
+        for (uint32_t i = 0; i < ps->n_syms; i++) {
+            size_t h = name_hash(ps->syms[i].name, strlen(ps->syms[i].name)) & (cap - 1);
+            while (t[h]) h = (h + 1) & (cap - 1);
+            t[h] = i + 1;
+        }
+        free(ps->htab);
+        ps->htab = t;
+        ps->hcap = cap;
+    }
     if (ps->n_syms == ps->cap_syms) {
         uint32_t cap = ps->cap_syms ? ps->cap_syms * 2 : 32;
         sym *p = realloc(ps->syms, (size_t)cap * sizeof *p);
@@ -89,6 +120,9 @@ static cg_status symbol(parser *ps, const char *name, size_t len, uint32_t *id) 
     memcpy(s->name, name, len);
     s->name[len] = 0;
     s->first_ref = SIZE_MAX;
+    size_t h = name_hash(name, len) & (ps->hcap - 1);
+    while (ps->htab[h]) h = (h + 1) & (ps->hcap - 1);
+    ps->htab[h] = ps->n_syms + 1;
     *id = ps->n_syms++;
     return CG_OK;
 }
@@ -98,9 +132,7 @@ static cg_status gen_symbol(parser *ps, uint32_t base, uint32_t *id) {
     char name[300];
     for (uint32_t k = ps->n_syms;; k++) {
         int len = snprintf(name, sizeof name, "%.200s_%u", ps->syms[base].name, k);
-        bool taken = false;
-        for (uint32_t i = 0; i < ps->n_syms && !taken; i++) taken = strcmp(ps->syms[i].name, name) == 0;
-        if (taken) continue;
+        if (find_symbol(ps, name, (size_t)len) != UINT32_MAX) continue;
         cg_status st = symbol(ps, name, (size_t)len, id);
         if (st) return st;
         ps->syms[*id].defined = true;
@@ -522,6 +554,7 @@ done:
         free(ps.syms[i].body.p);
     }
     free(ps.syms);
+    free(ps.htab);
     if (st) {
         cg_grammar_free(g);
         return st;

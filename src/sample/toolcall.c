@@ -435,7 +435,7 @@ static cg_status run(cg_toolcall_parser *p, bool final, cg_buf *content, size_t 
             p->calls = c;
             p->cap_calls = cap;
         }
-        memcpy(p->calls + p->n_calls, pd.c, pd.n * sizeof *pd.c);
+        if (pd.n) memcpy(p->calls + p->n_calls, pd.c, pd.n * sizeof *pd.c);
         p->n_calls += pd.n;
         p->pos += used;
         p->mode = M_CONTENT;
