@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # schema_ajv.sh — 200 grammar-constrained generations per schema in tests/schemas (made by the
-# test_sample_schema binary, adversarial random logits), validated by ajv (pinned in
+# test_sample_schema binary, adversarial random logits) and CG_MODEL_GENS (default 2) per schema made
+# with the random-weight qwen2 model (test_sample_model), validated by ajv (pinned in
 # tests/e2e/package.json), an independent JSON Schema validator. Exit 77 (skip) without node/npm
 # or when the npm registry cannot be reached.
 set -euo pipefail
@@ -16,6 +17,13 @@ if ! (cd "$NODE_DIR" && npm ci --no-audit --no-fund --silent); then
   echo "npm ci failed (registry unreachable?): skipping"; exit 77
 fi
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+OUT_MODEL=$(mktemp -d)
+trap 'rm -rf "$OUT" "$OUT_MODEL"' EXIT
 CG_SCHEMA_OUT="$OUT" "$GEN"
 NODE_PATH="$NODE_DIR/node_modules" node "$CHINGU_SRC/tests/e2e/validate_schemas.js" "$CHINGU_SRC/tests/schemas" "$OUT"
+# the model run skips (cmocka SKIPPED, no outputs) when the random models are absent
+CG_SCHEMA_MODEL_OUT="$OUT_MODEL" "$BUILD_DIR/test_sample_model"
+if [ -n "$(ls -A "$OUT_MODEL")" ]; then
+  echo "--- generations by rand-qwen2-F32:"
+  NODE_PATH="$NODE_DIR/node_modules" node "$CHINGU_SRC/tests/e2e/validate_schemas.js" "$CHINGU_SRC/tests/schemas" "$OUT_MODEL"
+fi
