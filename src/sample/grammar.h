@@ -52,8 +52,11 @@ enum {
 
 typedef struct cg_grammar_vocab cg_grammar_vocab;
 
+#define CG_GRAMMAR_MAX_TOKEN_BYTES 1024
+
 // tokens[i] are the raw bytes token i decodes to (borrowed during the call: copied into the trie);
-// flags (optional) holds CG_GTOK_* per token. Empty tokens are never allowed (unless EOG).
+// flags (optional) holds CG_GTOK_* per token. Empty tokens and tokens longer than
+// CG_GRAMMAR_MAX_TOKEN_BYTES are never allowed (unless EOG).
 cg_status cg_grammar_vocab_new(const cg_token_text *tokens, const uint8_t *flags, int32_t n_tokens,
                                cg_grammar_vocab **out, cg_err *err);
 void cg_grammar_vocab_free(cg_grammar_vocab *v);   // accepts NULL

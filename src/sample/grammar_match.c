@@ -135,7 +135,9 @@ cg_status cg_grammar_vocab_new(const cg_token_text *tokens, const uint8_t *flags
         uint8_t f = flags ? flags[i] : 0;
         v->flags[i] = f;
         if (f & CG_GTOK_EOG) v->eog[v->n_eog++] = i;
-        else if (!(f & CG_GTOK_CONTROL) && tokens[i].n) it[n_it++] = (vitem){v->blob + at, (uint32_t)tokens[i].n, i};
+        // the trie walk recurses once per byte: overlong tokens stay out (never allowed)
+        else if (!(f & CG_GTOK_CONTROL) && tokens[i].n && tokens[i].n <= CG_GRAMMAR_MAX_TOKEN_BYTES)
+            it[n_it++] = (vitem){v->blob + at, (uint32_t)tokens[i].n, i};
         at += tokens[i].n;
     }
     v->off[n] = at;

@@ -71,7 +71,7 @@ static void test_model_generation(void **state) {
     size_t total = 0, longest = 0, gens = 0, n_dup = 0;
     for (int si = 0; si < n_schemas; si++) {
         char sp_path[8192];
-        snprintf(sp_path, sizeof sp_path, "%s/%s", dir, names[si]);
+        if (snprintf(sp_path, sizeof sp_path, "%s/%s", dir, names[si]) >= (int)sizeof sp_path) fail_msg("path too long");
         size_t n;
         char *schema = (char *)cg_test_read_path(sp_path, &n);
         cg_buf gb;
@@ -80,7 +80,7 @@ static void test_model_generation(void **state) {
         cg_grammar *g;
         CG_ASSERT_OK(cg_grammar_parse(gb.data, gb.len, NULL, &g, &err), &err);
         char sub[8192];
-        snprintf(sub, sizeof sub, "%s/%.*s", out_dir, (int)(strlen(names[si]) - 5), names[si]);
+        if (snprintf(sub, sizeof sub, "%s/%.*s", out_dir, (int)(strlen(names[si]) - 5), names[si]) >= (int)sizeof sub) fail_msg("path too long");
         mkdir(sub, 0755);
         for (int k = 0; k < n_gen; k++) {
             cg_sampler_params p;
@@ -122,7 +122,7 @@ static void test_model_generation(void **state) {
             if (st) fail_msg("%s #%d: not JSON (%s): %s", names[si], k, err.msg, out.data);
             cg_arena_free(&a);
             char fp[8300];
-            snprintf(fp, sizeof fp, "%s/%03d.json", sub, k);
+            if (snprintf(fp, sizeof fp, "%s/%03d.json", sub, k) >= (int)sizeof fp) fail_msg("path too long");
             FILE *fo = fopen(fp, "wb");
             assert_non_null(fo);
             fwrite(out.data, 1, out.len, fo);

@@ -231,7 +231,7 @@ static void test_schema_generation(void **state) {
     size_t total_tokens = 0, longest = 0, total_gens = 0, n_dup = 0;
     for (int si = 0; si < n_schemas; si++) {
         char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, names[si]);
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[si]) >= (int)sizeof path) fail_msg("path too long");
         size_t n;
         char *schema = (char *)cg_test_read_path(path, &n);
         cg_buf gb;
@@ -242,7 +242,7 @@ static void test_schema_generation(void **state) {
         st = cg_grammar_parse(gb.data, gb.len, NULL, &g, &err);
         if (st) fail_msg("%s: %s\n%s", names[si], err.msg, gb.data);
         char sub[8192];
-        snprintf(sub, sizeof sub, "%s/%.*s", out_dir, (int)(strlen(names[si]) - 5), names[si]);
+        if (snprintf(sub, sizeof sub, "%s/%.*s", out_dir, (int)(strlen(names[si]) - 5), names[si]) >= (int)sizeof sub) fail_msg("path too long");
         mkdir(sub, 0755);
         for (int k = 0; k < N_GEN; k++) {
             cg_sampler_params sp;
@@ -287,7 +287,7 @@ static void test_schema_generation(void **state) {
             if (st) fail_msg("%s #%d: output is not JSON (%s): %s", names[si], k, err.msg, out.data);
             cg_arena_free(&a);
             char fp[8300];
-            snprintf(fp, sizeof fp, "%s/%03d.json", sub, k);
+            if (snprintf(fp, sizeof fp, "%s/%03d.json", sub, k) >= (int)sizeof fp) fail_msg("path too long");
             FILE *f = fopen(fp, "wb");
             assert_non_null(f);
             fwrite(out.data, 1, out.len, f);
