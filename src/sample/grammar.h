@@ -16,6 +16,13 @@
 // as soon as no stack accepts its prefix, so the cost is proportional to the tokens the grammar
 // could allow (plus their prefixes), not to the vocabulary size.
 //
+// Use per step: cg_grammar_matcher_mask → cg_sampler_sample(…, allowed, …) →
+// cg_grammar_matcher_accept_token; stop when an EOG token was drawn or cg_grammar_matcher_must_end.
+// Cost (qwen3, 151,936 tokens, JSON grammar, release build): a mask that walks the trie takes
+// 10–15 ms when most of the vocabulary is allowed (inside a string); a state seen before is served
+// from the matcher's mask cache (~1 ms, the copy of the mask); masks where the grammar allows few
+// tokens visit only their prefixes.
+//
 // Ownership and threads: cg_grammar and cg_grammar_vocab are immutable after creation and may be
 // shared between threads and matchers (they must outlive every matcher using them). A
 // cg_grammar_matcher is the per-sequence state: one thread at a time.
