@@ -13,9 +13,8 @@ E2E="$SRC/tests/e2e"
 command -v node >/dev/null 2>&1 || { echo "SKIP: node not found"; exit 77; }
 command -v npm >/dev/null 2>&1 || { echo "SKIP: npm not found"; exit 77; }
 node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)' || { echo "SKIP: node < 20"; exit 77; }
-if [ ! -d "$E2E/node_modules/openai" ]; then
-  (cd "$E2E" && timeout 300 npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "SKIP: npm ci failed (offline?)"; exit 77; }
-fi
+rc=0; bash "$E2E/setup.sh" || rc=$?
+[ $rc -eq 0 ] || exit $rc
 
 WORK=$(mktemp -d)
 SERVER_PID=""
