@@ -17,10 +17,10 @@ OUT=$(mktemp -d)
 OUT_MODEL=$(mktemp -d)
 trap 'rm -rf "$OUT" "$OUT_MODEL"' EXIT
 CG_SCHEMA_OUT="$OUT" "$GEN"
-NODE_PATH="$NODE_DIR/node_modules" node "$CHINGU_SRC/tests/e2e/validate_schemas.js" "$CHINGU_SRC/tests/schemas" "$OUT"
+NODE_PATH="$NODE_DIR/node_modules" node "$CHINGU_SRC/tests/e2e/validate_schemas.cjs" "$CHINGU_SRC/tests/schemas" "$OUT"
 # the model run skips (cmocka SKIPPED, no outputs) when the random models are absent
 CG_SCHEMA_MODEL_OUT="$OUT_MODEL" "$BUILD_DIR/test_sample_model"
 if [ -n "$(ls -A "$OUT_MODEL")" ]; then
   echo "--- generations by rand-qwen2-F32:"
-  NODE_PATH="$NODE_DIR/node_modules" node "$CHINGU_SRC/tests/e2e/validate_schemas.js" "$CHINGU_SRC/tests/schemas" "$OUT_MODEL"
+  NODE_PATH="$NODE_DIR/node_modules" node "$CHINGU_SRC/tests/e2e/validate_schemas.cjs" "$CHINGU_SRC/tests/schemas" "$OUT_MODEL"
 fi

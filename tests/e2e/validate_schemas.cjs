@@ -1,4 +1,4 @@
-// validate_schemas.js SCHEMA_DIR OUT_DIR — validates every OUT_DIR/<name>/*.json against
+// validate_schemas.cjs SCHEMA_DIR OUT_DIR — validates every OUT_DIR/<name>/*.json against
 // SCHEMA_DIR/<name>.json with ajv (JSON Schema 2020-12, formats from ajv-formats, full mode).
 // Prints a summary; exits 1 when any output is invalid or missing.
 'use strict';
