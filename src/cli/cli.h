@@ -14,6 +14,10 @@ typedef struct cg_cli_cmd {
 
 int cg_cli_info(int argc, char **argv);
 int cg_cli_quantize(int argc, char **argv);
+int cg_cli_synth(int argc, char **argv);
+int cg_cli_bench(int argc, char **argv);
+// `chingu bench --kernels`: kernel microbenchmarks (bench_kern.c); returns the exit status.
+int cg_cli_bench_kernels(int n_thread, int mib);
 
 // Prints "chingu: <msg>" on stderr; returns 1 for `return cg_cli_fail(...)`.
 int cg_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

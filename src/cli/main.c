@@ -9,6 +9,8 @@
 static const cg_cli_cmd COMMANDS[] = {
     {"info", cg_cli_info, "FILE [--json]", "show a GGUF file's metadata and tensor table"},
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
+    {"synth", cg_cli_synth, "--preset P --type T -o F", "write a random-weight model with real shapes"},
+    {"bench", cg_cli_bench, "-m MODEL [-p N] [-n N]", "measure prompt and generation speed, and the roofline"},
 };
 
 int cg_cli_fail(const char *fmt, ...) {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kern/kern.h"
 #include "kern/qops.h"
 
 #define CG_AVX2_DOT(f) void cg_avx2_vec_dot_##f(int64_t n, float *s, const void *x, const void *y);
@@ -31,5 +32,8 @@ void cg_avx2_quant_f16(const float *src, void *dst, int64_t n);
 
 // The AVX2 cg_qops table. Borrowed static data.
 const cg_qops *cg_qops_avx2(void);
+
+// The AVX2 compute-op table (kern_avx2.c). Borrowed static data.
+const cg_kern *cg_kern_avx2(void);
 
 #endif
