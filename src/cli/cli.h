@@ -3,6 +3,8 @@
 #ifndef CG_CLI_H
 #define CG_CLI_H
 
+#include "kern/kern.h"   // cg_kv_dtype
+
 typedef int (*cg_cli_fn)(int argc, char **argv);   // argv[0] is the command name
 
 typedef struct cg_cli_cmd {
@@ -14,6 +16,13 @@ typedef struct cg_cli_cmd {
 
 int cg_cli_info(int argc, char **argv);
 int cg_cli_quantize(int argc, char **argv);
+int cg_cli_tokenize(int argc, char **argv);
+int cg_cli_generate(int argc, char **argv);
+int cg_cli_logits(int argc, char **argv);
+int cg_cli_run(int argc, char **argv);
+
+// "f16" / "f32" → *out; returns 0 for anything else.
+int cg_cli_parse_kv_type(const char *s, cg_kv_dtype *out);
 int cg_cli_synth(int argc, char **argv);
 int cg_cli_bench(int argc, char **argv);
 // `chingu bench --kernels`: kernel microbenchmarks (bench_kern.c); returns the exit status.

@@ -9,6 +9,10 @@
 static const cg_cli_cmd COMMANDS[] = {
     {"info", cg_cli_info, "FILE [--json]", "show a GGUF file's metadata and tensor table"},
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
+    {"generate", cg_cli_generate, "-m MODEL -p PROMPT [opts]", "continue a prompt (-n N --temp T --seed S --kv-type --json)"},
+    {"logits", cg_cli_logits, "-m MODEL -p PROMPT -o FILE", "write the last prompt position's logits (f32)"},
+    {"run", cg_cli_run, "MODEL", "chat with a model in the terminal"},
+    {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},
     {"synth", cg_cli_synth, "--preset P --type T -o F", "write a random-weight model with real shapes"},
     {"bench", cg_cli_bench, "-m MODEL [-p N] [-n N]", "measure prompt and generation speed, and the roofline"},
 };

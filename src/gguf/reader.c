@@ -359,6 +359,7 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
                               "gguf: %s: n_dims %" PRIu32 " at offset %" PRIu64 " is not in 1..%d", ps->where,
                               t->n_dims, at, CG_GGUF_MAX_DIMS);
         for (int d = 0; d < CG_GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+        const uint64_t at_ne = ps->pos;
         for (uint32_t d = 0; d < t->n_dims; d++) {
             char field[16];
             snprintf(field, sizeof field, "ne[%" PRIu32 "]", d);
@@ -375,8 +376,8 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
             if (!cg_mul_u64(n_elems, (uint64_t)t->ne[d], &n_elems) || n_elems > (uint64_t)INT64_MAX)
                 return cg_err_set(ps->err, CG_ERR_FORMAT,
                                   "gguf: %s: dimensions %" PRId64 " x %" PRId64 " x %" PRId64 " x %" PRId64
-                                  " overflow the element count",
-                                  ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+                                  " (ne at offset %" PRIu64 ") overflow the element count",
+                                  ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3], at_ne);
         t->n_elems = (int64_t)n_elems;
 
         at = ps->pos;
@@ -388,17 +389,18 @@ static cg_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
                               t->name, i, t->type, at);
         if ((uint64_t)t->ne[0] % (uint64_t)tr->blck_size)
             return cg_err_set(ps->err, CG_ERR_FORMAT,
-                              "gguf: %s: ne[0] = %" PRId64 " is not a multiple of the block size %" PRId64 " of type %s",
-                              ps->where, t->ne[0], tr->blck_size, tr->name);
+                              "gguf: %s: ne[0] = %" PRId64 " (offset %" PRIu64 ") is not a multiple of the block size %" PRId64
+                              " of type %s",
+                              ps->where, t->ne[0], at_ne, tr->blck_size, tr->name);
         // n_bytes = row bytes * rows, checked.
         uint64_t row, nb;
-        cg_err sub = {0};
-        if (cg_qtype_row_size(t->type, (uint64_t)t->ne[0], &row, &sub) != CG_OK ||
+        if (cg_qtype_row_size(t->type, (uint64_t)t->ne[0], &row, NULL) != CG_OK ||
             !cg_mul_u64(row, (uint64_t)t->ne[1], &nb) || !cg_mul_u64(nb, (uint64_t)t->ne[2], &nb) ||
             !cg_mul_u64(nb, (uint64_t)t->ne[3], &nb))
-            return cg_err_set(ps->err, CG_ERR_FORMAT, "gguf: %s: byte size of %" PRId64 " x %" PRId64 " x %" PRId64
-                                                      " x %" PRId64 " %s overflows",
-                              ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3], tr->name);
+            return cg_err_set(ps->err, CG_ERR_FORMAT,
+                              "gguf: %s: byte size of %" PRId64 " x %" PRId64 " x %" PRId64 " x %" PRId64
+                              " %s (ne at offset %" PRIu64 ") overflows",
+                              ps->where, t->ne[0], t->ne[1], t->ne[2], t->ne[3], tr->name, at_ne);
         t->n_bytes = nb;
 
         at = ps->pos;

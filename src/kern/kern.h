@@ -78,7 +78,7 @@ typedef struct cg_attn_args {
     int block_size;
     const void *const *k_blocks; // per table entry: base of that block's keys for this layer
     const void *const *v_blocks;
-    float *scratch;              // caller's, at least head_dim_v + head_dim floats
+    float *scratch;              // caller's, at least head_dim + head_dim_v + pos + 1 floats
 } cg_attn_args;
 
 typedef struct cg_kern {

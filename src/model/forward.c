@@ -77,7 +77,8 @@ typedef struct attn_job {
     const cg_batch *b;
     const float *q;           // (n, q_dim)
     float *out;               // (n, n_head * head_dim_v)
-    float *scratch;           // (n_thread, 2 * 1024)
+    float *scratch;           // (n_thread, scratch_stride)
+    int64_t scratch_stride;
     const void ***kb, ***vb;  // per batch entry: its sequence's block pointers
     cg_kv_dtype kv_type;
     int block_size;
@@ -105,7 +106,7 @@ static void attn_worker(void *ctx, int i_thread, int n_thread) {
             .block_size = j->block_size,
             .k_blocks = j->kb[i],
             .v_blocks = j->vb[i],
-            .scratch = j->scratch + (int64_t)i_thread * 2048,
+            .scratch = j->scratch + (int64_t)i_thread * j->scratch_stride,
         };
         j->k->attention(&a);
     }
@@ -199,7 +200,11 @@ cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *
     ALLOC(tmp, n * (q_dim + k_dim + v_dim > E ? q_dim + k_dim + v_dim : E));
     ALLOC(gate, n * 2 * h->n_ff);
     ALLOC(up, n * h->n_ff);
-    ALLOC(scratch, (int64_t)cg_pool_size(c->pool) * 2048);
+    int32_t max_pos = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (b->pos[i] > max_pos) max_pos = b->pos[i];
+    const int64_t scratch_stride = h->head_dim + h->head_dim_v + max_pos + 1 + 16;
+    ALLOC(scratch, (int64_t)cg_pool_size(c->pool) * scratch_stride);
     const void ***kb = cg_arena_calloc(&c->arena, (size_t)n, sizeof *kb, 8);
     const void ***vb = cg_arena_calloc(&c->arena, (size_t)n, sizeof *vb, 8);
     if (!kb || !vb) {
@@ -268,7 +273,7 @@ cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *
                 goto out;
             }
         }
-        attn_job aj = {.k = K, .m = m, .L = L, .b = b, .q = q, .out = att, .scratch = scratch, .kb = kb, .vb = vb,
+        attn_job aj = {.k = K, .m = m, .L = L, .b = b, .q = q, .out = att, .scratch = scratch, .scratch_stride = scratch_stride, .kb = kb, .vb = vb,
                        .kv_type = kp->type, .block_size = kp->block_size};
         if (n > 1 && cg_pool_size(c->pool) > 1)
             cg_pool_run(c->pool, attn_worker, &aj);

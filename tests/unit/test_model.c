@@ -4,8 +4,11 @@
 // are decoded in one batch with an F32 KV cache; the last position's logits must be within 1e-3
 // (F32 files) or 2 % of the reference logit range (other files) of llama.cpp's; where
 // all_logits_p<k>.f32 exists every prompt position is compared too. Then 32 greedy tokens must equal
-// the reference's up to the first step whose reference top-2 margin is below 0.01 (near-ties may
-// legitimately flip). The same runs with an F16 cache against testdata/gen_kvf16_fa. Batch
+// the reference's up to the first step whose reference top-2 margin is a near-tie: below 0.01 for
+// F32 files; for quantized/F16/BF16 files below 0.5 % of the reference logit range (a quarter of
+// their logit tolerance), because there a 1-ulp float difference (summation order) can flip one
+// rounding of an activation to Q8/F16 and move logits by ~0.03 on the random models (~0.15 on
+// stories260K) — observed here, and the reason the logit tolerance is 2 % for those files. The same runs with an F16 cache against testdata/gen_kvf16_fa. Batch
 // consistency (one batch vs chunks vs token by token; two sequences in one batch vs alone) is
 // checked on stories260K. Skipped, visibly, when the shared data is absent.
 #include "testutil.h"
@@ -16,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/buf.h"
 #include "engine/kv.h"
+#include "gguf/gguf.h"
 #include "model/model.h"
 
 #define N_GEN 32
-#define MARGIN 0.01f
+#define MARGIN_F32 0.01f
+#define MARGIN_REL_QUANT 0.005f
 
 typedef struct ref_case {
     int32_t *prompt;
@@ -136,6 +143,7 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
             hi = fmaxf(hi, ref_last[i]);
         }
         double tol = f32 ? 1e-3 : 0.02 * (hi - lo);
+        float near_tie = f32 ? MARGIN_F32 : fmaxf(MARGIN_F32, MARGIN_REL_QUANT * (hi - lo));
         const float *got_last = all_file ? lg + (size_t)(c.n_prompt - 1) * (size_t)nv : lg;
         for (int64_t i = 0; i < nv; i++) {
             double d = fabs((double)got_last[i] - ref_last[i]);
@@ -160,10 +168,14 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
         int32_t tok = argmax(got_last, nv);
         bool diverged = false;
         for (int g = 0; g < N_GEN; g++) {
-            if (!diverged && c.margin[g] >= MARGIN) {
+            if (!diverged && c.margin[g] >= near_tie) {
                 compared++;
                 if (tok == c.gen[g]) matched++;
-                else diverged = true;
+                else {
+                    diverged = true;
+                    if (getenv("CHINGU_TEST_VERBOSE"))
+                        printf("    prompt %zu step %d: got %d want %d (ref margin %.4f)\n", k, g, tok, c.gen[g], c.margin[g]);
+                }
             } else {
                 diverged = true;   // stop comparing at the first near-tie
             }
@@ -215,6 +227,10 @@ static void run_set(const char *set, cg_kv_dtype kvt) {
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
+    if (n == 0) {
+        skip();
+        return;
+    }
     qsort(names, (size_t)n, sizeof names[0], cmp_str);
     run_stats rs = {0};
     for (int i = 0; i < n; i++) {
@@ -237,8 +253,296 @@ static void test_gen_f16_kv(void **state) {
     run_set("gen_kvf16_fa", CG_KV_F16);
 }
 
+// ---- batch consistency (stories260K: a real model with 5 layers and GQA) -------------------------
+
+typedef struct small_model {
+    cg_model *m;
+    cg_model_ctx *ctx;
+    int64_t nv;
+    ref_case c[3];
+} small_model;
+
+static bool small_open(const char *name, small_model *sm) {
+    const char *td = cg_test_testdata_dir();
+    if (!td || !cg_test_models_dir()) return false;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/gen/%s/ref.json", td, name);
+    json_error_t jerr;
+    json_t *ref = json_load_file(path, 0, &jerr);
+    if (!ref) return false;
+    snprintf(path, sizeof path, "%s/../%s", td, json_string_value(json_object_get(ref, "model_path")));
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_model_load(path, &sm->m, &err), &err);
+    CG_ASSERT_OK(cg_model_ctx_new(sm->m, 2, &sm->ctx, &err), &err);
+    sm->nv = cg_model_hparams(sm->m)->n_vocab;
+    for (int k = 0; k < 3; k++) parse_case(json_array_get(json_object_get(ref, "prompts"), (size_t)k), &sm->c[k]);
+    json_decref(ref);
+    return true;
+}
+
+static void small_close(small_model *sm) {
+    for (int k = 0; k < 3; k++) free(sm->c[k].prompt);
+    cg_model_ctx_free(sm->ctx);
+    cg_model_free(sm->m);
+}
+
+static cg_kv *new_kv(const small_model *sm, cg_kv_dtype t, int n_blocks, int max_seqs) {
+    cg_err err = {0};
+    cg_kv *kv = NULL;
+    cg_kv_params kp = cg_model_kv_params(sm->m, t, 16, n_blocks, max_seqs);
+    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
+    return kv;
+}
+
+// max |a - b| / max(1, max |a|) over n values.
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double d = 0, mx = 1;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        mx = fmax(mx, fabs((double)a[i]));
+    }
+    return d / mx;
+}
+
+static void check_chunking(const char *name) {
+    small_model sm;
+    if (!small_open(name, &sm)) {
+        skip();
+        return;
+    }
+    const ref_case *c = &sm.c[2];
+    size_t n_all = (size_t)c->n_prompt * (size_t)sm.nv;
+    float *one = malloc(n_all * sizeof(float)), *chunks = malloc(n_all * sizeof(float)),
+          *single = malloc(n_all * sizeof(float));
+    cg_kv *kv = new_kv(&sm, CG_KV_F32, 8, 1);
+    decode_chunks(sm.ctx, kv, c->prompt, c->n_prompt, 0, 0, c->n_prompt, true, one, sm.nv);
+    decode_chunks(sm.ctx, kv, c->prompt, c->n_prompt, 0, 0, 5, true, chunks, sm.nv);   // rewrites from 0
+    decode_chunks(sm.ctx, kv, c->prompt, c->n_prompt, 0, 0, 1, true, single, sm.nv);
+    double d1 = rel_diff(one, chunks, n_all), d2 = rel_diff(one, single, n_all);
+    printf("  %s, %d tokens: one batch vs chunks of 5: rel %.3g, vs token by token: rel %.3g\n", name, c->n_prompt, d1,
+           d2);
+    assert_true(d1 <= 1e-4);
+    assert_true(d2 <= 1e-4);
+    cg_kv_free(kv);
+    free(one);
+    free(chunks);
+    free(single);
+    small_close(&sm);
+}
+
+static void test_batch_chunking_f32(void **state) {
+    (void)state;
+    check_chunking("stories260K");
+}
+
+static void test_batch_chunking_q8_0(void **state) {
+    (void)state;
+    check_chunking("stories260K-Q8_0");
+}
+
+// Two sequences decoded in the same batches give the same logits and greedy tokens as each alone.
+static void test_two_sequences_in_one_batch(void **state) {
+    (void)state;
+    small_model sm;
+    if (!small_open("stories260K", &sm)) {
+        skip();
+        return;
+    }
+    enum { N = 12 };
+    const ref_case *a = &sm.c[0], *b = &sm.c[2];
+    int64_t nv = sm.nv;
+    cg_err err = {0};
+    // Alone: each sequence in its own cache.
+    int32_t alone[2][N];
+    float *last_alone[2];
+    for (int s = 0; s < 2; s++) {
+        const ref_case *c = s ? b : a;
+        cg_kv *kv = new_kv(&sm, CG_KV_F32, 8, 1);
+        float *lg = malloc((size_t)nv * sizeof(float));
+        decode_chunks(sm.ctx, kv, c->prompt, c->n_prompt, 0, 0, c->n_prompt, false, lg, nv);
+        last_alone[s] = malloc((size_t)nv * sizeof(float));
+        memcpy(last_alone[s], lg, (size_t)nv * sizeof(float));
+        for (int g = 0; g < N; g++) {
+            alone[s][g] = argmax(lg, nv);
+            if (g < N - 1) decode_chunks(sm.ctx, kv, &alone[s][g], 1, c->n_prompt + g, 0, 1, false, lg, nv);
+        }
+        free(lg);
+        cg_kv_free(kv);
+    }
+    // Together: both prompts in one batch (sequence ids 1 and 0, interleaved order), then one batch
+    // of two entries per step.
+    cg_kv *kv = new_kv(&sm, CG_KV_F32, 8, 2);
+    int n = a->n_prompt + b->n_prompt;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n), *pos = malloc(sizeof(int32_t) * (size_t)n),
+            *seq = malloc(sizeof(int32_t) * (size_t)n);
+    bool *want = calloc((size_t)n, sizeof(bool));
+    int ia = 0, ib = 0, i = 0;
+    while (ia < a->n_prompt || ib < b->n_prompt) {
+        if (ib < b->n_prompt) { tok[i] = b->prompt[ib]; pos[i] = ib; seq[i] = 0; want[i] = ib == b->n_prompt - 1; ib++; i++; }
+        if (ia < a->n_prompt) { tok[i] = a->prompt[ia]; pos[i] = ia; seq[i] = 1; want[i] = ia == a->n_prompt - 1; ia++; i++; }
+    }
+    float *lg = malloc(2 * (size_t)nv * sizeof(float));
+    cg_batch bt = {.n = n, .token = tok, .pos = pos, .seq = seq, .logits = want};
+    CG_ASSERT_OK(cg_model_decode(sm.ctx, kv, &bt, lg, &err), &err);
+    // Output rows come in batch order: a's last token was placed after b's last one (a is shorter).
+    int a_row = 0;
+    for (int j = 0, r = 0; j < n; j++)
+        if (want[j]) {
+            if (seq[j] == 1) a_row = r;
+            r++;
+        }
+    double d = fmax(rel_diff(last_alone[0], lg + (size_t)a_row * (size_t)nv, (size_t)nv),
+                    rel_diff(last_alone[1], lg + (size_t)(1 - a_row) * (size_t)nv, (size_t)nv));
+    int32_t together[2][N];
+    for (int g = 0; g < N; g++) {
+        together[0][g] = argmax(lg + (size_t)a_row * (size_t)nv, nv);
+        together[1][g] = argmax(lg + (size_t)(1 - a_row) * (size_t)nv, nv);
+        if (g == N - 1) break;
+        int32_t t2[2] = {together[0][g], together[1][g]}, p2[2] = {a->n_prompt + g, b->n_prompt + g}, s2[2] = {1, 0};
+        bool w2[2] = {true, true};
+        cg_batch st = {.n = 2, .token = t2, .pos = p2, .seq = s2, .logits = w2};
+        CG_ASSERT_OK(cg_model_decode(sm.ctx, kv, &st, lg, &err), &err);
+        a_row = 0;
+    }
+    int same = 0;
+    for (int s = 0; s < 2; s++)
+        for (int g = 0; g < N; g++) same += alone[s][g] == together[s][g];
+    printf("  two sequences in one batch: prompt logits rel %.3g, greedy tokens identical %d/%d\n", d, same, 2 * N);
+    assert_true(d <= 1e-4);
+    assert_int_equal(same, 2 * N);
+    free(tok);
+    free(pos);
+    free(seq);
+    free(want);
+    free(lg);
+    free(last_alone[0]);
+    free(last_alone[1]);
+    cg_kv_free(kv);
+    small_close(&sm);
+}
+
+// A forked sequence shares the prefix blocks; writing to it copies the shared block, so the
+// original sequence's continuation is unaffected and the fork matches an unshared computation.
+static void test_fork_shares_prefix(void **state) {
+    (void)state;
+    small_model sm;
+    if (!small_open("stories260K", &sm)) {
+        skip();
+        return;
+    }
+    const ref_case *c = &sm.c[2];   // 21 tokens: the prefix ends inside the second block
+    int64_t nv = sm.nv;
+    cg_err err = {0};
+    int32_t next[2] = {100, 200};
+    float *want = malloc(2 * (size_t)nv * sizeof(float)), *got = malloc((size_t)nv * sizeof(float));
+    for (int s = 0; s < 2; s++) {   // reference: prompt + next[s], no sharing
+        cg_kv *kv = new_kv(&sm, CG_KV_F32, 8, 1);
+        decode_chunks(sm.ctx, kv, c->prompt, c->n_prompt, 0, 0, c->n_prompt, false, got, nv);
+        decode_chunks(sm.ctx, kv, &next[s], 1, c->n_prompt, 0, 1, false, want + (size_t)s * (size_t)nv, nv);
+        cg_kv_free(kv);
+    }
+    cg_kv *kv = new_kv(&sm, CG_KV_F32, 8, 2);
+    decode_chunks(sm.ctx, kv, c->prompt, c->n_prompt, 0, 0, c->n_prompt, false, got, nv);
+    int free_before = cg_kv_n_free_blocks(kv);
+    CG_ASSERT_OK(cg_kv_seq_fork(kv, 0, 1, &err), &err);
+    assert_int_equal(cg_kv_n_free_blocks(kv), free_before);   // sharing allocates nothing
+    decode_chunks(sm.ctx, kv, &next[1], 1, c->n_prompt, 1, 1, false, got, nv);
+    assert_int_equal(cg_kv_n_free_blocks(kv), free_before - 1);   // the partly filled block was copied
+    double d1 = rel_diff(want + nv, got, (size_t)nv);
+    decode_chunks(sm.ctx, kv, &next[0], 1, c->n_prompt, 0, 1, false, got, nv);
+    double d0 = rel_diff(want, got, (size_t)nv);
+    printf("  fork: shared-prefix continuation rel %.3g (fork) and %.3g (original)\n", d1, d0);
+    assert_true(d1 <= 1e-6);
+    assert_true(d0 <= 1e-6);
+    cg_kv_free(kv);
+    free(want);
+    free(got);
+    small_close(&sm);
+}
+
+// Errors that input can reach: bad token ids, gaps, a full cache, an unsupported architecture.
+static void test_decode_errors(void **state) {
+    (void)state;
+    small_model sm;
+    if (!small_open("stories260K", &sm)) {
+        skip();
+        return;
+    }
+    cg_err err = {0};
+    float *lg = malloc((size_t)sm.nv * 4 * sizeof(float));
+    cg_kv *kv = new_kv(&sm, CG_KV_F16, 1, 2);   // one block of 16 tokens
+    int32_t tok[20], pos[20], seq[20];
+    for (int i = 0; i < 20; i++) {
+        tok[i] = 5;
+        pos[i] = i;
+        seq[i] = 0;
+    }
+    tok[0] = 512;
+    cg_batch b = {.n = 1, .token = tok, .pos = pos, .seq = seq};
+    assert_int_equal(cg_model_decode(sm.ctx, kv, &b, lg, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "token id 512"));
+    tok[0] = 5;
+    pos[0] = 3;   // gap: the sequence is empty
+    assert_int_equal(cg_model_decode(sm.ctx, kv, &b, lg, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "gap"));
+    pos[0] = 0;
+    b.n = 20;   // 20 tokens need 2 blocks; the pool has 1
+    assert_int_equal(cg_model_decode(sm.ctx, kv, &b, lg, &err), CG_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "cache full"));
+    printf("  full cache: %s\n", err.msg);
+    seq[1] = 7;
+    b.n = 2;
+    assert_int_equal(cg_model_decode(sm.ctx, kv, &b, lg, &err), CG_ERR_INVALID);
+    b.n = 16;
+    seq[1] = 0;
+    CG_ASSERT_OK(cg_model_decode(sm.ctx, kv, &b, lg, &err), &err);   // exactly fits
+    cg_kv_free(kv);
+    free(lg);
+    small_close(&sm);
+
+    // A GGUF whose architecture is not in the table.
+    cg_gguf_writer *w = NULL;
+    CG_ASSERT_OK(cg_gguf_writer_new(&w, &err), &err);
+    CG_ASSERT_OK(cg_gguf_writer_set_str(w, "general.architecture", "mamba", &err), &err);
+    cg_buf buf = {0};
+    CG_ASSERT_OK(cg_gguf_writer_write_mem(w, &buf, &err), &err);
+    char *path = cg_test_tmpfile(buf.data, buf.len);
+    cg_model *m = NULL;
+    assert_int_equal(cg_model_load(path, &m, &err), CG_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "'mamba'"));
+    // A llama model missing a tensor.
+    CG_ASSERT_OK(cg_gguf_writer_set_str(w, "general.architecture", "llama", &err), &err);
+    const char *keys[] = {"llama.block_count", "llama.embedding_length", "llama.feed_forward_length",
+                          "llama.attention.head_count"};
+    for (int i = 0; i < 4; i++) CG_ASSERT_OK(cg_gguf_writer_set_u32(w, keys[i], i == 0 ? 1 : i == 3 ? 4 : 32, &err), &err);
+    CG_ASSERT_OK(cg_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err), &err);
+    float emb[32 * 4] = {0};
+    CG_ASSERT_OK(cg_gguf_writer_add_tensor(w, "token_embd.weight", 0, 2, (const int64_t[]){32, 4}, emb, &err), &err);
+    CG_ASSERT_OK(cg_gguf_writer_add_tensor(w, "output_norm.weight", 0, 1, (const int64_t[]){32}, emb, &err), &err);
+    CG_ASSERT_OK(cg_gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", 0, 1, (const int64_t[]){16}, emb, &err), &err);
+    buf.len = 0;
+    CG_ASSERT_OK(cg_gguf_writer_write_mem(w, &buf, &err), &err);
+    unlink(path);
+    free(path);
+    path = cg_test_tmpfile(buf.data, buf.len);
+    cg_status st = cg_model_load(path, &m, &err);
+    printf("  mis-shaped tensor: %s\n", err.msg);
+    fflush(stdout);
+    assert_int_equal(st, CG_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "blk.0.attn_norm.weight"));
+    unlink(path);
+    free(path);
+    cg_buf_free(&buf);
+    cg_gguf_writer_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_chunking_f32),
+        cmocka_unit_test(test_batch_chunking_q8_0),
+        cmocka_unit_test(test_two_sequences_in_one_batch),
+        cmocka_unit_test(test_fork_shares_prefix),
+        cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_gen_f32_kv),
         cmocka_unit_test(test_gen_f16_kv),
     };

@@ -139,16 +139,50 @@ static void ref_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_r
     }
 }
 
+// exp(x) the way ggml's AVX2 ggml_v_expf evaluates it (one lane): x = n·ln2 + b with n rounded by
+// the 1.5·2^23 trick, a degree-5 polynomial in b, and explicit handling of |n| > 126. ggml uses it
+// for SiLU and softmax on 8-wide chunks; matching it removes ulp-level differences that quantized
+// activations could otherwise amplify.
+static float bits_f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint32_t f_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static float v_expf(float x) {
+    const float r = 0x1.8p23f;
+    float z = fmaf(x, 0x1.715476p+0f, r);
+    float n = z - r;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    uint32_t e = f_bits(z) << 23;
+    float k = bits_f(e + f_bits(1.0f));
+    float u = b * b;
+    float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                   0x1.ffffecp-1f * b);
+    if (!(fabsf(n) > 126.0f)) return fmaf(j, k, k);
+    uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    float s1 = bits_f(g + 0x7f000000u);
+    float s2 = bits_f(e - g);
+    if (fabsf(n) > 192.0f) return s1 * s1;
+    return fmaf(s2, j, s2) * s1;
+}
+
 static float gelu_tanh(float x) {
     const float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
     return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
 }
 
 static void ref_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
+    int64_t n8 = n - n % 8;   // ggml's AVX2 SiLU covers 8-wide chunks; the tail uses libm's expf
     for (int64_t i = 0; i < n; i++) {
         float g = gate[i], a;
         if (kind == CG_ACT_SWIGLU) {
-            a = g / (1.0f + expf(-g));
+            a = g / (1.0f + (i < n8 ? v_expf(-g) : expf(-g)));
         } else if (g <= -10.0f) {
             a = 0.0f;
         } else if (g >= 10.0f) {
@@ -164,67 +198,110 @@ static void ref_glu(cg_act_kind kind, const float *gate, const float *up, float 
 
 // ---- attention --------------------------------------------------------------------------------
 
+// Key (or value) row of position p for kv head kvh, as float.
+static float kv_at(const cg_attn_args *a, const void *const *blocks, int64_t row, int dim, int32_t p, int kvh,
+                   int d) {
+    int b = p / a->block_size, r = p % a->block_size;
+    int64_t off = r * row + (int64_t)kvh * dim + d;
+    if (a->kv_type == CG_KV_F16) return cg_f16_to_f32(((const uint16_t *)blocks[b])[off]);
+    return ((const float *)blocks[b])[off];
+}
+
+// q·k for one key, summed in the order of ggml's AVX2 ggml_vec_dot_f16/_f32: 4 accumulators of 8
+// lanes fed by fused multiply-adds over 32-element steps, then a fixed reduction tree, then the
+// tail. With an F16 value accumulator every bit of the score matters (it decides F16 roundings).
+static float qk_dot(const cg_attn_args *a, const float *qv, int64_t kv_row, int32_t p, int kvh) {
+    float lanes[4][8] = {{0}};
+    int n = a->head_dim, np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++) {
+                int d = i + 8 * j + l;
+                lanes[j][l] = fmaf(qv[d], kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d), lanes[j][l]);
+            }
+    float x0[8];
+    for (int l = 0; l < 8; l++) x0[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
+    float t0[4];
+    for (int k = 0; k < 4; k++) t0[k] = x0[k] + x0[k + 4];
+    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));
+    for (int d = np; d < n; d++) sum += (double)(qv[d] * kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d));
+    return (float)sum;
+}
+
+// The score of one key after scale and soft-cap.
+static float score(const cg_attn_args *a, float dot) {
+    if (a->softcap == 0.0f) return dot * a->scale;
+    return a->softcap * tanhf(dot * (a->scale / a->softcap));
+}
+
+// F32 accumulation: scores, max, exp (ggml_v_expf), sum in double, normalise, then Σ p·v — the
+// order of ggml's soft_max + mul_mat (F32 cache) and of its tiled flash attention (F16 cache).
+static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
+    int kvh = h / (a->n_head / a->n_head_kv);
+    int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
+    const float *q = a->q + (int64_t)h * a->head_dim;
+    float *p = a->scratch + a->head_dim + a->head_dim_v;   // pos+1 scores
+    float M = -INFINITY;
+    for (int32_t t = first; t <= a->pos; t++) {
+        p[t] = score(a, qk_dot(a, q, kv_row, t, kvh));
+        if (p[t] > M) M = p[t];
+    }
+    double sum = 0.0;
+    for (int32_t t = first; t <= a->pos; t++) {
+        p[t] = v_expf(p[t] - M);
+        sum += (double)p[t];
+    }
+    float inv = (float)(1.0 / sum);
+    float *out = a->out + (int64_t)h * a->head_dim_v;
+    for (int d = 0; d < a->head_dim_v; d++) {
+        double acc = 0.0;
+        for (int32_t t = first; t <= a->pos; t++)
+            acc += (double)(p[t] * inv * kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d));
+        out[d] = (float)acc;
+    }
+}
+
+// F16 cache, small batches: ggml's one-chunk flash attention — q rounded to F16, online softmax
+// with libm expf, the value accumulator rounded to F16 after every key.
+static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
+    int kvh = h / (a->n_head / a->n_head_kv);
+    int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
+    const float *q = a->q + (int64_t)h * a->head_dim;
+    float *qv = a->scratch;                    // head_dim
+    uint16_t *acc = (uint16_t *)(a->scratch + a->head_dim);   // head_dim_v halves fit in head_dim_v floats
+    for (int d = 0; d < a->head_dim; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+    for (int d = 0; d < a->head_dim_v; d++) acc[d] = 0;
+    float M = -INFINITY, S = 0.0f;
+    for (int32_t t = first; t <= a->pos; t++) {
+        float s = score(a, qk_dot(a, qv, kv_row, t, kvh));
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            float m_old = M;
+            M = s;
+            ms = expf(m_old - M);
+            for (int d = 0; d < a->head_dim_v; d++) acc[d] = cg_f32_to_f16(cg_f16_to_f32(acc[d]) * ms);
+        } else {
+            vs = expf(s - M);
+        }
+        for (int d = 0; d < a->head_dim_v; d++)
+            acc[d] = cg_f32_to_f16(fmaf(kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d), vs,
+                                        cg_f16_to_f32(acc[d])));   // one rounding, like ggml's FMA
+        S = S * ms + vs;
+    }
+    float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    float *out = a->out + (int64_t)h * a->head_dim_v;
+    for (int d = 0; d < a->head_dim_v; d++) out[d] = cg_f16_to_f32(acc[d]) * inv;
+}
+
 static void ref_attention(const cg_attn_args *a) {
-    int group = a->n_head / a->n_head_kv;
-    int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim;
-    int64_t kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
-    bool f16 = a->kv_type == CG_KV_F16;
-    bool hacc = f16 && !a->f32_acc;   // q and the accumulator rounded to F16
-    float *acc = a->scratch;                   // head_dim_v floats (F32 accumulator)
-    uint16_t accq[1024];                        // F16 accumulator (head_dim_v ≤ 1024, checked at load)
-    float *qv = a->scratch + a->head_dim_v;    // head_dim floats: the query as the dot product sees it
     int32_t first = 0;
     if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
-    float scale = a->scale;
-    if (a->softcap != 0.0f) scale /= a->softcap;
+    bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
     for (int h = 0; h < a->n_head; h++) {
-        int kvh = h / group;
-        const float *q = a->q + (int64_t)h * a->head_dim;
-        for (int d = 0; d < a->head_dim; d++) qv[d] = hacc ? cg_f16_to_f32(cg_f32_to_f16(q[d])) : q[d];
-        for (int d = 0; d < a->head_dim_v; d++) { acc[d] = 0.0f; accq[d] = 0; }
-        float M = -INFINITY, S = 0.0f;
-        for (int32_t p = first; p <= a->pos; p++) {
-            int b = p / a->block_size, r = p % a->block_size;
-            double dot = 0.0;
-            if (f16) {
-                const uint16_t *k = (const uint16_t *)a->k_blocks[b] + r * kv_row + (int64_t)kvh * a->head_dim;
-                for (int d = 0; d < a->head_dim; d++) dot += (double)(qv[d] * cg_f16_to_f32(k[d]));
-            } else {
-                const float *k = (const float *)a->k_blocks[b] + r * kv_row + (int64_t)kvh * a->head_dim;
-                for (int d = 0; d < a->head_dim; d++) dot += (double)(qv[d] * k[d]);
-            }
-            float s = (float)dot * scale;
-            if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
-            float ms = 1.0f, vs = 1.0f;
-            if (s > M) {
-                float m_old = M;
-                M = s;
-                ms = expf(m_old - M);
-                for (int d = 0; d < a->head_dim_v; d++) {
-                    if (hacc)
-                        accq[d] = cg_f32_to_f16(cg_f16_to_f32(accq[d]) * ms);
-                    else
-                        acc[d] *= ms;
-                }
-            } else {
-                vs = expf(s - M);
-            }
-            if (hacc) {
-                const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * a->head_dim_v;
-                for (int d = 0; d < a->head_dim_v; d++)
-                    accq[d] = cg_f32_to_f16(cg_f16_to_f32(accq[d]) + cg_f16_to_f32(v[d]) * vs);
-            } else if (f16) {
-                const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * a->head_dim_v;
-                for (int d = 0; d < a->head_dim_v; d++) acc[d] += cg_f16_to_f32(v[d]) * vs;
-            } else {
-                const float *v = (const float *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * a->head_dim_v;
-                for (int d = 0; d < a->head_dim_v; d++) acc[d] += v[d] * vs;
-            }
-            S = S * ms + vs;
-        }
-        float inv = S == 0.0f ? 0.0f : 1.0f / S;
-        float *out = a->out + (int64_t)h * a->head_dim_v;
-        for (int d = 0; d < a->head_dim_v; d++) out[d] = (hacc ? cg_f16_to_f32(accq[d]) : acc[d]) * inv;
+        if (online_f16)
+            attend_online_f16(a, h, first);
+        else
+            attend_two_pass(a, h, first);
     }
 }
 
