@@ -5,12 +5,12 @@
 //   the AVX2 quantizers (byte-identical with the reference), split by tokens across the pool; then
 //   the weight rows are split across the pool's threads: one token runs matvec (prefetching rows),
 //   several run the row-tiled kernel that unpacks each weight block once for up to four tokens.
-// * attention: one query over the paged cache, vectorised over head_dim. With an F16 cache and
-//   F16 accumulation (the reference's small-batch mode) it keeps the reference's per-key update,
-//   whose F16 roundings it reproduces exactly (F16C conversions round like cg_f32_to_f16); only the
-//   q·k dot is summed in float lanes instead of double. With F32 accumulation it is flash-style:
-//   scores for a tile of keys, one rescale of the accumulator per tile, a vector exp.
-// * rmsnorm, rope, glu: the reference (negligible time next to the matrix products).
+// * attention: one query over the paged cache, vectorised over head_dim and bit-identical with the
+//   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
+//   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
+//   onto 8-lane registers one to one. F16C conversions round exactly like cg_f32_to_f16.
+// * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
+//   reference (negligible time next to the matrix products).
 // No state; the table is static and immutable.
 #include <immintrin.h>
 #include <math.h>
@@ -96,33 +96,63 @@ static cg_status avx2_matmul(const cg_tensor *W, const float *X, int64_t n_tok, 
     return CG_OK;
 }
 
+// ---- exp, SiLU ----------------------------------------------------------------------------------------
+
+// Eight lanes of the reference's v_expf (generic/ref.c, ggml's AVX2 ggml_v_expf): the same
+// operations lane by lane (FMAs where it fuses, the same constants and the same |n| > 126 repair),
+// so the results are bit-identical.
+static inline __m256 v_expf8(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(an, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 normal = _mm256_fmadd_ps(j, k, k);
+    if (!_mm256_movemask_ps(big)) return normal;
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 huge = _mm256_cmp_ps(an, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 r_big = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), _mm256_mul_ps(s1, s1), huge);
+    return _mm256_blendv_ps(normal, r_big, big);
+}
+
+static void avx2_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
+    if (kind != CG_ACT_SWIGLU) {
+        cg_kern_generic()->glu(kind, gate, up, out, n);
+        return;
+    }
+    // silu(g)·up = g / (1 + e^-g) · up, 8 lanes at a time; the tail goes to the reference, which
+    // uses libm's expf there exactly like ggml.
+    const int64_t n8 = n - n % 8;
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 a = _mm256_div_ps(g, _mm256_add_ps(one, v_expf8(_mm256_xor_ps(g, sign))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(a, _mm256_loadu_ps(up + i)));
+    }
+    for (int64_t i = n8; i < n; i++) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
 // ---- attention --------------------------------------------------------------------------------------
-
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// e^x for x ≤ 0 (scores minus their max), relative error ≈ 2e-7: 2^(x·log2 e) split into an
-// integer power built in the exponent bits and a degree-6 polynomial on the fraction.
-static inline __m256 exp_neg_ps(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
-    const __m256 fl = _mm256_floor_ps(t);
-    const __m256 f = _mm256_sub_ps(t, fl);   // [0, 1)
-    // 2^f on [0, 1): minimax-style coefficients of the Taylor series of e^(f ln 2).
-    __m256 p = _mm256_set1_ps(1.5403530393381609954e-4f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443423e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284771620e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821579953e-2f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071233e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994530942e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fl), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
+//
+// Bit-identical with the reference (generic/ref.c), only vectorised: q·k in ggml's order (four
+// 8-lane FMA accumulators over 32-element steps, the same reduction tree, the tail in double); the
+// F16 online path rounds its accumulator after every key with the same single-rounding FMA; the
+// F32 two-pass path sums weights·values in double lanes in key order.
 
 static inline __m256 load_kv(const void *base, int64_t off, bool f16) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)));
@@ -133,119 +163,126 @@ static inline float kv_elem(const void *base, int64_t off, bool f16) {
     return f16 ? _cvtsh_ss(((const uint16_t *)base)[off]) : ((const float *)base)[off];
 }
 
-// q · k over n elements (k in the cache type).
 static inline float dot_qk(const float *q, const void *kbase, int64_t off, int n, bool f16) {
-    __m256 acc = _mm256_setzero_ps();
-    int d = 0;
-    for (; d + 8 <= n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load_kv(kbase, off + d, f16), acc);
-    float s = hsum_ps(acc);
-    for (; d < n; d++) s += q[d] * kv_elem(kbase, off + d, f16);
-    return s;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8 * j), load_kv(kbase, off + i + 8 * j, f16), acc[j]);
+    const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
+    const __m128 h = _mm_hadd_ps(t0, t0);   // (t0+t1, t2+t3, …)
+    double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+    for (int d = np; d < n; d++) sum += (double)(q[d] * kv_elem(kbase, off + d, f16));
+    return (float)sum;
 }
 
-enum { ATT_TILE = 32 };
+static inline float score(const cg_attn_args *a, float dot) {
+    if (a->softcap == 0.0f) return dot * a->scale;
+    return a->softcap * tanhf(dot * (a->scale / a->softcap));
+}
+
+static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
+    const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const bool f16 = a->kv_type == CG_KV_F16;
+    const float *q = a->q + (int64_t)h * hd;
+    float *p = a->scratch + hd + hdv;
+    float M = -INFINITY;
+    for (int32_t t = first; t <= a->pos; t++) {
+        const int b = t / a->block_size, r = t % a->block_size;
+        p[t] = score(a, dot_qk(q, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16));
+        if (p[t] > M) M = p[t];
+    }
+    double sum = 0.0;
+    int32_t t = first;
+    for (; t + 8 <= a->pos + 1; t += 8) {
+        const __m256 e = v_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + t), _mm256_set1_ps(M)));
+        _mm256_storeu_ps(p + t, e);
+    }
+    for (; t <= a->pos; t++) {
+        // One lane of v_expf8 for the tail (bit-identical with the scalar v_expf).
+        float tmp[8] = {p[t] - M};
+        _mm256_storeu_ps(tmp, v_expf8(_mm256_loadu_ps(tmp)));
+        p[t] = tmp[0];
+    }
+    for (t = first; t <= a->pos; t++) sum += (double)p[t];
+    const float inv = (float)(1.0 / sum);
+    float *out = a->out + (int64_t)h * hdv;
+    int d = 0;
+    for (; d + 8 <= hdv; d += 8) {
+        __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+        for (t = first; t <= a->pos; t++) {
+            const int b = t / a->block_size, r = t % a->block_size;
+            const __m256 w = _mm256_mul_ps(_mm256_set1_ps(p[t] * inv),
+                                           load_kv(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+            lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(w)));
+            hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)));
+        }
+        _mm_storeu_ps(out + d, _mm256_cvtpd_ps(lo));
+        _mm_storeu_ps(out + d + 4, _mm256_cvtpd_ps(hi));
+    }
+    for (; d < hdv; d++) {
+        double acc = 0.0;
+        for (t = first; t <= a->pos; t++) {
+            const int b = t / a->block_size, r = t % a->block_size;
+            acc += (double)(p[t] * inv * kv_elem(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+        }
+        out[d] = (float)acc;
+    }
+}
+
+static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
+    const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const float *q = a->q + (int64_t)h * hd;
+    float *qv = a->scratch;
+    uint16_t *acc = (uint16_t *)(a->scratch + hd);
+    int d = 0;
+    for (; d + 8 <= hd; d += 8)
+        _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
+    for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+    memset(acc, 0, (size_t)hdv * sizeof *acc);
+    float M = -INFINITY, S = 0.0f;
+    for (int32_t t = first; t <= a->pos; t++) {
+        const int b = t / a->block_size, r = t % a->block_size;
+        const float s = score(a, dot_qk(qv, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, true));
+        float ms = 1.0f, vs = 1.0f;
+        const bool rescale = s > M;
+        if (rescale) {
+            const float m_old = M;
+            M = s;
+            ms = expf(m_old - M);
+        } else {
+            vs = expf(s - M);
+        }
+        const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
+        const __m256 vms = _mm256_set1_ps(ms), vvs = _mm256_set1_ps(vs);
+        for (d = 0; d + 8 <= hdv; d += 8) {
+            __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + d)));
+            if (rescale) x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, vms), _MM_FROUND_TO_NEAREST_INT));
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            _mm_storeu_si128((__m128i *)(acc + d), _mm256_cvtps_ph(_mm256_fmadd_ps(vv, vvs, x), _MM_FROUND_TO_NEAREST_INT));
+        }
+        for (; d < hdv; d++) {
+            float x = cg_f16_to_f32(acc[d]);
+            if (rescale) x = cg_f16_to_f32(cg_f32_to_f16(x * ms));
+            acc[d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs, x));
+        }
+        S = S * ms + vs;
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    float *out = a->out + (int64_t)h * hdv;
+    for (d = 0; d < hdv; d++) out[d] = cg_f16_to_f32(acc[d]) * inv;
+}
 
 static void avx2_attention(const cg_attn_args *a) {
-    const int group = a->n_head / a->n_head_kv;
-    const int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
-    const bool f16 = a->kv_type == CG_KV_F16, hacc = f16 && !a->f32_acc;
-    const int hd = a->head_dim, hdv = a->head_dim_v;
-    float *acc = a->scratch, *qv = a->scratch + hdv;
-    uint16_t accq[1024];
     int32_t first = 0;
     if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
-    float scale = a->scale;
-    if (a->softcap != 0.0f) scale /= a->softcap;
+    const bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
     for (int h = 0; h < a->n_head; h++) {
-        const int kvh = h / group;
-        const float *q = a->q + (int64_t)h * hd;
-        if (hacc) {
-            int d = 0;
-            for (; d + 8 <= hd; d += 8)
-                _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
-            for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
-        } else {
-            memcpy(qv, q, (size_t)hd * sizeof *qv);
-        }
-        memset(acc, 0, (size_t)hdv * sizeof *acc);
-        memset(accq, 0, (size_t)hdv * sizeof *accq);
-        float M = -INFINITY, S = 0.0f;
-        if (hacc) {
-            // The reference's per-key update with F16 rounding of the accumulator after each step.
-            for (int32_t p = first; p <= a->pos; p++) {
-                const int b = p / a->block_size, r = p % a->block_size;
-                float s = dot_qk(qv, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, true) * scale;
-                if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
-                float ms = 1.0f, vs = 1.0f;
-                if (s > M) {
-                    const float m_old = M;
-                    M = s;
-                    ms = expf(m_old - M);
-                } else {
-                    vs = expf(s - M);
-                }
-                const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
-                const __m256 vms = _mm256_set1_ps(ms), vvs = _mm256_set1_ps(vs);
-                int d = 0;
-                for (; d + 8 <= hdv; d += 8) {
-                    __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(accq + d)));
-                    if (ms != 1.0f)
-                        x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, vms), _MM_FROUND_TO_NEAREST_INT));
-                    const __m256 vv = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))), vvs);
-                    _mm_storeu_si128((__m128i *)(accq + d), _mm256_cvtps_ph(_mm256_add_ps(x, vv), _MM_FROUND_TO_NEAREST_INT));
-                }
-                for (; d < hdv; d++) {
-                    float x = cg_f16_to_f32(accq[d]);
-                    if (ms != 1.0f) x = cg_f16_to_f32(cg_f32_to_f16(x * ms));
-                    accq[d] = cg_f32_to_f16(x + cg_f16_to_f32(v[d]) * vs);
-                }
-                S = S * ms + vs;
-            }
-            for (int d = 0; d < hdv; d++) acc[d] = cg_f16_to_f32(accq[d]);
-        } else {
-            // Flash-style: a tile of scores, one rescale per tile.
-            float sc[ATT_TILE];
-            for (int32_t p0 = first; p0 <= a->pos; p0 += ATT_TILE) {
-                const int n = a->pos - p0 + 1 < ATT_TILE ? a->pos - p0 + 1 : ATT_TILE;
-                float tmax = -INFINITY;
-                for (int i = 0; i < n; i++) {
-                    const int32_t p = p0 + i;
-                    const int b = p / a->block_size, r = p % a->block_size;
-                    float s = dot_qk(qv, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16) * scale;
-                    if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
-                    sc[i] = s;
-                    if (s > tmax) tmax = s;
-                }
-                if (tmax > M) {
-                    const float ms = M == -INFINITY ? 0.0f : expf(M - tmax);
-                    const __m256 vms = _mm256_set1_ps(ms);
-                    int d = 0;
-                    for (; d + 8 <= hdv; d += 8) _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), vms));
-                    for (; d < hdv; d++) acc[d] *= ms;
-                    S *= ms;
-                    M = tmax;
-                }
-                int i = 0;
-                for (; i + 8 <= n; i += 8)
-                    _mm256_storeu_ps(sc + i, exp_neg_ps(_mm256_sub_ps(_mm256_loadu_ps(sc + i), _mm256_set1_ps(M))));
-                for (; i < n; i++) sc[i] = expf(sc[i] - M);
-                for (i = 0; i < n; i++) {
-                    const int32_t p = p0 + i;
-                    const int b = p / a->block_size, r = p % a->block_size;
-                    const int64_t off = r * kv_row_v + (int64_t)kvh * hdv;
-                    const __m256 vs = _mm256_set1_ps(sc[i]);
-                    int d = 0;
-                    for (; d + 8 <= hdv; d += 8)
-                        _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(load_kv(a->v_blocks[b], off + d, f16), vs,
-                                                                  _mm256_loadu_ps(acc + d)));
-                    for (; d < hdv; d++) acc[d] += kv_elem(a->v_blocks[b], off + d, f16) * sc[i];
-                    S += sc[i];
-                }
-            }
-        }
-        const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-        float *out = a->out + (int64_t)h * hdv;
-        for (int d = 0; d < hdv; d++) out[d] = acc[d] * inv;
+        if (online_f16) attend_online_f16(a, h, first);
+        else attend_two_pass(a, h, first);
     }
 }
 
@@ -257,10 +294,6 @@ static void avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, f
 
 static void avx2_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp) {
     cg_kern_generic()->rope(x, n_head, head_dim, pos, rp);
-}
-
-static void avx2_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
-    cg_kern_generic()->glu(kind, gate, up, out, n);
 }
 
 static const cg_kern AVX2 = {
