@@ -197,26 +197,33 @@ void cg_avx2_vec_dot_n_q8_0(int64_t n, float *s, const void *x, const void *y, s
 
 // ---- K-quants ----------------------------------------------------------------------------------
 
-// Q4_K / Q5_K six-bit scale and min of sub-block j (the reference's layout, quant/kquants.c).
-static inline void k4_scale_min(const uint8_t *sc, int j, int *d, int *m) {
-    if (j < 4) {
-        *d = sc[j] & 63;
-        *m = sc[j + 4] & 63;
-    } else {
-        *d = (sc[j + 4] & 0x0F) | (sc[j - 4] >> 6) << 4;
-        *m = (sc[j + 4] >> 4) | (sc[j] >> 6) << 4;
-    }
+// The 8 six-bit scales (bytes 0..7 of out) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block, all at
+// once with 32-bit masks: the same bits k4_scale_min picks one by one.
+static inline void k4_unpack(const uint8_t *s12, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, s12, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);   // mins 4..7
+    const uint32_t mins03 = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);          // scales 4..7
+    u[2] = mins03;
+    u[0] &= m6;                                               // scales 0..3
+    memcpy(out, u, 16);
 }
 
-// Σ_j mn[j]·(bsums[2j] + bsums[2j+1]) over the 8 sub-blocks of 32.
-static inline int32_t k4_min_sum(const int mn[8], const int16_t *bsums) {
-    int32_t s = 0;
-    for (int j = 0; j < 8; j++) s += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    return s;
+// Σ_j mn[j]·(bsums[2j] + bsums[2j+1]) over the 8 sub-blocks of 32 (mins as bytes).
+static inline int32_t k4_min_sum(const uint8_t mins[8], const int16_t *bsums) {
+    const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
+                                         _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mins));
+    __m128i p = _mm_madd_epi16(m, pairs);
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
+    return _mm_cvtsi128_si32(p);
 }
 
 // The integer part Σ_j sc[j]·(q · q8 over sub-block j) of one Q4_K super-block, 8 int32 lanes.
-static inline __m256i q4_K_isum(const cg_block_q4_K *a, const int8_t *q8, const int sc[8]) {
+static inline __m256i q4_K_isum(const cg_block_q4_K *a, const int8_t *q8, const uint8_t sc[8]) {
     __m256i sumi = _mm256_setzero_si256();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int c = 0; c < 4; c++) {
@@ -237,11 +244,11 @@ void cg_avx2_vec_dot_q4_K(int64_t n, float *s, const void *x, const void *y) {
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int64_t i = 0; i < n / 256; i++) {
-        int sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(a[i].scales, j, &sc[j], &mn[j]);
-        const __m256i sumi = q4_K_isum(&a[i], b[i].qs, sc);
+        uint8_t sm[16];
+        k4_unpack(a[i].scales, sm);
+        const __m256i sumi = q4_K_isum(&a[i], b[i].qs, sm);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
-        accm += (f16(a[i].dmin) * b[i].d) * (float)k4_min_sum(mn, b[i].bsums);
+        accm += (f16(a[i].dmin) * b[i].d) * (float)k4_min_sum(sm + 8, b[i].bsums);
     }
     *s = hsum_ps(acc) - accm;
 }
@@ -253,8 +260,9 @@ void cg_avx2_vec_dot_n_q4_K(int64_t n, float *s, const void *x, const void *y, s
     for (int k = 0; k < CG_QOPS_MAX_NY; k++) acc[k] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < n / 256; i++) {
-        int sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(a[i].scales, j, &sc[j], &mn[j]);
+        uint8_t sm[16];
+        k4_unpack(a[i].scales, sm);
+        const uint8_t *sc = sm, *mn = sm + 8;
         const float d = f16(a[i].d), dmin = f16(a[i].dmin);
         __m256i sumi[CG_QOPS_MAX_NY];
         for (int k = 0; k < CG_QOPS_MAX_NY; k++) sumi[k] = _mm256_setzero_si256();
@@ -285,8 +293,9 @@ void cg_avx2_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
     float accm = 0.0f;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / 256; i++) {
-        int sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(a[i].scales, j, &sc[j], &mn[j]);
+        uint8_t sm[16];
+        k4_unpack(a[i].scales, sm);
+        const uint8_t *sc = sm, *mn = sm + 8;
         const __m256i hb = load32(a[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
