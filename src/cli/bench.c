@@ -9,12 +9,16 @@
 // default. The roofline line: read-only bandwidth from the built-in stream probe with the same
 // threads, the bytes one generated token must read (every matrix once — the tied embedding once, as
 // the output matrix — plus the K/V cache at the test's mean context), their quotient as the
-// ceiling in t/s, and the fraction of it tg reached. Figures, never a pass/fail.
+// ceiling in t/s, and the fraction of it tg reached; and the share of the threads' time the
+// process actually got (getrusage), since a shared machine lowers every figure. Figures, never a
+// pass/fail.
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/resource.h>
 
 #include "base/time.h"
 #include "cli/cli.h"
@@ -34,7 +38,14 @@ typedef struct result {
     char test[32];
     int n_tok;
     double mean, sd;   // t/s
+    double cpu_share;  // process CPU time / (wall time · threads) over the timed runs
 } result;
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec + 1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 typedef struct bench {
     cg_model *m;
@@ -74,17 +85,21 @@ static cg_status run_once(bench *b, bool prompt, int n, double *secs, cg_err *er
     return st;
 }
 
-static cg_status run_test(bench *b, bool prompt, int n, int reps, result *r, cg_err *err) {
+static cg_status run_test(bench *b, bool prompt, int n, int reps, int n_thread, result *r, cg_err *err) {
     snprintf(r->test, sizeof r->test, "%s%d", prompt ? "pp" : "tg", n);
     r->n_tok = n;
     double secs, sum = 0.0, sum2 = 0.0;
     cg_status st = run_once(b, prompt, prompt ? n : (n < 4 ? n : 4), &secs, err);   // warm-up
+    double wall = 0.0;
+    const double cpu0 = cpu_seconds();
     for (int k = 0; k < reps && !st; k++) {
         st = run_once(b, prompt, n, &secs, err);
         const double tps = secs > 0 ? n / secs : 0.0;
         sum += tps;
         sum2 += tps * tps;
+        wall += secs;
     }
+    r->cpu_share = wall > 0 ? (cpu_seconds() - cpu0) / (wall * n_thread) : 0.0;
     r->mean = sum / reps;
     r->sd = reps > 1 ? sqrt(fmax(0.0, (sum2 - sum * sum / reps) / (reps - 1))) : 0.0;
     return st;
@@ -174,8 +189,8 @@ int cg_cli_bench(int argc, char **argv) {
     b.seq = calloc((size_t)n_max + 1, sizeof *b.seq);
     b.logits = malloc((size_t)h->n_vocab * sizeof *b.logits);
     if (!b.tok || !b.pos || !b.seq || !b.logits) { st = cg_err_set(&err, CG_ERR_NOMEM, "bench: out of memory"); goto done; }
-    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, reps, &res[n_res++], &err))) goto done;
-    if (n_gen > 0 && (st = run_test(&b, false, n_gen, reps, &res[n_res++], &err))) goto done;
+    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, reps, n_thread, &res[n_res++], &err))) goto done;
+    if (n_gen > 0 && (st = run_test(&b, false, n_gen, reps, n_thread, &res[n_res++], &err))) goto done;
     if ((st = cg_pool_new(n_thread, &probe_pool, &err))) goto done;
     if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps, &err))) goto done;
 
@@ -210,14 +225,16 @@ int cg_cli_bench(int argc, char **argv) {
                "(weights %.1f MB + KV at mean context %d); ceiling %.2f t/s",
                gbps, n_thread, (double)tok_bytes / 1e6, (double)wbytes / 1e6, n_gen / 2, roof);
         if (tg) printf("; tg reached %.1f %% of it", 100.0 * tg->mean / roof);
-        printf("\n");
+        printf("\ncpu: the process ran");
+        for (int k = 0; k < n_res; k++) printf("%s %.0f %% of %d threads' time during %s", k ? "," : "", 100.0 * res[k].cpu_share, n_thread, res[k].test);
+        printf(" (below 100 %%: the machine is shared, figures are lower than on an idle one)\n");
     } else {
         printf("{\"model\": \"%s\", \"file\": \"%s\", \"size_bytes\": %" PRIu64 ", \"params\": %" PRId64
                ", \"backend\": \"%s\", \"threads\": %d, \"tests\": [",
                model, path, fbytes, n_params, backend, n_thread);
         for (int k = 0; k < n_res; k++)
-            printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f}", k ? ", " : "",
-                   res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd);
+            printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"cpu_share\": %.4f}",
+                   k ? ", " : "", res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd, res[k].cpu_share);
         printf("], \"roofline\": {\"read_gbps\": %.4f, \"bytes_per_token\": %" PRIu64 ", \"ceiling_tps\": %.4f", gbps,
                tok_bytes, roof);
         if (tg) printf(", \"tg_fraction\": %.4f", tg->mean / roof);
