@@ -354,6 +354,42 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
     *s = hsum_ps(acc);
 }
 
+// One Q6_K weight row against n_y ≤ 4 activation rows: the 6-bit quants of a super-block are
+// assembled once (eight 32-byte vectors) and reused for every token.
+void cg_avx2_vec_dot_n_q6_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
+    const cg_block_q6_K *a = x;
+    __m256 acc[CG_QOPS_MAX_NY];
+    for (int k = 0; k < CG_QOPS_MAX_NY; k++) acc[k] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n / 256; i++) {
+        const int8_t *sc = a[i].scales;
+        __m256i q[8], scv[8];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
+            const __m256i l0 = load32(ql), l1 = load32(ql + 32), hh = load32(qh);
+            q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+            q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+            q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+            q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+            for (int j = 0; j < 4; j++) scv[4 * h + j] = scales2(sc[8 * h + 2 * j], sc[8 * h + 2 * j + 1]);
+        }
+        const float d = f16(a[i].d);
+        for (int k = 0; k < n_y; k++) {
+            const cg_block_q8_K *b = (const cg_block_q8_K *)((const char *)y + k * y_stride) + i;
+            int32_t corr = 0;
+            for (int g = 0; g < 16; g++) corr += sc[g] * b->bsums[g];
+            __m256i sumi = _mm256_setr_epi32(-32 * corr, 0, 0, 0, 0, 0, 0, 0);
+            for (int v = 0; v < 8; v++)
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv[v], _mm256_maddubs_epi16(q[v], load32(b->qs + 32 * v))));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(sumi), acc[k]);
+        }
+    }
+    for (int k = 0; k < n_y; k++) s[k] = hsum_ps(acc[k]);
+}
+
 // Q2_K: q 0..3 per 16-element sub-block with scale sc & 0xF, min sc >> 4 (through the bsums).
 void cg_avx2_vec_dot_q2_K(int64_t n, float *s, const void *x, const void *y) {
     const cg_block_q2_K *a = x;

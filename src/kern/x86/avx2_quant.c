@@ -140,6 +140,7 @@ static const cg_qops AVX2 = {
             [CG_QTYPE_Q4_0] = cg_avx2_vec_dot_n_q4_0,
             [CG_QTYPE_Q8_0] = cg_avx2_vec_dot_n_q8_0,
             [CG_QTYPE_Q4_K] = cg_avx2_vec_dot_n_q4_K,
+            [CG_QTYPE_Q6_K] = cg_avx2_vec_dot_n_q6_K,
         },
     .quant_act =
         {
