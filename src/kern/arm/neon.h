@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "kern/kern.h"
 #include "kern/qops.h"
 
 void cg_neon_vec_dot_q4_0(int64_t n, float *s, const void *x, const void *y);  // y: Q8_0
@@ -21,5 +22,8 @@ void cg_neon_quant_q8_K(const float *src, void *dst, int64_t n);
 
 // The NEON cg_qops table (entries it lacks fall back to the reference). Borrowed static data.
 const cg_qops *cg_qops_neon(void);
+
+// The NEON compute-op table (kern_neon.c). Borrowed static data.
+const cg_kern *cg_kern_neon(void);
 
 #endif
