@@ -91,7 +91,11 @@ typedef struct cg_model_ctx cg_model_ctx;
 cg_status cg_model_ctx_new(const cg_model *m, int n_threads, cg_model_ctx **out, cg_err *err);
 void cg_model_ctx_free(cg_model_ctx *c);   // accepts NULL
 
-// One forward step. Writes n_vocab floats per entry whose logits flag is set, in batch order, into
+// One forward step. Numerics follow llama.cpp's CPU backend; like it, with an F16 cache a batch of
+// 64 or more entries keeps queries and the attention accumulator in F32 (ggml's tiled kernel) while
+// smaller batches round them to F16, so the same tokens fed in different batch sizes can differ by
+// ~1e-4 with an F16 cache (an F32 cache gives identical results for any batching).
+// Writes n_vocab floats per entry whose logits flag is set, in batch order, into
 // `logits` (caller's buffer of n_out * n_vocab floats; may be NULL when no entry asks for logits).
 // Errors: CG_ERR_INVALID (token id, position, sequence id out of range or positions not
 // consecutive per sequence; the message names the entry), CG_ERR_LIMIT (the cache is full: named

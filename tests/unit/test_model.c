@@ -162,7 +162,11 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
             }
             free(all);
         }
-        if (getenv("CHINGU_TEST_VERBOSE")) { double md = 0; for (int64_t i = 0; i < nv; i++) md = fmax(md, fabs((double)got_last[i] - ref_last[i])); printf("    prompt %zu n=%d last max %.3g\n", k, c.n_prompt, md); }
+        if (getenv("CHINGU_TEST_VERBOSE")) {   // per-prompt detail while debugging
+            double md = 0;
+            for (int64_t i = 0; i < nv; i++) md = fmax(md, fabs((double)got_last[i] - ref_last[i]));
+            printf("    prompt %zu n=%d last max %.3g\n", k, c.n_prompt, md);
+        }
         // Greedy generation, compared up to the first near-tie of the reference.
         float *step = malloc(sizeof(float) * (size_t)nv);
         int32_t tok = argmax(got_last, nv);
@@ -219,7 +223,8 @@ static void run_set(const char *set, cg_kv_dtype kvt) {
     }
     char *names[256];
     int n = 0;
-    const char *only = getenv("CHINGU_TEST_MODEL");   // run one model while debugging
+    // CHINGU_TEST_MODEL=<dir> runs one model (debugging); CHINGU_TEST_VERBOSE=1 prints per prompt.
+    const char *only = getenv("CHINGU_TEST_MODEL");
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {
         if (e->d_name[0] == '.' || strstr(e->d_name, "prompts")) continue;
@@ -536,6 +541,140 @@ static void test_decode_errors(void **state) {
     cg_gguf_writer_free(w);
 }
 
+// ---- architecture rows without reference files ------------------------------------------------
+
+// Copies a model file with `<from>.*` keys renamed to `<arch>.*` (plus up to two extra f32 keys,
+// NULL for none) into a temporary file; returns its path (malloc'ed).
+static char *relabel2(const char *src, const char *from, const char *arch, const char *k1, float v1, const char *k2,
+                      float v2) {
+    size_t nf = strlen(from);
+    cg_err err = {0};
+    cg_gguf *g = NULL;
+    CG_ASSERT_OK(cg_gguf_open(src, &g, &err), &err);
+    cg_gguf_writer *w = NULL;
+    CG_ASSERT_OK(cg_gguf_writer_new(&w, &err), &err);
+    for (size_t i = 0; i < cg_gguf_n_kv(g); i++) {
+        const cg_gguf_kv *kv = cg_gguf_kv_at(g, i);
+        if (!strcmp(kv->key, "general.architecture")) {
+            CG_ASSERT_OK(cg_gguf_writer_set_str(w, kv->key, arch, &err), &err);
+        } else if (!strncmp(kv->key, from, nf) && kv->key[nf] == '.') {
+            char key[256];
+            snprintf(key, sizeof key, "%s.%s", arch, kv->key + nf + 1);
+            cg_gguf_scalar v = cg_gguf_kv_scalar(kv);
+            if (kv->type == CG_GGUF_TYPE_UINT32) CG_ASSERT_OK(cg_gguf_writer_set_u32(w, key, v.u32, &err), &err);
+            else if (kv->type == CG_GGUF_TYPE_FLOAT32) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, key, v.f32, &err), &err);
+            else fail_msg("unexpected type of %s", kv->key);
+        } else {
+            CG_ASSERT_OK(cg_gguf_writer_copy_kv(w, kv, &err), &err);
+        }
+    }
+    if (k1) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, k1, v1, &err), &err);
+    if (k2) CG_ASSERT_OK(cg_gguf_writer_set_f32(w, k2, v2, &err), &err);
+    for (size_t i = 0; i < cg_gguf_n_tensors(g); i++) {
+        const cg_gguf_tensor *t = cg_gguf_tensor_at(g, i);
+        CG_ASSERT_OK(cg_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err), &err);
+    }
+    cg_buf buf = {0};
+    CG_ASSERT_OK(cg_gguf_writer_write_mem(w, &buf, &err), &err);
+    char *path = cg_test_tmpfile(buf.data, buf.len);
+    cg_buf_free(&buf);
+    cg_gguf_writer_free(w);
+    cg_gguf_close(g);
+    return path;
+}
+
+static char *relabel(const char *src, const char *arch, const char *extra_key, float extra_val) {
+    return relabel2(src, "llama", arch, extra_key, extra_val, NULL, 0);
+}
+
+static float *prompt_logits(const char *path, const int32_t *tok, int n, int64_t *nv) {
+    cg_err err = {0};
+    cg_model *m = NULL;
+    CG_ASSERT_OK(cg_model_load(path, &m, &err), &err);
+    cg_model_ctx *ctx = NULL;
+    CG_ASSERT_OK(cg_model_ctx_new(m, 2, &ctx, &err), &err);
+    *nv = cg_model_hparams(m)->n_vocab;
+    cg_kv *kv = NULL;
+    cg_kv_params kp = cg_model_kv_params(m, CG_KV_F32, 16, 4, 1);
+    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
+    float *lg = malloc((size_t)*nv * sizeof(float));
+    decode_chunks(ctx, kv, tok, n, 0, 0, n, false, lg, *nv);
+    cg_kv_free(kv);
+    cg_model_ctx_free(ctx);
+    cg_model_free(m);
+    return lg;
+}
+
+// mistral and exaone are Llama blocks under another name; granite with unit multipliers too, and
+// its logit_scale divides the logits.
+static void test_llama_like_rows(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md) {
+        skip();
+        return;
+    }
+    char src[4096];
+    snprintf(src, sizeof src, "%s/random/rand-llama-spm-F32.gguf", md);
+    const int32_t tok[] = {1, 403, 407, 261, 378};
+    int64_t nv, nv2;
+    float *base = prompt_logits(src, tok, 5, &nv);
+    struct { const char *arch, *key; float val, expect_ratio; } rows[] = {
+        {"mistral", NULL, 0, 1.0f},
+        {"exaone", NULL, 0, 1.0f},
+        {"granite", NULL, 0, 1.0f},
+        {"granite", "granite.logit_scale", 2.0f, 0.5f},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        char *path = relabel(src, rows[r].arch, rows[r].key, rows[r].val);
+        float *lg = prompt_logits(path, tok, 5, &nv2);
+        assert_int_equal(nv, nv2);
+        double d = 0;
+        for (int64_t i = 0; i < nv; i++) d = fmax(d, fabs((double)lg[i] - (double)base[i] * rows[r].expect_ratio));
+        printf("  %-8s %-20s max|d| vs llama %.3g\n", rows[r].arch, rows[r].key ? rows[r].key : "", d);
+        assert_true(d <= 1e-6);
+        unlink(path);
+        free(path);
+        free(lg);
+    }
+    free(base);
+}
+
+// gemma2's final soft-cap: the gemma3 test weights relabeled as gemma2 (whose block has no q/k
+// norms) give logits l with the cap off, and c·tanh(l/c) with a cap c = 0.5 (the logits of these
+// random weights stay within ±0.5, so the default cap of 30 would barely bend them).
+static void test_gemma2_final_softcap(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    if (!md) {
+        skip();
+        return;
+    }
+    char src[4096];
+    snprintf(src, sizeof src, "%s/random/rand-gemma3-F32.gguf", md);
+    const int32_t tok[] = {1, 403, 407, 261, 378, 300, 301, 302, 303, 304, 305};   // > the window of 8
+    int64_t nv, nv2;
+    char *off = relabel2(src, "gemma3", "gemma2", "gemma2.final_logit_softcapping", 0.0f,
+                         "gemma2.attn_logit_softcapping", 0.0f);
+    char *on = relabel2(src, "gemma3", "gemma2", "gemma2.final_logit_softcapping", 0.5f,
+                        "gemma2.attn_logit_softcapping", 0.0f);
+    float *l_off = prompt_logits(off, tok, 11, &nv), *l_on = prompt_logits(on, tok, 11, &nv2);
+    assert_int_equal(nv, nv2);
+    double d = 0, mx = 0;
+    for (int64_t i = 0; i < nv; i++) {
+        d = fmax(d, fabs((double)l_on[i] - 0.5 * tanh(l_off[i] / 0.5)));
+        mx = fmax(mx, fabs((double)l_off[i]));
+    }
+    printf("  gemma2 final soft-cap 0.5: max|d| %.3g (uncapped max |logit| %.3g)\n", d, mx);
+    assert_true(d <= 1e-5);
+    unlink(off);
+    unlink(on);
+    free(off);
+    free(on);
+    free(l_off);
+    free(l_on);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_chunking_f32),
@@ -543,6 +682,8 @@ int main(void) {
         cmocka_unit_test(test_two_sequences_in_one_batch),
         cmocka_unit_test(test_fork_shares_prefix),
         cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_llama_like_rows),
+        cmocka_unit_test(test_gemma2_final_softcap),
         cmocka_unit_test(test_gen_f32_kv),
         cmocka_unit_test(test_gen_f16_kv),
     };

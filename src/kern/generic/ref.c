@@ -6,9 +6,12 @@
 //     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot;
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
 //   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale);
-//   * attention: one pass with an online softmax (running max M, running sum S); with an F16 cache
-//     the query is rounded to F16 and the value accumulator is kept in F16, as ggml's flash
-//     attention does; with an F32 cache everything is F32;
+//   * SiLU and softmax use ggml's AVX2 exp polynomial (v_expf) on 8-wide chunks;
+//   * attention, two kernels chosen by the caller: an F32 cache (or f32_acc) takes ggml's
+//     soft_max + mul_mat steps (scores, max, exp, sum in double, normalise, Σ p·v); an F16 cache
+//     takes ggml's one-chunk flash attention (q rounded to F16, online softmax with running max M
+//     and sum S, value accumulator rounded to F16 after every key). q·k is summed in the lane
+//     order of ggml's AVX2 vec_dot. Both read K/V through the block table;
 //   * GeGLU: gelu_tanh through F16 (x rounded to F16, result rounded to F16, |x| ≥ 10 clamps).
 // No state: every function works only on its arguments.
 #include <math.h>
