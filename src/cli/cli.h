@@ -25,6 +25,10 @@ int cg_cli_run(int argc, char **argv);
 
 // "f16" / "f32" → *out; returns 0 for anything else.
 int cg_cli_parse_kv_type(const char *s, cg_kv_dtype *out);
+int cg_cli_synth(int argc, char **argv);
+int cg_cli_bench(int argc, char **argv);
+// `chingu bench --kernels`: kernel microbenchmarks (bench_kern.c); returns the exit status.
+int cg_cli_bench_kernels(int n_thread, int mib);
 
 // Prints "chingu: <msg>" on stderr; returns 1 for `return cg_cli_fail(...)`.
 int cg_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,6 +15,8 @@ static const cg_cli_cmd COMMANDS[] = {
     {"run", cg_cli_run, "MODEL", "chat with a model in the terminal"},
     {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},
     {"template", cg_cli_template, "(-m MODEL | --template F) --messages F", "render a conversation with a chat template (--tools --now --no-generation-prompt)"},
+    {"synth", cg_cli_synth, "--preset P --type T -o F", "write a random-weight model with real shapes"},
+    {"bench", cg_cli_bench, "-m MODEL [-p N] [-n N]", "measure prompt and generation speed, and the roofline"},
 };
 
 int cg_cli_fail(const char *fmt, ...) {

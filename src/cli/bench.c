@@ -1,0 +1,254 @@
+// bench.c — `chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-o md|json]`: llama-bench's two
+// tests on one model file, plus the memory roofline of generation.
+//
+//   ppN: one batch of N prompt tokens decoded from an empty cache (logits for the last one only);
+//   tgN: N tokens decoded one at a time from an empty cache.
+// Each test runs once as warm-up, then r times; t/s is tokens / seconds per run, reported as mean ±
+// sample standard deviation (llama-bench's columns: model, size, params, backend, threads, test, t/s).
+// Token ids are pseudo-random (speed does not depend on them). The KV cache is F16, like llama.cpp's
+// default. The roofline line: read-only bandwidth from the built-in stream probe with the same
+// threads, the bytes one generated token must read (every matrix once — the tied embedding once, as
+// the output matrix — plus the K/V cache at the test's mean context), their quotient as the
+// ceiling in t/s, and the fraction of it tg reached; and the share of the threads' time the
+// process actually got (getrusage), since a shared machine lowers every figure. Figures, never a
+// pass/fail.
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/resource.h>
+
+#include "base/time.h"
+#include "cli/cli.h"
+#include "engine/kv.h"
+#include "kern/cpu.h"
+#include "kern/kern.h"
+#include "kern/stream.h"
+#include "model/model.h"
+#include "quant/mix.h"
+#include "quant/quant.h"
+
+static const char USAGE[] =
+    "usage: chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-o md|json]\n"
+    "       chingu bench --kernels [-t N] [--mib 256]   (matvec/matmul per format vs the roofline)";
+
+typedef struct result {
+    char test[32];
+    int n_tok;
+    double mean, sd;   // t/s
+    double cpu_share;  // process CPU time / (wall time · threads) over the timed runs
+} result;
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec + 1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+typedef struct bench {
+    cg_model *m;
+    cg_model_ctx *ctx;
+    cg_kv *kv;
+    int32_t *tok, *pos, *seq;
+    float *logits;
+    uint64_t rng;
+} bench;
+
+static int32_t rand_tok(bench *b, int64_t n_vocab) {
+    b->rng = b->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (int32_t)((b->rng >> 33) % (uint64_t)n_vocab);
+}
+
+// One run of a test; *secs gets its duration.
+static cg_status run_once(bench *b, bool prompt, int n, double *secs, cg_err *err) {
+    const int64_t nv = cg_model_hparams(b->m)->n_vocab;
+    cg_kv_seq_clear(b->kv, 0);
+    for (int i = 0; i < n; i++) {
+        b->tok[i] = rand_tok(b, nv);
+        b->pos[i] = i;
+        b->seq[i] = 0;
+    }
+    const uint64_t t0 = cg_time_ns();
+    cg_status st = CG_OK;
+    if (prompt) {
+        cg_batch batch = {.n = n, .token = b->tok, .pos = b->pos, .seq = b->seq};
+        st = cg_model_decode(b->ctx, b->kv, &batch, b->logits, err);
+    } else {
+        for (int i = 0; i < n && !st; i++) {
+            cg_batch batch = {.n = 1, .token = b->tok + i, .pos = b->pos + i, .seq = b->seq + i};
+            st = cg_model_decode(b->ctx, b->kv, &batch, b->logits, err);
+        }
+    }
+    *secs = (double)(cg_time_ns() - t0) * 1e-9;
+    return st;
+}
+
+static cg_status run_test(bench *b, bool prompt, int n, int reps, int n_thread, result *r, cg_err *err) {
+    snprintf(r->test, sizeof r->test, "%s%d", prompt ? "pp" : "tg", n);
+    r->n_tok = n;
+    double secs, sum = 0.0, sum2 = 0.0;
+    cg_status st = run_once(b, prompt, prompt ? n : (n < 4 ? n : 4), &secs, err);   // warm-up
+    double wall = 0.0;
+    const double cpu0 = cpu_seconds();
+    for (int k = 0; k < reps && !st; k++) {
+        st = run_once(b, prompt, n, &secs, err);
+        const double tps = secs > 0 ? n / secs : 0.0;
+        sum += tps;
+        sum2 += tps * tps;
+        wall += secs;
+    }
+    r->cpu_share = wall > 0 ? (cpu_seconds() - cpu0) / (wall * n_thread) : 0.0;
+    r->mean = sum / reps;
+    r->sd = reps > 1 ? sqrt(fmax(0.0, (sum2 - sum * sum / reps) / (reps - 1))) : 0.0;
+    return st;
+}
+
+static bool parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+// Bytes of the matrices one token reads, and the K/V bytes per position (all layers, F16).
+static void model_bytes(const cg_model *m, uint64_t *weights, uint64_t *kv_per_pos, uint64_t *file_bytes,
+                        int64_t *n_params) {
+    const cg_hparams *h = cg_model_hparams(m);
+    const cg_gguf *g = cg_model_gguf(m);
+    *weights = 0;
+    *file_bytes = 0;
+    *n_params = 0;
+    bool tied = !cg_gguf_find_tensor(g, "output.weight");
+    for (size_t i = 0;; i++) {
+        const cg_gguf_tensor *t = cg_gguf_tensor_at(g, i);
+        if (!t) break;
+        const int64_t ne = t->n_elems;
+        *n_params += ne;
+        *file_bytes += t->n_bytes;
+        const bool embd = !strcmp(t->name, "token_embd.weight");
+        if (embd && !tied) *weights += t->n_bytes / (uint64_t)t->ne[1];   // one row gathered
+        else *weights += t->n_bytes;
+    }
+    *kv_per_pos = (uint64_t)h->n_layer * (uint64_t)(h->n_head_kv * (h->head_dim + h->head_dim_v)) * 2;
+}
+
+int cg_cli_bench(int argc, char **argv) {
+    const char *path = NULL, *fmt = "md";
+    int n_thread = 2, n_prompt = 512, n_gen = 128, reps = 5, mib = 256;
+    bool kernels = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s\n", USAGE);
+            return 0;
+        }
+        if (!strcmp(a, "--kernels")) {
+            kernels = true;
+            continue;
+        }
+        if (i + 1 >= argc) { cg_cli_fail("bench: %s needs a value\n%s", a, USAGE); return 2; }
+        const char *v = argv[++i];
+        bool ok = true;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = v;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(v, 1, 1024, &n_thread);
+        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) ok = parse_int(v, 0, 65536, &n_prompt);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) ok = parse_int(v, 0, 65536, &n_gen);
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) ok = parse_int(v, 1, 1000, &reps);
+        else if (!strcmp(a, "--mib")) ok = parse_int(v, 1, 1 << 16, &mib);
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            fmt = v;
+            ok = !strcmp(v, "md") || !strcmp(v, "json");
+        } else {
+            cg_cli_fail("bench: unknown option '%s'\n%s", a, USAGE);
+            return 2;
+        }
+        if (!ok) { cg_cli_fail("bench: bad value '%s' for %s\n%s", v, a, USAGE); return 2; }
+    }
+    if (kernels) return cg_cli_bench_kernels(n_thread, mib);
+    if (!path) { cg_cli_fail("bench: -m MODEL is required\n%s", USAGE); return 2; }
+
+    cg_err err = {0};
+    cg_status st = CG_OK;
+    bench b = {.rng = 12345};
+    result res[2];
+    int n_res = 0;
+    double gbps = 0.0;
+    cg_pool *probe_pool = NULL;
+    if ((st = cg_model_load(path, &b.m, &err))) goto done;
+    if ((st = cg_model_ctx_new(b.m, n_thread, &b.ctx, &err))) goto done;
+    const cg_hparams *h = cg_model_hparams(b.m);
+    const int n_max = n_prompt > n_gen ? n_prompt : n_gen;
+    const int block = 16;
+    cg_kv_params kp = cg_model_kv_params(b.m, CG_KV_F16, block, (n_max + block - 1) / block + 1, 1);
+    if ((st = cg_kv_new(&kp, &b.kv, &err))) goto done;
+    b.tok = calloc((size_t)n_max + 1, sizeof *b.tok);
+    b.pos = calloc((size_t)n_max + 1, sizeof *b.pos);
+    b.seq = calloc((size_t)n_max + 1, sizeof *b.seq);
+    b.logits = malloc((size_t)h->n_vocab * sizeof *b.logits);
+    if (!b.tok || !b.pos || !b.seq || !b.logits) { st = cg_err_set(&err, CG_ERR_NOMEM, "bench: out of memory"); goto done; }
+    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, reps, n_thread, &res[n_res++], &err))) goto done;
+    if (n_gen > 0 && (st = run_test(&b, false, n_gen, reps, n_thread, &res[n_res++], &err))) goto done;
+    if ((st = cg_pool_new(n_thread, &probe_pool, &err))) goto done;
+    if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps, &err))) goto done;
+
+    uint64_t wbytes, kv_pos, fbytes;
+    int64_t n_params;
+    model_bytes(b.m, &wbytes, &kv_pos, &fbytes, &n_params);
+    const uint64_t tok_bytes = wbytes + kv_pos * (uint64_t)(n_gen / 2);
+    const double roof = gbps * 1e9 / (double)tok_bytes;
+    const result *tg = NULL;
+    for (int k = 0; k < n_res; k++)
+        if (!strncmp(res[k].test, "tg", 2)) tg = &res[k];
+
+    // Model label like llama-bench's: "<arch> <params> <mix>".
+    const cg_gguf *g = cg_model_gguf(b.m);
+    cg_gguf_str arch = {0};
+    cg_gguf_get_str(g, "general.architecture", &arch, NULL);
+    uint32_t ft = 0;
+    const char *mix = "?";
+    if (!cg_gguf_get_u32_any(g, "general.file_type", &ft, NULL) && cg_ftype_get(ft)) mix = cg_ftype_get(ft)->name;
+    char model[96], backend[48];
+    const double pb = (double)n_params / 1e9;
+    snprintf(model, sizeof model, "%.*s %.1fB %s", (int)(arch.n > 32 ? 32 : arch.n), arch.p ? arch.p : "", pb, mix);
+    snprintf(backend, sizeof backend, "CPU (%s)", cg_kern_get()->name);
+    const double gib = (double)fbytes / (1024.0 * 1024.0 * 1024.0);
+    if (!strcmp(fmt, "md")) {
+        printf("| model | size | params | backend | threads | test | t/s |\n");
+        printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+        for (int k = 0; k < n_res; k++)
+            printf("| %s | %.2f GiB | %.2f B | %s | %d | %s | %.2f ± %.2f |\n", model, gib, pb, backend, n_thread,
+                   res[k].test, res[k].mean, res[k].sd);
+        printf("\nroofline: read bandwidth %.2f GB/s (%d threads, 1 GiB buffer); %.1f MB read per generated token "
+               "(weights %.1f MB + KV at mean context %d); ceiling %.2f t/s",
+               gbps, n_thread, (double)tok_bytes / 1e6, (double)wbytes / 1e6, n_gen / 2, roof);
+        if (tg) printf("; tg reached %.1f %% of it", 100.0 * tg->mean / roof);
+        printf("\ncpu: the process ran");
+        for (int k = 0; k < n_res; k++) printf("%s %.0f %% of %d threads' time during %s", k ? "," : "", 100.0 * res[k].cpu_share, n_thread, res[k].test);
+        printf(" (below 100 %%: the machine is shared, figures are lower than on an idle one)\n");
+    } else {
+        printf("{\"model\": \"%s\", \"file\": \"%s\", \"size_bytes\": %" PRIu64 ", \"params\": %" PRId64
+               ", \"backend\": \"%s\", \"threads\": %d, \"tests\": [",
+               model, path, fbytes, n_params, backend, n_thread);
+        for (int k = 0; k < n_res; k++)
+            printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"cpu_share\": %.4f}",
+                   k ? ", " : "", res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd, res[k].cpu_share);
+        printf("], \"roofline\": {\"read_gbps\": %.4f, \"bytes_per_token\": %" PRIu64 ", \"ceiling_tps\": %.4f", gbps,
+               tok_bytes, roof);
+        if (tg) printf(", \"tg_fraction\": %.4f", tg->mean / roof);
+        printf("}}\n");
+    }
+done:
+    cg_pool_free(probe_pool);
+    free(b.tok);
+    free(b.pos);
+    free(b.seq);
+    free(b.logits);
+    cg_kv_free(b.kv);
+    cg_model_ctx_free(b.ctx);
+    cg_model_free(b.m);
+    if (st) return cg_cli_fail("bench: %s", err.msg);
+    return 0;
+}

@@ -1,0 +1,82 @@
+// qops.c — ISA selection for the quantized kernels and the ISA-independent loops over them
+// (matrix-vector with prefetch, row-tiled matrix-matrix). The tables themselves live with their
+// kernels (x86/avx2_quant.c, arm/neon.c); the generic table is empty, so every lookup falls back to
+// the scalar reference in the traits. Nothing here has state.
+#include "kern/qops.h"
+
+#if defined(__x86_64__)
+#include "kern/x86/avx2.h"
+#endif
+#if defined(__aarch64__)
+#include "kern/arm/neon.h"
+#endif
+
+static const cg_qops GENERIC = {.name = "generic"};
+
+const cg_qops *cg_qops_for(cg_isa isa) {
+    if (!cg_cpu_isa_available(isa)) return &GENERIC;
+#if defined(__x86_64__)
+    if (isa == CG_ISA_AVX2) return cg_qops_avx2();
+#endif
+#if defined(__aarch64__)
+    if (isa == CG_ISA_NEON) return cg_qops_neon();
+#endif
+    return &GENERIC;
+}
+
+const cg_qops *cg_qops_get(void) { return cg_qops_for(cg_cpu_isa()); }
+
+cg_vec_dot_fn cg_qops_vec_dot(const cg_qops *ops, uint32_t t) {
+    const cg_qtype_traits *tr = cg_qtype_get(t);
+    if (!tr) return NULL;
+    return ops->vec_dot[t] ? ops->vec_dot[t] : tr->vec_dot;
+}
+
+cg_from_f32_fn cg_qops_quant_act(const cg_qops *ops, uint32_t t) {
+    const cg_qtype_traits *tr = cg_qtype_get(t);
+    if (!tr) return NULL;
+    return ops->quant_act[t] ? ops->quant_act[t] : tr->from_f32_act;
+}
+
+// How far ahead (in rows) matvec prefetches, and the cache lines touched per row: the hardware
+// prefetcher follows each row's stream; the hint only covers the jump to the next rows.
+enum { PF_ROWS = 2, PF_LINES = 8 };
+
+void cg_qops_matvec(const cg_qops *ops, uint32_t t, const void *W, size_t row_bytes, int64_t n_in, const void *xq,
+                    float *y, int64_t r0, int64_t r1) {
+    const cg_vec_dot_fn dot = cg_qops_vec_dot(ops, t);
+    const unsigned char *w = (const unsigned char *)W;
+    for (int64_t r = r0; r < r1; r++) {
+        if (r + PF_ROWS < r1) {
+            const unsigned char *p = w + (size_t)(r + PF_ROWS) * row_bytes;
+            for (int k = 0; k < PF_LINES && (size_t)k * 64 < row_bytes; k++) __builtin_prefetch(p + 64 * k, 0, 0);
+        }
+        dot(n_in, &y[r - r0], w + (size_t)r * row_bytes, xq);
+    }
+}
+
+// Rows per tile: a tile of weights stays in L2 while every token passes over it.
+enum { TILE_ROWS = 16 };
+
+void cg_qops_matmul(const cg_qops *ops, uint32_t t, const void *W, size_t row_bytes, int64_t n_in, const void *xq,
+                    size_t xq_row, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    const cg_vec_dot_fn dot = cg_qops_vec_dot(ops, t);
+    const cg_vec_dot_n_fn dot_n = t < CG_QTYPE_COUNT ? ops->vec_dot_n[t] : NULL;
+    const unsigned char *w = (const unsigned char *)W, *x = (const unsigned char *)xq;
+    for (int64_t rt = r0; rt < r1; rt += TILE_ROWS) {
+        const int64_t re = rt + TILE_ROWS < r1 ? rt + TILE_ROWS : r1;
+        for (int64_t k0 = 0; k0 < n_tok; k0 += CG_QOPS_MAX_NY) {
+            const int n_y = (int)(n_tok - k0 < CG_QOPS_MAX_NY ? n_tok - k0 : CG_QOPS_MAX_NY);
+            for (int64_t r = rt; r < re; r++) {
+                const void *wr = w + (size_t)r * row_bytes;
+                if (dot_n && n_y > 1) {
+                    float s[CG_QOPS_MAX_NY];
+                    dot_n(n_in, s, wr, x + (size_t)k0 * xq_row, xq_row, n_y);
+                    for (int k = 0; k < n_y; k++) Y[(k0 + k) * ldy + r] = s[k];
+                } else {
+                    for (int k = 0; k < n_y; k++) dot(n_in, &Y[(k0 + k) * ldy + r], wr, x + (size_t)(k0 + k) * xq_row);
+                }
+            }
+        }
+    }
+}

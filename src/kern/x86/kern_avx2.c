@@ -1,0 +1,241 @@
+// kern_avx2.c — the AVX2 compute-op table ("avx2"), selected by cg_kern_get() on CPUs with
+// AVX2+FMA+F16C. Same contracts as the reference table (kern.h); only float summation order differs.
+//
+// * matmul: kern/qmatmul.c over the AVX2 kernel set (activations quantized once per call with the
+//   byte-identical AVX2 quantizers; rows split across the pool; matvec for one token, the row-tiled
+//   multi-token kernel for several).
+// * attention: one query over the paged cache, vectorised over head_dim and bit-identical with the
+//   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
+//   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
+//   onto 8-lane registers one to one. F16C conversions round exactly like cg_f32_to_f16.
+// * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
+//   reference (negligible time next to the matrix products).
+// No state; the table is static and immutable.
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "base/num.h"
+#include "kern/kern.h"
+#include "kern/qmatmul.h"
+#include "kern/x86/avx2.h"
+#include "quant/f16.h"
+#include "quant/quant.h"
+
+// ---- matmul: the ISA-neutral driver over the AVX2 kernel set (kern/qmatmul.c) ---------------------
+
+static cg_status avx2_matmul(const cg_tensor *W, const float *X, int64_t n_tok, float *Y, cg_arena *arena,
+                             cg_pool *pool, cg_err *err) {
+    return cg_kern_qops_matmul(cg_qops_avx2(), W, X, n_tok, Y, arena, pool, err);
+}
+
+// ---- exp, SiLU ----------------------------------------------------------------------------------------
+
+// Eight lanes of the reference's v_expf (generic/ref.c, ggml's AVX2 ggml_v_expf): the same
+// operations lane by lane (FMAs where it fuses, the same constants and the same |n| > 126 repair),
+// so the results are bit-identical.
+static inline __m256 v_expf8(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(an, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 normal = _mm256_fmadd_ps(j, k, k);
+    if (!_mm256_movemask_ps(big)) return normal;
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 huge = _mm256_cmp_ps(an, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 r_big = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), _mm256_mul_ps(s1, s1), huge);
+    return _mm256_blendv_ps(normal, r_big, big);
+}
+
+static void avx2_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
+    if (kind != CG_ACT_SWIGLU) {
+        cg_kern_generic()->glu(kind, gate, up, out, n);
+        return;
+    }
+    // silu(g)·up = g / (1 + e^-g) · up, 8 lanes at a time; the tail goes to the reference, which
+    // uses libm's expf there exactly like ggml.
+    const int64_t n8 = n - n % 8;
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 a = _mm256_div_ps(g, _mm256_add_ps(one, v_expf8(_mm256_xor_ps(g, sign))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(a, _mm256_loadu_ps(up + i)));
+    }
+    for (int64_t i = n8; i < n; i++) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+// ---- attention --------------------------------------------------------------------------------------
+//
+// Bit-identical with the reference (generic/ref.c), only vectorised: q·k in ggml's order (four
+// 8-lane FMA accumulators over 32-element steps, the same reduction tree, the tail in double); the
+// F16 online path rounds its accumulator after every key with the same single-rounding FMA; the
+// F32 two-pass path sums weights·values in double lanes in key order.
+
+static inline __m256 load_kv(const void *base, int64_t off, bool f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)));
+    return _mm256_loadu_ps((const float *)base + off);
+}
+
+static inline float kv_elem(const void *base, int64_t off, bool f16) {
+    return f16 ? _cvtsh_ss(((const uint16_t *)base)[off]) : ((const float *)base)[off];
+}
+
+static inline float dot_qk(const float *q, const void *kbase, int64_t off, int n, bool f16) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8 * j), load_kv(kbase, off + i + 8 * j, f16), acc[j]);
+    const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
+    const __m128 h = _mm_hadd_ps(t0, t0);   // (t0+t1, t2+t3, …)
+    double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+    for (int d = np; d < n; d++) sum += (double)(q[d] * kv_elem(kbase, off + d, f16));
+    return (float)sum;
+}
+
+static inline float score(const cg_attn_args *a, float dot) {
+    if (a->softcap == 0.0f) return dot * a->scale;
+    return a->softcap * tanhf(dot * (a->scale / a->softcap));
+}
+
+static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
+    const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const bool f16 = a->kv_type == CG_KV_F16;
+    const float *q = a->q + (int64_t)h * hd;
+    float *p = a->scratch + hd + hdv;
+    float M = -INFINITY;
+    for (int32_t t = first; t <= a->pos; t++) {
+        const int b = t / a->block_size, r = t % a->block_size;
+        p[t] = score(a, dot_qk(q, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16));
+        if (p[t] > M) M = p[t];
+    }
+    double sum = 0.0;
+    int32_t t = first;
+    for (; t + 8 <= a->pos + 1; t += 8) {
+        const __m256 e = v_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + t), _mm256_set1_ps(M)));
+        _mm256_storeu_ps(p + t, e);
+    }
+    for (; t <= a->pos; t++) {
+        // One lane of v_expf8 for the tail (bit-identical with the scalar v_expf).
+        float tmp[8] = {p[t] - M};
+        _mm256_storeu_ps(tmp, v_expf8(_mm256_loadu_ps(tmp)));
+        p[t] = tmp[0];
+    }
+    for (t = first; t <= a->pos; t++) sum += (double)p[t];
+    const float inv = (float)(1.0 / sum);
+    float *out = a->out + (int64_t)h * hdv;
+    int d = 0;
+    for (; d + 8 <= hdv; d += 8) {
+        __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+        for (t = first; t <= a->pos; t++) {
+            const int b = t / a->block_size, r = t % a->block_size;
+            const __m256 w = _mm256_mul_ps(_mm256_set1_ps(p[t] * inv),
+                                           load_kv(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+            lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(w)));
+            hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)));
+        }
+        _mm_storeu_ps(out + d, _mm256_cvtpd_ps(lo));
+        _mm_storeu_ps(out + d + 4, _mm256_cvtpd_ps(hi));
+    }
+    for (; d < hdv; d++) {
+        double acc = 0.0;
+        for (t = first; t <= a->pos; t++) {
+            const int b = t / a->block_size, r = t % a->block_size;
+            acc += (double)(p[t] * inv * kv_elem(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+        }
+        out[d] = (float)acc;
+    }
+}
+
+static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
+    const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const float *q = a->q + (int64_t)h * hd;
+    float *qv = a->scratch;
+    uint16_t *acc = (uint16_t *)(a->scratch + hd);
+    int d = 0;
+    for (; d + 8 <= hd; d += 8)
+        _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
+    for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+    memset(acc, 0, (size_t)hdv * sizeof *acc);
+    float M = -INFINITY, S = 0.0f;
+    for (int32_t t = first; t <= a->pos; t++) {
+        const int b = t / a->block_size, r = t % a->block_size;
+        const float s = score(a, dot_qk(qv, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, true));
+        float ms = 1.0f, vs = 1.0f;
+        const bool rescale = s > M;
+        if (rescale) {
+            const float m_old = M;
+            M = s;
+            ms = expf(m_old - M);
+        } else {
+            vs = expf(s - M);
+        }
+        const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
+        const __m256 vms = _mm256_set1_ps(ms), vvs = _mm256_set1_ps(vs);
+        for (d = 0; d + 8 <= hdv; d += 8) {
+            __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + d)));
+            if (rescale) x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, vms), _MM_FROUND_TO_NEAREST_INT));
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            _mm_storeu_si128((__m128i *)(acc + d), _mm256_cvtps_ph(_mm256_fmadd_ps(vv, vvs, x), _MM_FROUND_TO_NEAREST_INT));
+        }
+        for (; d < hdv; d++) {
+            float x = cg_f16_to_f32(acc[d]);
+            if (rescale) x = cg_f16_to_f32(cg_f32_to_f16(x * ms));
+            acc[d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs, x));
+        }
+        S = S * ms + vs;
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    float *out = a->out + (int64_t)h * hdv;
+    for (d = 0; d < hdv; d++) out[d] = cg_f16_to_f32(acc[d]) * inv;
+}
+
+static void avx2_attention(const cg_attn_args *a) {
+    int32_t first = 0;
+    if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
+    const bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
+    for (int h = 0; h < a->n_head; h++) {
+        if (online_f16) attend_online_f16(a, h, first);
+        else attend_two_pass(a, h, first);
+    }
+}
+
+// ---- the rest: the reference ---------------------------------------------------------------------
+
+static void avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
+    cg_kern_generic()->rmsnorm(x, w, n, eps, y);
+}
+
+static void avx2_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp) {
+    cg_kern_generic()->rope(x, n_head, head_dim, pos, rp);
+}
+
+static const cg_kern AVX2 = {
+    .name = "avx2",
+    .matmul = avx2_matmul,
+    .rmsnorm = avx2_rmsnorm,
+    .rope = avx2_rope,
+    .attention = avx2_attention,
+    .glu = avx2_glu,
+};
+
+const cg_kern *cg_kern_avx2(void) { return &AVX2; }
