@@ -1,0 +1,317 @@
+// ref.c — the scalar reference backend ("generic"): the oracle for every other backend.
+//
+// Numerics follow ggml's CPU backend so logits match llama.cpp (testdata README section 4):
+//   * matmul: activations converted per row to the weight type's vec_dot type with the quant
+//     traits' from_f32_act (Q8_0/Q8_1/Q8_K: integer block dots with float block scales; F16/BF16
+//     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot;
+//   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
+//   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale);
+//   * attention: one pass with an online softmax (running max M, running sum S); with an F16 cache
+//     the query is rounded to F16 and the value accumulator is kept in F16, as ggml's flash
+//     attention does; with an F32 cache everything is F32;
+//   * GeGLU: gelu_tanh through F16 (x rounded to F16, result rounded to F16, |x| ≥ 10 clamps).
+// No state: every function works only on its arguments.
+#include <math.h>
+#include <string.h>
+
+#include "base/num.h"
+#include "kern/kern.h"
+#include "quant/f16.h"
+#include "quant/quant.h"
+
+// ---- matmul -----------------------------------------------------------------------------------
+
+typedef struct mm_job {
+    const cg_tensor *W;
+    const cg_qtype_traits *tr;
+    const void *xq;        // activations in the vec_dot type, n_tok rows of xq_row bytes
+    size_t xq_row;
+    int64_t n_tok;
+    float *Y;
+} mm_job;
+
+static void mm_worker(void *ctx, int i_thread, int n_thread) {
+    const mm_job *j = ctx;
+    const cg_tensor *W = j->W;
+    int64_t n_in = W->ne[0], begin, end;
+    cg_pool_split(W->ne[1], i_thread, n_thread, &begin, &end);
+    const unsigned char *wbase = W->data;
+    const unsigned char *xbase = j->xq;
+    for (int64_t r = begin; r < end; r++) {
+        const void *wrow = wbase + (uint64_t)r * W->row_bytes;
+        for (int64_t t = 0; t < j->n_tok; t++) {
+            const void *xrow = xbase + (size_t)t * j->xq_row;
+            float s;
+            j->tr->vec_dot(n_in, &s, wrow, xrow);
+            j->Y[t * W->ne[1] + r] = s;
+        }
+    }
+}
+
+static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, float *Y, cg_arena *arena,
+                            cg_pool *pool, cg_err *err) {
+    const cg_qtype_traits *tr = cg_qtype_get(W->type);
+    if (!tr) return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has unknown type %u", W->name, W->type);
+    int64_t n_in = W->ne[0];
+    mm_job j = {.W = W, .tr = tr, .n_tok = n_tok, .Y = Y};
+    const cg_qtype_traits *vt = cg_qtype_get(tr->vec_dot_type);
+    if (!tr->vec_dot || !vt || !vt->from_f32_act)
+        return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: no reference dot product for tensor '%s' of type %s",
+                          W->name, tr->name);
+    if (n_in % vt->blck_size)
+        return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", W->name,
+                          (long long)n_in, vt->name);
+    size_t n_bytes;
+    j.xq_row = (size_t)(n_in / vt->blck_size) * vt->type_size;
+    if (!cg_mul_size(j.xq_row, (size_t)n_tok, &n_bytes))
+        return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W->name);
+    if (tr->vec_dot_type == CG_QTYPE_F32) {
+        j.xq = X;   // already in the partner type
+    } else {
+        unsigned char *xq = cg_arena_alloc(arena, n_bytes ? n_bytes : 1, 64);
+        if (!xq) return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W->name);
+        for (int64_t t = 0; t < n_tok; t++) vt->from_f32_act(X + t * n_in, xq + (size_t)t * j.xq_row, n_in);
+        j.xq = xq;
+    }
+    if (pool && cg_pool_size(pool) > 1 && W->ne[1] * n_tok * n_in >= 4096)
+        cg_pool_run(pool, mm_worker, &j);
+    else
+        mm_worker(&j, 0, 1);
+    return CG_OK;
+}
+
+// ---- norm, rope, activations ------------------------------------------------------------------
+
+static void ref_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    float mean = (float)(sum / (double)n);
+    float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * scale;
+        y[i] = w ? v * w[i] : v;
+    }
+}
+
+static float yarn_ramp(float low, float high, int i0) {
+    float y = ((float)(i0 / 2) - low) / fmaxf(0.001f, high - low);
+    return 1.0f - fminf(1.0f, fmaxf(0.0f, y));
+}
+
+// x (n_head, head_dim): rotates the first n_rot dims of each head.
+static void ref_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp) {
+    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
+    enum { MAX_PAIRS = 1024 };
+    float cs[MAX_PAIRS], sn[MAX_PAIRS];
+    int n_rot = rp->n_rot < 2 * MAX_PAIRS ? rp->n_rot : 2 * MAX_PAIRS;
+    float theta_scale = powf(rp->freq_base, -2.0f / (float)rp->n_rot);
+    float theta = (float)pos;
+    for (int i0 = 0; i0 < n_rot; i0 += 2) {
+        float ff = rp->freq_factors ? rp->freq_factors[i0 / 2] : 1.0f;
+        float extrap = theta / ff;
+        float interp = rp->freq_scale * extrap;
+        float th = interp, mscale = rp->attn_factor;
+        if (rp->ext_factor != 0.0f) {
+            float mix = yarn_ramp(rp->corr_dims[0], rp->corr_dims[1], i0) * rp->ext_factor;
+            th = interp * (1 - mix) + extrap * mix;
+            mscale *= 1.0f + 0.1f * logf(1.0f / rp->freq_scale);
+        }
+        cs[i0 / 2] = cosf(th) * mscale;
+        sn[i0 / 2] = sinf(th) * mscale;
+        theta *= theta_scale;
+    }
+    for (int h = 0; h < n_head; h++) {
+        float *v = x + (int64_t)h * head_dim;
+        if (rp->kind == CG_ROPE_NORM) {
+            for (int i0 = 0; i0 < n_rot; i0 += 2) {
+                float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0 / 2], s = sn[i0 / 2];
+                v[i0] = x0 * c - x1 * s;
+                v[i0 + 1] = x0 * s + x1 * c;
+            }
+        } else {
+            int half = n_rot / 2;
+            for (int i = 0; i < half; i++) {
+                float x0 = v[i], x1 = v[i + half], c = cs[i], s = sn[i];
+                v[i] = x0 * c - x1 * s;
+                v[i + half] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+// exp(x) the way ggml's AVX2 ggml_v_expf evaluates it (one lane): x = n·ln2 + b with n rounded by
+// the 1.5·2^23 trick, a degree-5 polynomial in b, and explicit handling of |n| > 126. ggml uses it
+// for SiLU and softmax on 8-wide chunks; matching it removes ulp-level differences that quantized
+// activations could otherwise amplify.
+static float bits_f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint32_t f_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static float v_expf(float x) {
+    const float r = 0x1.8p23f;
+    float z = fmaf(x, 0x1.715476p+0f, r);
+    float n = z - r;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    uint32_t e = f_bits(z) << 23;
+    float k = bits_f(e + f_bits(1.0f));
+    float u = b * b;
+    float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                   0x1.ffffecp-1f * b);
+    if (!(fabsf(n) > 126.0f)) return fmaf(j, k, k);
+    uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    float s1 = bits_f(g + 0x7f000000u);
+    float s2 = bits_f(e - g);
+    if (fabsf(n) > 192.0f) return s1 * s1;
+    return fmaf(s2, j, s2) * s1;
+}
+
+static float gelu_tanh(float x) {
+    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
+    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
+}
+
+static void ref_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
+    int64_t n8 = n - n % 8;   // ggml's AVX2 SiLU covers 8-wide chunks; the tail uses libm's expf
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i], a;
+        if (kind == CG_ACT_SWIGLU) {
+            a = g / (1.0f + (i < n8 ? v_expf(-g) : expf(-g)));
+        } else if (g <= -10.0f) {
+            a = 0.0f;
+        } else if (g >= 10.0f) {
+            a = g;
+        } else {
+            // ggml looks gelu up in a table indexed by the F16 bits of x and stores F16 results.
+            float gh = cg_f16_to_f32(cg_f32_to_f16(g));
+            a = cg_f16_to_f32(cg_f32_to_f16(gelu_tanh(gh)));
+        }
+        out[i] = a * up[i];
+    }
+}
+
+// ---- attention --------------------------------------------------------------------------------
+
+// Key (or value) row of position p for kv head kvh, as float.
+static float kv_at(const cg_attn_args *a, const void *const *blocks, int64_t row, int dim, int32_t p, int kvh,
+                   int d) {
+    int b = p / a->block_size, r = p % a->block_size;
+    int64_t off = r * row + (int64_t)kvh * dim + d;
+    if (a->kv_type == CG_KV_F16) return cg_f16_to_f32(((const uint16_t *)blocks[b])[off]);
+    return ((const float *)blocks[b])[off];
+}
+
+// q·k for one key, summed in the order of ggml's AVX2 ggml_vec_dot_f16/_f32: 4 accumulators of 8
+// lanes fed by fused multiply-adds over 32-element steps, then a fixed reduction tree, then the
+// tail. With an F16 value accumulator every bit of the score matters (it decides F16 roundings).
+static float qk_dot(const cg_attn_args *a, const float *qv, int64_t kv_row, int32_t p, int kvh) {
+    float lanes[4][8] = {{0}};
+    int n = a->head_dim, np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++) {
+                int d = i + 8 * j + l;
+                lanes[j][l] = fmaf(qv[d], kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d), lanes[j][l]);
+            }
+    float x0[8];
+    for (int l = 0; l < 8; l++) x0[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
+    float t0[4];
+    for (int k = 0; k < 4; k++) t0[k] = x0[k] + x0[k + 4];
+    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));
+    for (int d = np; d < n; d++) sum += (double)(qv[d] * kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d));
+    return (float)sum;
+}
+
+// The score of one key after scale and soft-cap.
+static float score(const cg_attn_args *a, float dot) {
+    if (a->softcap == 0.0f) return dot * a->scale;
+    return a->softcap * tanhf(dot * (a->scale / a->softcap));
+}
+
+// F32 accumulation: scores, max, exp (ggml_v_expf), sum in double, normalise, then Σ p·v — the
+// order of ggml's soft_max + mul_mat (F32 cache) and of its tiled flash attention (F16 cache).
+static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
+    int kvh = h / (a->n_head / a->n_head_kv);
+    int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
+    const float *q = a->q + (int64_t)h * a->head_dim;
+    float *p = a->scratch + a->head_dim + a->head_dim_v;   // pos+1 scores
+    float M = -INFINITY;
+    for (int32_t t = first; t <= a->pos; t++) {
+        p[t] = score(a, qk_dot(a, q, kv_row, t, kvh));
+        if (p[t] > M) M = p[t];
+    }
+    double sum = 0.0;
+    for (int32_t t = first; t <= a->pos; t++) {
+        p[t] = v_expf(p[t] - M);
+        sum += (double)p[t];
+    }
+    float inv = (float)(1.0 / sum);
+    float *out = a->out + (int64_t)h * a->head_dim_v;
+    for (int d = 0; d < a->head_dim_v; d++) {
+        double acc = 0.0;
+        for (int32_t t = first; t <= a->pos; t++)
+            acc += (double)(p[t] * inv * kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d));
+        out[d] = (float)acc;
+    }
+}
+
+// F16 cache, small batches: ggml's one-chunk flash attention — q rounded to F16, online softmax
+// with libm expf, the value accumulator rounded to F16 after every key.
+static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
+    int kvh = h / (a->n_head / a->n_head_kv);
+    int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
+    const float *q = a->q + (int64_t)h * a->head_dim;
+    float *qv = a->scratch;                    // head_dim
+    uint16_t *acc = (uint16_t *)(a->scratch + a->head_dim);   // head_dim_v halves fit in head_dim_v floats
+    for (int d = 0; d < a->head_dim; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+    for (int d = 0; d < a->head_dim_v; d++) acc[d] = 0;
+    float M = -INFINITY, S = 0.0f;
+    for (int32_t t = first; t <= a->pos; t++) {
+        float s = score(a, qk_dot(a, qv, kv_row, t, kvh));
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            float m_old = M;
+            M = s;
+            ms = expf(m_old - M);
+            for (int d = 0; d < a->head_dim_v; d++) acc[d] = cg_f32_to_f16(cg_f16_to_f32(acc[d]) * ms);
+        } else {
+            vs = expf(s - M);
+        }
+        for (int d = 0; d < a->head_dim_v; d++)
+            acc[d] = cg_f32_to_f16(fmaf(kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d), vs,
+                                        cg_f16_to_f32(acc[d])));   // one rounding, like ggml's FMA
+        S = S * ms + vs;
+    }
+    float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    float *out = a->out + (int64_t)h * a->head_dim_v;
+    for (int d = 0; d < a->head_dim_v; d++) out[d] = cg_f16_to_f32(acc[d]) * inv;
+}
+
+static void ref_attention(const cg_attn_args *a) {
+    int32_t first = 0;
+    if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
+    bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
+    for (int h = 0; h < a->n_head; h++) {
+        if (online_f16)
+            attend_online_f16(a, h, first);
+        else
+            attend_two_pass(a, h, first);
+    }
+}
+
+static const cg_kern GENERIC = {
+    .name = "generic",
+    .matmul = ref_matmul,
+    .rmsnorm = ref_rmsnorm,
+    .rope = ref_rope,
+    .attention = ref_attention,
+    .glu = ref_glu,
+};
+
+const cg_kern *cg_kern_generic(void) { return &GENERIC; }

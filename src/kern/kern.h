@@ -1,0 +1,112 @@
+// kern.h — the compute-op backend table.
+//
+// Model code never calls a kernel directly: it asks cg_kern_get() for a table of function pointers
+// (matmul, rmsnorm, rope, attention, gated activation) and calls through it, so SIMD or GPU
+// backends slot in as new tables without touching model code. Today there is one table, the scalar
+// reference ("generic"), written to reproduce ggml's CPU numerics (README section 4 of the testdata):
+// activations are converted to the weight format's vec_dot partner type before a dot product.
+//
+// Shapes use the project's letters: n_tok rows of activations, n_in / n_out matrix sides,
+// head_dim, n_head, n_head_kv. Matrices are row-major; a weight W has n_out rows of n_in elements
+// stored in W->type (ggml layout: ne[0] = n_in is contiguous).
+//
+// Ownership: every pointer argument is borrowed for the duration of the call. Weights are views
+// into the model's mmap. Thread-safety: tables are immutable; functions are re-entrant; matmul and
+// attention may use the cg_pool they are given (driven by the calling thread only).
+#ifndef CG_KERN_H
+#define CG_KERN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "base/thread.h"
+
+// A read-only view of a weight tensor in its stored format.
+typedef struct cg_tensor {
+    const char *name;      // borrowed from the GGUF reader
+    uint32_t type;         // ggml type id
+    int64_t ne[4];         // ne[0] innermost (elements per row)
+    uint64_t row_bytes;    // bytes of one row of ne[0] elements
+    const void *data;      // into the mmap
+} cg_tensor;
+
+typedef enum cg_rope_kind {
+    CG_ROPE_NONE = 0,
+    CG_ROPE_NORM,   // rotate adjacent pairs (2i, 2i+1)
+    CG_ROPE_NEOX,   // rotate pairs (i, i + n_rot/2)
+} cg_rope_kind;
+
+// Everything rope needs for one layer, precomputed by the model loader.
+typedef struct cg_rope_params {
+    cg_rope_kind kind;
+    int n_rot;               // rotated dims per head (even, ≤ head_dim)
+    float freq_base;
+    float freq_scale;        // 1 / linear factor
+    float ext_factor;        // YaRN mix (0: off)
+    float attn_factor;       // YaRN magnitude scale
+    float corr_dims[2];      // YaRN correction range
+    const float *freq_factors;   // NULL or n_rot/2 divisors (rope_freqs.weight); borrowed
+} cg_rope_params;
+
+typedef enum cg_act_kind {
+    CG_ACT_SWIGLU = 0,   // silu(gate) * up
+    CG_ACT_GEGLU,        // gelu_tanh(gate) * up, through F16 like ggml's table
+} cg_act_kind;
+
+typedef enum cg_kv_dtype {
+    CG_KV_F16 = 0,
+    CG_KV_F32,
+} cg_kv_dtype;
+
+// One query row's attention over a sequence's cached keys/values, read through its block table.
+// The keys of block b (table entry) live at k_blocks[b] as block_size rows of n_head_kv*head_dim
+// elements in kv_type; likewise v_blocks. Keys 0..n_kv-1 (by position) are visible when
+// (n_swa == 0 || pos - key_pos < n_swa) and key_pos <= pos.
+typedef struct cg_attn_args {
+    const float *q;              // (n_head, head_dim) for one token
+    float *out;                  // (n_head, head_dim_v)
+    int n_head, n_head_kv, head_dim, head_dim_v;
+    int32_t pos;                 // the query's position
+    int32_t n_swa;               // 0: full causal attention
+    float scale;                 // applied to q·k (after softcap when softcap == 0)
+    float softcap;               // 0: none; else logits = softcap * tanh(logits*scale / softcap)
+    cg_kv_dtype kv_type;
+    bool f32_acc;                // F16 cache: keep q and the value accumulator in F32 (ggml's tiled
+                                 // kernel for batches of ≥ 64 rows) instead of rounding them to F16
+    int block_size;
+    const void *const *k_blocks; // per table entry: base of that block's keys for this layer
+    const void *const *v_blocks;
+    float *scratch;              // caller's, at least head_dim + head_dim_v + pos + 1 floats
+} cg_attn_args;
+
+typedef struct cg_kern {
+    const char *name;
+
+    // Y (n_tok, n_out) = X (n_tok, n_in) @ W^T, W (n_out, n_in) in W->type. Activations are first
+    // converted to the type's vec_dot type (Q8_0/Q8_1/Q8_K, F16, BF16) into scratch from `arena`.
+    // Rows of W are split across the pool's threads. Errors: CG_ERR_UNSUPPORTED (no reference
+    // dot product for W's type), CG_ERR_NOMEM.
+    cg_status (*matmul)(const cg_tensor *W, const float *X, int64_t n_tok, float *Y, cg_arena *arena,
+                        cg_pool *pool, cg_err *err);
+
+    // y (n,) = x (n,) / sqrt(mean(x²) + eps) * w (n,); w may be NULL (no weight). y may equal x.
+    void (*rmsnorm)(const float *x, const float *w, int64_t n, float eps, float *y);
+
+    // Rotates x (n_head, head_dim) in place for position pos.
+    void (*rope)(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp);
+
+    // One token's multi-head attention (see cg_attn_args). GQA: head h uses kv head h/(n_head/n_head_kv).
+    void (*attention)(const cg_attn_args *a);
+
+    // out (n,) = act(gate (n,)) * up (n,); out may alias gate.
+    void (*glu)(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n);
+} cg_kern;
+
+// The best table for this machine (today: the scalar reference). Borrowed static data.
+const cg_kern *cg_kern_get(void);
+// The scalar reference table (the oracle every other backend must agree with).
+const cg_kern *cg_kern_generic(void);
+
+#endif

@@ -1,0 +1,105 @@
+// model.h — a loaded transformer: hyper-parameters, per-layer weight views, and the forward pass.
+//
+// cg_model_load maps a GGUF file (through the gguf reader), reads `{arch}.*` hyper-parameters with
+// llama.cpp's defaults, and binds tensors by name through the architecture table (arch.c): one
+// row of flags per architecture, one generic Llama-style block. Weights are views into the mmap in
+// their stored format; nothing is copied or converted.
+//
+// cg_model_decode runs one forward step over a batch of (token, position, sequence id) entries,
+// possibly from many sequences, reading and writing the paged KV cache (engine/kv.h). For each
+// sequence in the batch, its entries must have consecutive positions in batch order, starting at
+// most at the sequence's current cache length (a smaller start rewrites from there on).
+//
+// Ownership: cg_model owns its gguf mapping; tensor views and hparams are borrowed until
+// cg_model_free. A cg_model is immutable after load and may be shared by threads. A cg_model_ctx
+// (scratch arena + thread pool) belongs to one thread at a time.
+#ifndef CG_MODEL_H
+#define CG_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "engine/kv.h"
+#include "gguf/gguf.h"
+#include "kern/kern.h"
+#include "model/arch.h"
+
+#define CG_MODEL_MAX_LAYERS 512
+
+typedef struct cg_hparams {
+    int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, head_dim_v, n_ff, n_ctx_train;
+    int n_rot;
+    float norm_eps;
+    float rope_base, rope_base_swa;
+    float rope_freq_scale;      // 1 / linear factor
+    int rope_scaling;           // cg_rope_scaling
+    int64_t n_ctx_orig;         // YaRN original context
+    float yarn_ext_factor, yarn_attn_factor, yarn_beta_fast, yarn_beta_slow;
+    int32_t n_swa;              // sliding window (0: none)
+    int swa_pattern;            // layer il is SWA iff il % pattern < pattern - 1 (pattern 0/1: none)
+    float attn_softcap, final_softcap;   // 0: none
+    float embd_scale;           // multiplies token embeddings (1: none)
+    float residual_scale;       // multiplies each block's branch output before the residual add
+    float attn_scale;           // q·k scale
+    float logit_scale;          // logits are divided by it (1: none)
+} cg_hparams;
+
+typedef struct cg_layer {
+    bool is_swa;
+    cg_rope_params rope;        // this layer's rope (base differs on SWA layers)
+    const float *attn_norm, *attn_norm_b, *attn_post_norm;
+    const float *q_norm, *k_norm;
+    const float *bq, *bk, *bv, *bo;
+    cg_tensor wq, wk, wv, wqkv, wo;   // wqkv.data != NULL: fused q,k,v
+    const float *ffn_norm, *ffn_norm_b, *ffn_post_norm;
+    cg_tensor ffn_gate, ffn_up, ffn_down;   // ffn_gate.data == NULL: ffn_up holds gate then up
+} cg_layer;
+
+typedef struct cg_model cg_model;
+
+// Loads `path`. Errors: those of cg_gguf_open; CG_ERR_UNSUPPORTED (architecture not in the table,
+// a tensor type without a reference kernel; the message names it); CG_ERR_NOT_FOUND (a required
+// tensor or key is missing, named); CG_ERR_FORMAT (a tensor with the wrong shape or type, naming
+// the tensor, the expected and the found dims; a hyper-parameter out of range).
+cg_status cg_model_load(const char *path, cg_model **out, cg_err *err);
+void cg_model_free(cg_model *m);   // accepts NULL
+
+// Borrowed until cg_model_free.
+const cg_hparams *cg_model_hparams(const cg_model *m);
+const cg_arch_desc *cg_model_arch(const cg_model *m);
+const cg_gguf *cg_model_gguf(const cg_model *m);
+const cg_layer *cg_model_layer(const cg_model *m, int il);
+
+// KV-cache parameters for this model: n_blocks blocks of block_size tokens for max_seqs sequences.
+cg_kv_params cg_model_kv_params(const cg_model *m, cg_kv_dtype type, int block_size, int n_blocks, int max_seqs);
+
+// ---- forward ------------------------------------------------------------------------------------
+
+typedef struct cg_batch {
+    int32_t n;              // entries
+    const int32_t *token;   // [n] token ids (< n_vocab)
+    const int32_t *pos;     // [n] positions
+    const int32_t *seq;     // [n] sequence ids (< the cache's max_seqs)
+    const bool *logits;     // [n] whether to output logits for the entry; NULL: only the last entry
+} cg_batch;
+
+typedef struct cg_model_ctx cg_model_ctx;
+
+// A forward-pass context: scratch arena (reset each step) and a pool of n_threads (≤ 0: one per
+// CPU). Borrowed model must outlive it. Errors: CG_ERR_NOMEM, those of cg_pool_new.
+cg_status cg_model_ctx_new(const cg_model *m, int n_threads, cg_model_ctx **out, cg_err *err);
+void cg_model_ctx_free(cg_model_ctx *c);   // accepts NULL
+
+// One forward step. Numerics follow llama.cpp's CPU backend; like it, with an F16 cache a batch of
+// 64 or more entries keeps queries and the attention accumulator in F32 (ggml's tiled kernel) while
+// smaller batches round them to F16, so the same tokens fed in different batch sizes can differ by
+// ~1e-4 with an F16 cache (an F32 cache gives identical results for any batching).
+// Writes n_vocab floats per entry whose logits flag is set, in batch order, into
+// `logits` (caller's buffer of n_out * n_vocab floats; may be NULL when no entry asks for logits).
+// Errors: CG_ERR_INVALID (token id, position, sequence id out of range or positions not
+// consecutive per sequence; the message names the entry), CG_ERR_LIMIT (the cache is full: named
+// sequence and numbers), CG_ERR_NOMEM, CG_ERR_UNSUPPORTED (kernel).
+cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *logits, cg_err *err);
+
+#endif
