@@ -1,0 +1,523 @@
+// toolcall.c — incremental tool-call parsing per format, and tool-call grammars.
+//
+// The parser keeps every byte fed in `buf`; `pos` is the first byte not yet decided. Decisions only
+// depend on buf[pos..] and on whether the output is final, never on chunk boundaries, which is what
+// makes streamed and one-shot parses identical. In content mode the earliest start marker is looked
+// for; bytes before it are content, and a suffix that could still begin a marker is held back. In
+// call mode a format-specific function decides: complete (consume, record calls), incomplete (wait),
+// or not a call (the bytes become content).
+#include "sample/toolcall.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "sample/schema.h"
+#include "sample/sjson.h"
+
+typedef enum mode { M_CONTENT, M_MARKER, M_WHOLE } mode;
+typedef enum verdict { V_COMPLETE, V_INCOMPLETE, V_INVALID } verdict;
+
+struct cg_toolcall_parser {
+    cg_toolcall_format fmt;
+    cg_buf buf;
+    size_t pos;
+    mode mode;
+    int marker;            // which marker started M_MARKER
+    bool skip_ws;          // drop whitespace (right after a call)
+    bool at_start;         // nothing decided yet (JSON-at-start formats)
+    bool finished;
+    cg_toolcall *calls;
+    size_t n_calls, cap_calls;
+};
+
+static const char *const MARKERS[CG_TOOLCALL_FORMAT_COUNT_][2] = {
+    [CG_TOOLCALL_HERMES] = {"<tool_call>", NULL},
+    [CG_TOOLCALL_LLAMA3] = {"<|python_tag|>", NULL},
+    [CG_TOOLCALL_MISTRAL] = {"[TOOL_CALLS]", NULL},
+    [CG_TOOLCALL_GENERIC] = {NULL, NULL},
+};
+
+static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+cg_status cg_toolcall_parser_new(cg_toolcall_format fmt, cg_toolcall_parser **out, cg_err *err) {
+    if ((unsigned)fmt >= CG_TOOLCALL_FORMAT_COUNT_)
+        return cg_err_set(err, CG_ERR_INVALID, "toolcall: unknown format %d", (int)fmt);
+    cg_toolcall_parser *p = calloc(1, sizeof *p);
+    if (!p) return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+    p->fmt = fmt;
+    p->at_start = true;
+    cg_buf_init(&p->buf);
+    *out = p;
+    return CG_OK;
+}
+
+void cg_toolcall_parser_free(cg_toolcall_parser *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n_calls; i++) {
+        free(p->calls[i].name);
+        free(p->calls[i].arguments);
+        free(p->calls[i].id);
+    }
+    free(p->calls);
+    cg_buf_free(&p->buf);
+    free(p);
+}
+
+size_t cg_toolcall_parser_n_calls(const cg_toolcall_parser *p) { return p->n_calls; }
+const cg_toolcall *cg_toolcall_parser_call(const cg_toolcall_parser *p, size_t i) {
+    return i < p->n_calls ? &p->calls[i] : NULL;
+}
+
+static char *dup_n(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+// ---- building calls ----------------------------------------------------------------------------------
+typedef struct pending { cg_toolcall c[16]; size_t n; bool nomem; } pending;
+
+static void pending_free(pending *pd) {
+    for (size_t i = 0; i < pd->n; i++) {
+        free(pd->c[i].name);
+        free(pd->c[i].arguments);
+        free(pd->c[i].id);
+    }
+    pd->n = 0;
+}
+
+// Adds a call with the given name and arguments value (an object, or a string holding JSON).
+static bool add_call(pending *pd, const char *name, size_t name_len, const sj *args, const sj *id) {
+    if (pd->n == sizeof pd->c / sizeof *pd->c || name_len == 0) return false;
+    cg_buf a;
+    cg_buf_init(&a);
+    if (!args) {
+        cg_buf_puts(&a, "{}");
+    } else if (args->type == SJ_STR) {
+        // some models send the arguments as a JSON string: unwrap it when it holds an object
+        cg_arena ar;
+        cg_arena_init(&ar, 1024);
+        sj *inner;
+        cg_err e = {0};
+        if (sj_parse(&ar, args->s, args->len, &inner, &e) == CG_OK && inner->type == SJ_OBJ) sj_write(&a, inner);
+        else sj_write(&a, args);
+        cg_arena_free(&ar);
+    } else {
+        sj_write(&a, args);
+    }
+    cg_toolcall c = {dup_n(name, name_len), dup_n(a.data ? a.data : "", a.len), NULL};
+    if (id && id->type == SJ_STR) c.id = dup_n(id->s, id->len);
+    bool ok = c.name && c.arguments && (!id || id->type != SJ_STR || c.id) && cg_buf_ok(&a);
+    cg_buf_free(&a);
+    if (!ok) {
+        free(c.name);
+        free(c.arguments);
+        free(c.id);
+        pd->nomem = true;
+        return false;
+    }
+    pd->c[pd->n++] = c;
+    return true;
+}
+
+static bool valid_name(const char *s, size_t n) {
+    if (n == 0 || n > 256) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+// {"name": "...", "arguments"|"parameters": {...}, "id"?: "..."}
+static bool call_from_obj(pending *pd, const sj *o) {
+    if (!o || o->type != SJ_OBJ) return false;
+    const sj *name = sj_get(o, "name");
+    const sj *args = sj_get(o, "arguments");
+    if (!args) args = sj_get(o, "parameters");
+    if (!name || name->type != SJ_STR || !valid_name(name->s, name->len)) return false;
+    if (args && args->type != SJ_OBJ && args->type != SJ_STR) return false;
+    for (size_t i = 0; i < o->n; i++) {   // no unknown members: a JSON answer that merely has "name" is content
+        const char *k = o->keys[i];
+        if (strcmp(k, "name") && strcmp(k, "arguments") && strcmp(k, "parameters") && strcmp(k, "id") && strcmp(k, "type"))
+            return false;
+    }
+    return add_call(pd, name->s, name->len, args, sj_get(o, "id"));
+}
+
+// Parses one JSON value at s[0..n): 1 ok, 0 truncated (needs more input), -1 invalid.
+static int json_at(cg_arena *a, const char *s, size_t n, sj **v, size_t *end) {
+    cg_err e = {0};
+    size_t i = 0;
+    while (i < n && is_ws(s[i])) i++;
+    if (i == n) return 0;
+    cg_status st = sj_parse_prefix(a, s, n, v, end, &e);
+    if (st == CG_OK) return 1;
+    if (st == CG_ERR_NOMEM) return -2;
+    // the reader names the offset of the error: at the end of the input it is a truncation
+    const char *at = strstr(e.msg, "at offset ");
+    if (at && strtoull(at + 10, NULL, 10) >= n) return 0;
+    return -1;
+}
+
+// Python-style `fn.call(k="v", n=3)` (Llama 3.1 built-in tools) → a call named fn.
+static bool python_call(pending *pd, const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && is_ws(s[i])) i++;
+    size_t name_at = i;
+    while (i < n && valid_name(s + i, 1) && s[i] != '.') i++;
+    size_t name_len = i - name_at;
+    if (name_len == 0 || n - i < 6 || memcmp(s + i, ".call(", 6) != 0) return false;
+    i += 6;
+    cg_buf a;
+    cg_buf_init(&a);
+    cg_buf_putc(&a, '{');
+    bool ok = true, first = true;
+    while (ok) {
+        while (i < n && is_ws(s[i])) i++;
+        if (i < n && s[i] == ')') { i++; break; }
+        if (!first) {
+            if (i < n && s[i] == ',') i++;
+            else { ok = false; break; }
+            while (i < n && is_ws(s[i])) i++;
+        }
+        size_t k = i;
+        while (i < n && (valid_name(s + i, 1) && s[i] != '.' && s[i] != '-')) i++;
+        if (i == k || i >= n || s[i] != '=') { ok = false; break; }
+        if (!first) cg_buf_putc(&a, ',');
+        sj_write_str(&a, s + k, i - k);
+        cg_buf_putc(&a, ':');
+        i++;
+        if (i < n && (s[i] == '"' || s[i] == '\'')) {
+            char q = s[i++];
+            cg_buf str;
+            cg_buf_init(&str);
+            while (i < n && s[i] != q) {
+                if (s[i] == '\\' && i + 1 < n) i++;
+                cg_buf_putc(&str, s[i++]);
+            }
+            if (i >= n) { ok = false; cg_buf_free(&str); break; }
+            i++;
+            sj_write_str(&a, str.data ? str.data : "", str.len);
+            cg_buf_free(&str);
+        } else {
+            size_t v = i;
+            while (i < n && s[i] != ',' && s[i] != ')' && !is_ws(s[i])) i++;
+            size_t vl = i - v;
+            if (vl == 4 && !memcmp(s + v, "True", 4)) cg_buf_puts(&a, "true");
+            else if (vl == 5 && !memcmp(s + v, "False", 5)) cg_buf_puts(&a, "false");
+            else if (vl == 4 && !memcmp(s + v, "None", 4)) cg_buf_puts(&a, "null");
+            else {
+                cg_arena ar;
+                cg_arena_init(&ar, 512);
+                sj *num;
+                cg_err e = {0};
+                ok = vl > 0 && sj_parse(&ar, s + v, vl, &num, &e) == CG_OK && num->type == SJ_NUM;
+                if (ok) cg_buf_append(&a, s + v, vl);
+                cg_arena_free(&ar);
+            }
+        }
+        first = false;
+    }
+    while (ok && i < n && is_ws(s[i])) i++;
+    ok = ok && i == n;
+    cg_buf_putc(&a, '}');
+    if (ok) {
+        cg_arena ar;
+        cg_arena_init(&ar, 1024);
+        sj *args;
+        cg_err e = {0};
+        ok = sj_parse(&ar, a.data, a.len, &args, &e) == CG_OK && add_call(pd, s + name_at, name_len, args, NULL);
+        cg_arena_free(&ar);
+    }
+    cg_buf_free(&a);
+    return ok;
+}
+
+// ---- per-format decisions -----------------------------------------------------------------------------
+// s[0..n) starts at the marker (M_MARKER) or at the first byte of the output (M_WHOLE).
+static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final, pending *pd, size_t *used,
+                      cg_buf *content) {
+    cg_arena a;
+    cg_arena_init(&a, 4096);
+    verdict v = V_INVALID;
+    sj *val;
+    size_t end;
+    if (p->mode == M_WHOLE) {
+        *used = n;
+        if (!final) { v = V_INCOMPLETE; goto done; }
+        cg_err e = {0};
+        if (sj_parse(&a, s, n, &val, &e) != CG_OK) goto done;
+        if (p->fmt == CG_TOOLCALL_LLAMA3) {
+            if (call_from_obj(pd, val)) v = V_COMPLETE;
+        } else {   // generic
+            const sj *one = sj_get(val, "tool_call"), *many = sj_get(val, "tool_calls"), *resp = sj_get(val, "response");
+            if (val->type == SJ_OBJ && val->n == 1 && resp && resp->type == SJ_STR) {
+                cg_buf_append(content, resp->s, resp->len);   // a plain answer in the generic envelope
+                v = V_COMPLETE;
+            } else if (val->type == SJ_OBJ && val->n == 1 && one && call_from_obj(pd, one)) v = V_COMPLETE;
+            else if (val->type == SJ_OBJ && val->n == 1 && many && many->type == SJ_ARR && many->n) {
+                bool ok = true;
+                for (size_t i = 0; i < many->n && ok; i++) ok = call_from_obj(pd, &many->items[i]);
+                if (ok) v = V_COMPLETE;
+                else pending_free(pd);
+            }
+        }
+        goto done;
+    }
+    const char *marker = MARKERS[p->fmt][p->marker];
+    size_t ml = strlen(marker);
+    const char *body = s + ml;
+    size_t bn = n - ml;
+    if (p->fmt == CG_TOOLCALL_HERMES) {
+        const char *close = "</tool_call>";
+        const char *c = NULL;
+        for (size_t i = 0; i + 12 <= bn && !c; i++)
+            if (memcmp(body + i, close, 12) == 0) c = body + i;
+        if (!c && !final) { v = V_INCOMPLETE; goto done; }
+        size_t inner = c ? (size_t)(c - body) : bn;
+        *used = c ? ml + inner + 12 : n;
+        cg_err e = {0};
+        if (sj_parse(&a, body, inner, &val, &e) == CG_OK && call_from_obj(pd, val)) v = V_COMPLETE;
+        goto done;
+    }
+    if (p->fmt == CG_TOOLCALL_LLAMA3) {   // <|python_tag|>: the rest of the output
+        *used = n;
+        if (!final) { v = V_INCOMPLETE; goto done; }
+        size_t i = 0;
+        while (i < bn && is_ws(body[i])) i++;
+        if (i == bn) goto done;
+        cg_err e = {0};
+        if (sj_parse(&a, body, bn, &val, &e) == CG_OK) {
+            if (call_from_obj(pd, val)) v = V_COMPLETE;
+        } else if (python_call(pd, body, bn)) {
+            v = V_COMPLETE;
+        } else {
+            cg_buf code;
+            cg_buf_init(&code);
+            cg_buf_puts(&code, "{\"code\":");
+            sj_write_str(&code, body + i, bn - i);
+            cg_buf_putc(&code, '}');
+            sj *args;
+            if (cg_buf_ok(&code) && sj_parse(&a, code.data, code.len, &args, &e) == CG_OK &&
+                add_call(pd, "python", 6, args, NULL))
+                v = V_COMPLETE;
+            cg_buf_free(&code);
+        }
+        goto done;
+    }
+    // Mistral
+    size_t i = 0;
+    while (i < bn && is_ws(body[i])) i++;
+    *used = ml;   // when invalid: only the marker becomes content, scanning resumes after it
+    if (i == bn) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
+    if (body[i] == '[') {
+        int r = json_at(&a, body, bn, &val, &end);
+        if (r == 0) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
+        if (r < 0 || val->type != SJ_ARR || val->n == 0) goto done;
+        bool ok = true;
+        for (size_t k = 0; k < val->n && ok; k++) ok = call_from_obj(pd, &val->items[k]);
+        if (!ok) { pending_free(pd); goto done; }
+        *used = ml + end;
+        v = V_COMPLETE;
+        goto done;
+    }
+    // name[ARGS]{...}
+    size_t name_at = i, k = i;
+    while (k < bn && valid_name(body + k, 1)) k++;
+    if (k == bn) { v = final || k - name_at > 256 ? V_INVALID : V_INCOMPLETE; goto done; }
+    const char *args_tag = "[ARGS]";
+    size_t avail = bn - k < 6 ? bn - k : 6;
+    if (memcmp(body + k, args_tag, avail) != 0 || k == name_at) goto done;
+    if (avail < 6) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
+    int r = json_at(&a, body + k + 6, bn - k - 6, &val, &end);
+    if (r == 0) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
+    if (r < 0 || val->type != SJ_OBJ) goto done;
+    if (!add_call(pd, body + name_at, k - name_at, val, NULL)) goto done;
+    *used = ml + k + 6 + end;
+    v = V_COMPLETE;
+done:
+    cg_arena_free(&a);
+    return v;
+}
+
+// Longest suffix of s[0..n) that is a proper prefix of a marker of this format.
+static size_t holdback(const cg_toolcall_parser *p, const char *s, size_t n) {
+    size_t keep = 0;
+    for (int m = 0; m < 2; m++) {
+        const char *mk = MARKERS[p->fmt][m];
+        if (!mk) continue;
+        size_t L = strlen(mk);
+        for (size_t k = (L - 1 < n ? L - 1 : n); k > keep; k--)
+            if (memcmp(s + n - k, mk, k) == 0) { keep = k; break; }
+    }
+    return keep;
+}
+
+static cg_status run(cg_toolcall_parser *p, bool final, cg_buf *content, size_t *n_new, cg_err *err) {
+    size_t before = p->n_calls;
+    *n_new = 0;
+    if (!p->buf.data) return CG_OK;   // nothing fed yet
+    for (;;) {
+        const char *s = p->buf.data + p->pos;
+        size_t n = p->buf.len - p->pos;
+        if (p->mode == M_CONTENT) {
+            if (p->skip_ws) {
+                size_t i = 0;
+                while (i < n && is_ws(s[i])) i++;
+                p->pos += i;
+                if (i == n) break;
+                p->skip_ws = false;
+                continue;
+            }
+            if (p->at_start && (p->fmt == CG_TOOLCALL_LLAMA3 || p->fmt == CG_TOOLCALL_GENERIC)) {
+                size_t i = 0;
+                while (i < n && is_ws(s[i])) i++;
+                if (i == n && !final) break;   // only whitespace so far: undecided
+                p->at_start = false;
+                if (i < n && s[i] == '{') {
+                    p->mode = M_WHOLE;
+                    continue;
+                }
+            }
+            p->at_start = false;
+            // earliest marker
+            size_t best = n;
+            int which = -1;
+            for (int m = 0; m < 2; m++) {
+                const char *mk = MARKERS[p->fmt][m];
+                if (!mk) continue;
+                size_t L = strlen(mk);
+                for (size_t i = 0; i + L <= n && i < best; i++)
+                    if (memcmp(s + i, mk, L) == 0) { best = i; which = m; break; }
+            }
+            if (which >= 0) {
+                cg_buf_append(content, s, best);
+                p->pos += best;
+                p->mode = M_MARKER;
+                p->marker = which;
+                continue;
+            }
+            size_t keep = final ? 0 : holdback(p, s, n);
+            cg_buf_append(content, s, n - keep);
+            p->pos += n - keep;
+            break;
+        }
+        pending pd = {0};
+        size_t used = 0;
+        verdict v = decide(p, s, n, final, &pd, &used, content);
+        if (pd.nomem) {
+            pending_free(&pd);
+            return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+        }
+        if (v == V_INCOMPLETE) break;
+        if (v == V_INVALID) {
+            pending_free(&pd);
+            cg_buf_append(content, s, used);
+            p->pos += used;
+            p->mode = M_CONTENT;
+            continue;
+        }
+        if (p->n_calls + pd.n > p->cap_calls) {
+            size_t cap = p->cap_calls ? p->cap_calls * 2 : 8;
+            while (cap < p->n_calls + pd.n) cap *= 2;
+            cg_toolcall *c = realloc(p->calls, cap * sizeof *c);
+            if (!c) {
+                pending_free(&pd);
+                return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+            }
+            p->calls = c;
+            p->cap_calls = cap;
+        }
+        memcpy(p->calls + p->n_calls, pd.c, pd.n * sizeof *pd.c);
+        p->n_calls += pd.n;
+        p->pos += used;
+        p->mode = M_CONTENT;
+        p->skip_ws = true;
+    }
+    if (!cg_buf_ok(content) || !cg_buf_ok(&p->buf)) return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+    *n_new = p->n_calls - before;
+    return CG_OK;
+}
+
+cg_status cg_toolcall_parser_feed(cg_toolcall_parser *p, const char *text, size_t n, cg_buf *content, size_t *n_new,
+                                  cg_err *err) {
+    *n_new = 0;
+    if (p->finished) return cg_err_set(err, CG_ERR_STATE, "toolcall: feed after finish");
+    cg_buf_append(&p->buf, text, n);
+    return run(p, false, content, n_new, err);
+}
+
+cg_status cg_toolcall_parser_finish(cg_toolcall_parser *p, cg_buf *content, size_t *n_new, cg_err *err) {
+    *n_new = 0;
+    if (p->finished) return cg_err_set(err, CG_ERR_STATE, "toolcall: finish called twice");
+    p->finished = true;
+    cg_buf_append(&p->buf, "", 0);
+    if (!p->buf.data) {   // nothing was ever fed
+        *n_new = 0;
+        return CG_OK;
+    }
+    return run(p, true, content, n_new, err);
+}
+
+// ---- grammars --------------------------------------------------------------------------------------------
+cg_status cg_toolcall_grammar(cg_toolcall_format fmt, const cg_tool_def *tools, size_t n_tools, const char *only_name,
+                              bool parallel, cg_buf *out, cg_err *err) {
+    cg_status st = CG_OK;
+    if (n_tools == 0) return cg_err_set(err, CG_ERR_INVALID, "toolcall: no tools to call");
+    if ((unsigned)fmt >= CG_TOOLCALL_FORMAT_COUNT_) return cg_err_set(err, CG_ERR_INVALID, "toolcall: unknown format %d", (int)fmt);
+    bool found = !only_name;
+    for (size_t i = 0; i < n_tools; i++) {
+        if (!tools[i].name || !valid_name(tools[i].name, strlen(tools[i].name)))
+            return cg_err_set(err, CG_ERR_INVALID, "toolcall: tool %zu has an invalid name '%s'", i,
+                              tools[i].name ? tools[i].name : "(null)");
+        if (only_name && !strcmp(only_name, tools[i].name)) found = true;
+    }
+    if (!found) return cg_err_set(err, CG_ERR_INVALID, "toolcall: tool_choice names '%s', which is not among the tools", only_name);
+    const char *args_key = fmt == CG_TOOLCALL_LLAMA3 ? "parameters" : "arguments";
+    cg_buf calls;
+    cg_buf_init(&calls);
+    bool first = true;
+    for (size_t i = 0; i < n_tools; i++) {
+        if (only_name && strcmp(only_name, tools[i].name)) continue;
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "t%zu-", i);
+        if (tools[i].parameters) {
+            if ((st = cg_schema_to_gbnf_rules(tools[i].parameters, tools[i].parameters_len, prefix, out, err))) {
+                cg_err_wrap(err, "toolcall: tool '%s' parameters", tools[i].name);
+                goto done;
+            }
+        } else {
+            if ((st = cg_schema_to_gbnf_rules("{\"type\":\"object\"}", 17, prefix, out, err))) goto done;
+        }
+        cg_buf_printf(&calls, "%s\"{\\\"name\\\": \\\"%s\\\", \\\"%s\\\": \" %sroot \"}\"", first ? "" : " | ",
+                      tools[i].name, args_key, prefix);
+        first = false;
+    }
+    cg_buf_printf(out, "call ::= %.*s\n", (int)calls.len, calls.data);
+    switch (fmt) {
+    case CG_TOOLCALL_HERMES:
+        cg_buf_puts(out, "one ::= \"<tool_call>\\n\" call \"\\n</tool_call>\"\n");
+        cg_buf_printf(out, "root ::= one%s\n", parallel ? " (\"\\n\" one)*" : "");
+        break;
+    case CG_TOOLCALL_LLAMA3: cg_buf_puts(out, "root ::= call\n"); break;
+    case CG_TOOLCALL_MISTRAL:
+        cg_buf_printf(out, "root ::= \"[\" call%s \"]\"\n", parallel ? " (\", \" call)*" : "");
+        break;
+    case CG_TOOLCALL_GENERIC:
+        if (parallel) cg_buf_puts(out, "root ::= \"{\\\"tool_calls\\\": [\" call (\", \" call)* \"]}\"\n");
+        else cg_buf_puts(out, "root ::= \"{\\\"tool_call\\\": \" call \"}\"\n");
+        break;
+    default: break;
+    }
+    if (!cg_buf_ok(out)) st = cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+done:
+    cg_buf_free(&calls);
+    return st;
+}
