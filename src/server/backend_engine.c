@@ -268,8 +268,10 @@ static void on_done(void *user, cg_sched_end end, uint32_t n_prompt, uint32_t n_
         j->err_st = st;
         if (message) j->err_msg = strdup(message);
         // The other prompts of the job stop too.
+        pthread_mutex_lock(&j->e->mu);
         for (size_t i = 0; i < j->n_prompts; i++)
             if (j->subs[i].submitted && &j->subs[i] != sb) cg_sched_cancel(j->e->sched, j->subs[i].sched_id);
+        pthread_mutex_unlock(&j->e->mu);
     }
     pthread_mutex_lock(&j->e->mu);
     size_t left = --j->n_pending;
@@ -563,20 +565,27 @@ static cg_status be_submit(void *state, const cg_srv_request *rq, cg_srv_event_f
     *id = j->id;
     uint64_t deadline = rq->timeout_ms ? cg_time_ns() + (uint64_t)rq->timeout_ms * 1000000u : 0;
     for (size_t i = 0; i < j->n_prompts; i++) {
-        j->subs[i] = (sub){.job = j, .i_prompt = (uint32_t)i};
         cg_sched_req sr = {.prompt = toks[i].ids, .n_prompt = toks[i].n, .n_choices = j->n, .max_new = rq->max_tokens,
                            .deadline_ns = deadline};
-        // Mark before submitting: done() may run on the engine thread before submit returns.
-        j->subs[i].submitted = true;
-        cg_status sst = cg_sched_submit(e->sched, &sr, &OPS, &j->subs[i], &j->subs[i].sched_id, err);
+        // done() may run on the engine thread before submit returns; the id is published under mu.
+        uint64_t sid = 0;
+        pthread_mutex_lock(&e->mu);
+        j->subs[i].job = j;
+        j->subs[i].i_prompt = (uint32_t)i;
+        pthread_mutex_unlock(&e->mu);
+        cg_status sst = cg_sched_submit(e->sched, &sr, &OPS, &j->subs[i], &sid, err);
+        pthread_mutex_lock(&e->mu);
+        if (!sst) j->subs[i].sched_id = sid, j->subs[i].submitted = true;
+        pthread_mutex_unlock(&e->mu);
         if (sst) {
-            j->subs[i].submitted = false;
             // Sub-requests already queued finish as cancelled, silently; the last one frees the job.
             pthread_mutex_lock(&e->mu);
             j->silent = true;
             size_t n_left = (j->n_pending -= (j->n_prompts - i));
             pthread_mutex_unlock(&e->mu);
+            pthread_mutex_lock(&e->mu);
             for (size_t k = 0; k < i; k++) cg_sched_cancel(e->sched, j->subs[k].sched_id);
+            pthread_mutex_unlock(&e->mu);
             if (n_left == 0) {
                 job_unlink(e, j);
                 job_free(j);
