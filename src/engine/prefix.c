@@ -88,9 +88,8 @@ bool cg_prefix_insert(cg_prefix *p, int seq, const int32_t *tokens, size_t n, in
     int32_t *copy = malloc(keep * sizeof *copy);
     if (!copy) return false;
     memcpy(copy, tokens, keep * sizeof *copy);
-    // Entries the new one covers (their tokens are a prefix of it) are dropped: at most one in
-    // practice, since covered entries never coexist; the loop removes every such entry anyway but
-    // reports at most two (the caller's room), which the invariant guarantees.
+    // An entry the new one covers (its tokens are a prefix of the new ones) is dropped; at most one
+    // per insert, so the caller's room of two (covered + LRU) always suffices.
     for (int i = 0; i < p->n;) {
         if (common_prefix(p->e[i].tokens, p->e[i].n_tokens, copy, keep) == p->e[i].n_tokens && *n_evicted < 1) {
             evicted[(*n_evicted)++] = p->e[i].seq;
