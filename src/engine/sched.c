@@ -176,6 +176,10 @@ static req *admit_one(cg_sched *s) {
     if (!r) return NULL;
     int64_t pool = s->p.n_blocks;
     if (s->n_running_seqs + (int)r->n_choices > s->p.n_parallel) return NULL;
+    if (s->prefix && !r->no_cache) {   // touch the entry this request would reuse: LRU evicts others first
+        int ignored;
+        (void)cg_prefix_lookup(s->prefix, r->prompt, r->n_prompt, &ignored);
+    }
     while ((int64_t)r->n_choices > s->n_free_seqs ||
            s->reserved + r->reserve + (s->prefix ? cg_prefix_n_blocks(s->prefix) : 0) > pool)
         if (!s->prefix || !evict_one(s)) return NULL;

@@ -370,11 +370,71 @@ static void test_cancel_frees_blocks_and_queue_limits(void **state) {
     free(path);
 }
 
+static void make_prompt(int32_t *p, int n, int salt) {
+    for (int i = 0; i < n; i++) p[i] = i == 0 ? 1 : 3 + (i * 13 + salt * 101) % 500;
+}
+
+// LRU: with 2 cache entries and a 12-block pool, a request needing 10 blocks evicts the least
+// recently used entry only; what stays cached is still reused.
+static void test_prefix_lru_eviction(void **state) {
+    (void)state;
+    char *path = NULL;
+    cg_model *m = load_stories(&path);
+    if (!m) {
+        skip();
+        return;
+    }
+    cg_err err = {0};
+    cg_sched_params sp = {.n_ctx = 128, .n_parallel = 1, .n_cache = 2, .n_blocks = 12, .block_size = 16, .n_threads = 1};
+    cg_sched *s = NULL;
+    CG_ASSERT_OK(cg_sched_new(m, &sp, &s, &err), &err);
+    int32_t p[5][40], big[100];
+    collector c;
+    cg_sched_stats st;
+    for (int k = 0; k < 5; k++) {
+        make_prompt(p[k], 40, k + 1);
+        col_init(&c, s);
+        CG_ASSERT_OK(submit(s, &c, p[k], 40, 1, 8, &err), &err);
+        col_wait(&c);
+        assert_int_equal(c.end, CG_SCHED_END_OK);
+        assert_int_equal(c.n_cached, 0);
+        col_destroy(&c);
+        cg_sched_stats_get(s, &st);
+        assert_true(st.cache_entries <= 2);
+    }
+    // 40 prompt + 7 decoded tokens keep 2 whole blocks per entry.
+    assert_int_equal(st.cache_entries, 2);
+    assert_int_equal(st.kv_blocks_used, 4);
+    make_prompt(big, 100, 9);
+    col_init(&c, s);
+    CG_ASSERT_OK(submit(s, &c, big, 100, 1, 28, &err), &err);   // reserves 7 + (2 + 1) = 10 blocks
+    col_wait(&c);
+    assert_int_equal(c.end, CG_SCHED_END_OK);
+    col_destroy(&c);
+    // p[3] was least recently used: evicted by the big request; p[4] kept. Admitting p[4] again
+    // (5 blocks) must evict the big entry, not the p[4] entry it is about to reuse.
+    uint32_t cached[2];
+    for (int k = 4; k >= 3; k--) {
+        col_init(&c, s);
+        CG_ASSERT_OK(submit(s, &c, p[k], 40, 1, 4, &err), &err);
+        col_wait(&c);
+        cached[k - 3] = c.n_cached;
+        col_destroy(&c);
+    }
+    print_message("after LRU eviction: cached tokens %u (evicted entry), %u (kept entry)\n", cached[0], cached[1]);
+    assert_int_equal(cached[0], 0);
+    assert_int_equal(cached[1], 32);
+    cg_sched_free(s);
+    cg_model_free(m);
+    free(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_greedy_matches_references),
         cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_cancel_frees_blocks_and_queue_limits),
+        cmocka_unit_test(test_prefix_lru_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
