@@ -101,3 +101,27 @@ test('a prompt that cannot fit is a 400 naming both numbers', async () => {
   assert.match(r.json.error.message, /1000/);
   assert.match(r.json.error.message, new RegExp(process.env.CHINGU_CTX));
 });
+
+test('tools: tool_choice required / named give tool_calls (also as streamed deltas) with valid arguments', async () => {
+  const params = { type: 'object', properties: { city: { type: 'string', maxLength: 10 } }, required: ['city'],
+    additionalProperties: false };
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: params } }];
+  const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 200, seed: 3, tools,
+    tool_choice: 'required', parallel_tool_calls: false });
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  const call = r.choices[0].message.tool_calls[0];
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(validate(params, JSON.parse(call.function.arguments)), []);
+  const s = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 200, seed: 4, tools, stream: true,
+    tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false });
+  let name = '', args = '', finish = null;
+  for await (const ch of s) {
+    for (const c of ch.choices) {
+      for (const tc of c.delta.tool_calls ?? []) { name += tc.function?.name ?? ''; args += tc.function?.arguments ?? ''; }
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(name, 'get_weather');
+  assert.deepEqual(validate(params, JSON.parse(args)), []);
+});
