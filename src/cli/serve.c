@@ -1,7 +1,8 @@
 // serve.c — `chingu serve`: the OpenAI-compatible HTTP server.
 //
-// Until the engine lands, the only model is the fake backend (`-m fake:[options]`), which is test
-// equipment (see src/server/backend_fake.h) and says so in its model metadata. SIGTERM/SIGINT stop
+// `-m MODEL.gguf` serves a real model through the engine thread (server/backend_engine.h);
+// `-m fake:[options]` is the deterministic test backend (src/server/backend_fake.h), which says so
+// in its model metadata. SIGTERM/SIGINT stop
 // the server gracefully (stop accepting, let in-flight requests finish, cancel the rest) and exit 0.
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 
 #include "base/log.h"
 #include "cli/cli.h"
+#include "server/backend_engine.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
 
@@ -20,9 +22,10 @@
 static const char USAGE[] =
     "usage: chingu serve -m MODEL [--host H] [--port P] [--ctx N] [--parallel N] [--threads N]\n"
     "                    [--api-key-file F] [--cors-origin O]... [--max-body BYTES] [--max-tokens N]\n"
-    "                    [--timeout SECONDS] [--quiet]\n"
-    "  MODEL: fake:[latency_ms=N,slots=N,queue=N,loading_ms=N,id=NAME] (a deterministic test backend;\n"
-    "         real models arrive with the engine)\n"
+    "                    [--timeout SECONDS] [--engine-threads N] [--queue N] [--quiet]\n"
+    "  MODEL: a GGUF file, or fake:[latency_ms=N,slots=N,queue=N,loading_ms=N,id=NAME] (a deterministic\n"
+    "         test backend)\n"
+    "  --parallel: sequences decoding at once; --queue: requests waiting for KV space before 503\n"
     "  --host defaults to 127.0.0.1, --port to 8080 (0 picks a free port and logs it)\n";
 
 static int parse_num(const char *opt, const char *v, unsigned long long max, unsigned long long *out) {
@@ -39,7 +42,7 @@ int cg_cli_serve(int argc, char **argv) {
     const char *model = NULL, *key_file = NULL;
     const char *origins[MAX_ORIGINS];
     cg_srv_config cfg = {.host = "127.0.0.1", .port = 8080, .limits = cg_oai_limits_default(), .log_requests = true};
-    unsigned long long ctx = 4096, parallel = 4, v = 0;
+    unsigned long long ctx = 4096, parallel = 4, v = 0, engine_threads = 0, queue = 64;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
@@ -56,6 +59,8 @@ int cg_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--ctx")) { if (parse_num(a, val, 1u << 24, &ctx) || !ctx) return 2; }
         else if (!strcmp(a, "--parallel")) { if (parse_num(a, val, 4096, &parallel) || !parallel) return 2; }
         else if (!strcmp(a, "--threads")) { if (parse_num(a, val, 256, &v)) return 2; cfg.n_threads = (uint32_t)v; }
+        else if (!strcmp(a, "--engine-threads")) { if (parse_num(a, val, 1024, &engine_threads)) return 2; }
+        else if (!strcmp(a, "--queue")) { if (parse_num(a, val, 1u << 20, &queue) || !queue) return 2; }
         else if (!strcmp(a, "--max-body")) { if (parse_num(a, val, 1ull << 32, &v)) return 2; cfg.max_body = (size_t)v; }
         else if (!strcmp(a, "--max-tokens")) { if (parse_num(a, val, 1u << 24, &v) || !v) return 2; cfg.limits.max_tokens_cap = (int64_t)v; }
         else if (!strcmp(a, "--timeout")) { if (parse_num(a, val, 86400, &v)) return 2; cfg.limits.timeout_ms = (uint32_t)v * 1000; }
@@ -63,8 +68,8 @@ int cg_cli_serve(int argc, char **argv) {
     }
     cfg.cors_origins = origins;
     if (!model) return cg_cli_fail("serve: -m MODEL is required\n%s", USAGE);
-    if (strncmp(model, "fake:", 5))
-        return cg_cli_fail("serve: model '%s': only the test backend 'fake:' exists until the engine lands", model);
+    bool fake = !strncmp(model, "fake:", 5);
+    if (!fake && parallel > 1024) return cg_cli_fail("serve: --parallel %llu: at most 1024 with a model", parallel);
 
     // The log level is read from CHINGU_LOG on first use; do it before any thread exists.
     (void)cg_log_level_get();
@@ -85,15 +90,26 @@ int cg_cli_serve(int argc, char **argv) {
         if (cg_srv_auth_load(key_file, &auth, &err)) { cg_cli_fail("serve: %s", err.msg); goto out; }
         cfg.auth = auth;
     }
-    if (cg_srv_fake_new(model + 5, (uint32_t)ctx, (uint32_t)parallel, &be, &err)) {
-        cg_cli_fail("serve: %s", err.msg);
-        goto out;
+    if (fake) {
+        if (cg_srv_fake_new(model + 5, (uint32_t)ctx, (uint32_t)parallel, &be, &err)) {
+            cg_cli_fail("serve: %s", err.msg);
+            goto out;
+        }
+    } else {
+        CG_INFO("serve: loading %s", model);
+        cg_srv_engine_params ep = {.model_path = model,
+                                   .sched = {.n_ctx = (int)ctx, .n_parallel = (int)parallel, .max_queue = (int)queue,
+                                             .n_threads = (int)engine_threads}};
+        if (cg_srv_engine_new(&ep, &be, &err)) {
+            cg_cli_fail("serve: %s", err.msg);
+            goto out;
+        }
     }
     if (cg_server_start(&cfg, &be, &srv, &err)) { cg_cli_fail("serve: %s", err.msg); goto out; }
     cg_srv_model_info mi;
     be.info(be.state, &mi);
-    CG_INFO("serve: model '%s' (FAKE TEST BACKEND, not a model) ctx %u, %llu slots, %s; listening on http://%s%s%s:%u",
-            mi.id, mi.n_ctx, parallel, auth ? "API keys required" : "no API keys", strchr(cfg.host, ':') ? "[" : "",
+    CG_INFO("serve: model '%s'%s ctx %u, %llu slots, %s; listening on http://%s%s%s:%u", mi.id,
+            fake ? " (FAKE TEST BACKEND, not a model)" : "", mi.n_ctx, parallel, auth ? "API keys required" : "no API keys", strchr(cfg.host, ':') ? "[" : "",
             cfg.host, strchr(cfg.host, ':') ? "]" : "", cg_server_port(srv));
     int sig = 0;
     sigwait(&set, &sig);

@@ -1,0 +1,141 @@
+// serve_bench.mjs — serving benchmarks against a running `chingu serve` (bench/serve_bench.sh starts
+// one). Prints figures; never pass/fail on time. Plain fetch (no npm packages needed).
+//   1. total generated tokens/s: 8 concurrent streams vs one stream (goal ≥ 3×)
+//   2. time to first token of a request sharing a ~1,000-token prefix with an earlier one, vs the
+//      first (goal ≤ 25 %)
+//   3. load: 64 concurrent clients, 1,000 requests, 5 % malformed, 5 % cancelled mid-stream — no 5xx
+//      for valid requests; resident memory before/after (SERVER_PID)
+import { readFileSync } from 'node:fs';
+
+const URL_BASE = process.env.CHINGU_URL;
+const MODEL = process.env.CHINGU_MODEL_ID;
+const PID = process.env.SERVER_PID;
+const EOS = Number(process.env.EOS_ID ?? 2);
+const GEN = Number(process.env.BENCH_GEN ?? 128);
+const N_LOAD = Number(process.env.BENCH_REQUESTS ?? 1000);
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+function rssKiB() {
+  if (!PID) return NaN;
+  const m = readFileSync(`/proc/${PID}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function post(path, body, { signal } = {}) {
+  return fetch(`${URL_BASE}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body), signal });
+}
+
+// Streams a completion; returns { ttft, tokens, total } (ms, completion tokens from usage).
+async function stream(prompt, maxTokens, extra = {}) {
+  const t0 = now();
+  const res = await post('/v1/completions', { model: MODEL, prompt, max_tokens: maxTokens, temperature: 0, stream: true,
+    stream_options: { include_usage: true }, logit_bias: { [EOS]: -100 }, ...extra });
+  if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
+  let ttft = null, tokens = 0, buf = '';
+  const dec = new TextDecoder();
+  for await (const chunk of res.body) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+      if (!frame.startsWith('data: ') || frame === 'data: [DONE]') continue;
+      const j = JSON.parse(frame.slice(6));
+      if (ttft === null && j.choices?.length) ttft = now() - t0;
+      if (j.usage) tokens = j.usage.completion_tokens;
+    }
+  }
+  return { ttft, tokens, total: now() - t0 };
+}
+
+const words = 'the little cat saw a big red ball and ran to the park with her friend'.split(' ');
+const text = (n, salt) => Array.from({ length: n }, (_, i) => words[(i * 7 + salt) % words.length]).join(' ');
+
+async function throughput() {
+  await stream('Once upon a time', 8);   // warm-up
+  const one = await stream(text(12, 1), GEN);
+  const oneTps = one.tokens / (one.total / 1000);
+  const t0 = now();
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, k) => stream(text(12, k + 2), GEN)));
+  const wall = (now() - t0) / 1000;
+  const total = rs.reduce((a, r) => a + r.tokens, 0);
+  const eightTps = total / wall;
+  console.log(`throughput: 1 stream ${oneTps.toFixed(1)} tok/s (${one.tokens} tokens); 8 streams ${eightTps.toFixed(1)} tok/s ` +
+    `(${total} tokens in ${wall.toFixed(2)} s) → ${(eightTps / oneTps).toFixed(2)}× (goal ≥ 3×)`);
+}
+
+async function prefixTtft() {
+  const prefix = text(Number(process.env.BENCH_PREFIX_WORDS ?? 700), 3);   // ≈1,000 tokens with stories260K's vocabulary
+  const a = await stream(prefix + ' Then Tom said', 4);
+  const b = await stream(prefix + ' Then Amy said', 4);
+  const c = await (await post('/v1/completions', { model: MODEL, prompt: prefix + ' So we', max_tokens: 1 })).json();
+  console.log(`prefix TTFT: first ${a.ttft.toFixed(1)} ms, second (shared prefix) ${b.ttft.toFixed(1)} ms → ` +
+    `${(100 * b.ttft / a.ttft).toFixed(1)} % (goal ≤ 25 %); prompt ${c.usage?.prompt_tokens} tokens, ` +
+    `cached ${c.usage?.prompt_tokens_details?.cached_tokens}`);
+}
+
+async function load() {
+  // Warm-up so the baseline includes the KV pages and allocator arenas any served request touches.
+  const rssIdle = rssKiB();
+  await Promise.all(Array.from({ length: 16 }, (_, k) => post('/v1/chat/completions', { model: MODEL,
+    messages: [{ role: 'user', content: text(10 + k, k) }], max_tokens: 48 }).then((r) => r.text())));
+  await new Promise((r) => setTimeout(r, 500));
+  const rss0 = rssKiB();
+  const counts = { ok: 0, malformed400: 0, cancelled: 0, valid5xx: 0, other: 0, errors: 0 };
+  const statuses = {};
+  let next = 0;
+  const t0 = now();
+  async function worker(w) {
+    for (;;) {
+      const i = next++;
+      if (i >= N_LOAD) return;
+      const kind = i % 20 === 7 ? 'malformed' : i % 20 === 13 ? 'cancel' : 'valid';
+      try {
+        if (kind === 'malformed') {
+          const bodies = ['{"model":', `{"model":"${MODEL}","messages":"nope"}`, `{"model":"${MODEL}","prompt":"x","max_tokens":-3}`,
+            `{"model":"${MODEL}","prompt":"x","temperature":"hot"}`];
+          const r = await post('/v1/completions', bodies[i % bodies.length]);
+          await r.text();
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (r.status === 400) counts.malformed400++; else counts.other++;
+        } else if (kind === 'cancel') {
+          const ac = new AbortController();
+          const r = await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: text(20, i) }],
+            max_tokens: 200, stream: true, logit_bias: { [EOS]: -100 } }, { signal: ac.signal });
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (r.status >= 500) counts.valid5xx++;
+          const rd = r.body.getReader();
+          await rd.read();
+          ac.abort();
+          counts.cancelled++;
+        } else {
+          const streamIt = i % 2 === 0;
+          const body = { model: MODEL, messages: [{ role: 'user', content: text(10 + (i % 30), i) }], max_tokens: 16 + (i % 33),
+            temperature: 0.8, seed: i, stream: streamIt };
+          const r = await post('/v1/chat/completions', body);
+          await r.text();
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (r.status >= 500) counts.valid5xx++; else if (r.status === 200) counts.ok++; else counts.other++;
+        }
+      } catch (e) {
+        if (e.name !== 'AbortError') { counts.errors++; if (counts.errors < 4) console.log(`client error: ${e.message}`); }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 64 }, (_, w) => worker(w)));
+  const wall = (now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 1500));
+  const health = await fetch(`${URL_BASE}/health`);
+  const rss1 = rssKiB();
+  console.log(`load: ${N_LOAD} requests by 64 clients in ${wall.toFixed(1)} s; statuses ${JSON.stringify(statuses)}; ` +
+    `${JSON.stringify(counts)}; /health ${health.status}; RSS ${rssIdle} KiB idle, ${rss0} KiB after warm-up, ${rss1} KiB after ` +
+    `(${(100 * (rss1 - rss0) / rss0).toFixed(1)} %)`);
+}
+
+const which = (process.argv[2] ?? 'all').split(',');
+if (which.includes('all') || which.includes('throughput')) await throughput();
+if (which.includes('all') || which.includes('prefix')) await prefixTtft();
+// BENCH_ROUNDS > 1 repeats the load test: RSS that stops growing after the first round is the KV
+// pool and allocator arenas being touched, not a leak.
+if (which.includes('all') || which.includes('load'))
+  for (let k = 0; k < Number(process.env.BENCH_ROUNDS ?? 1); k++) await load();

@@ -1,0 +1,35 @@
+// backend_engine.h — the real cg_srv_backend: a GGUF model served by the scheduler thread
+// (engine/sched.h) with the model's chat template, tokenizer, per-request sampler chain, stop
+// strings, grammars (response_format, forced tool calls), tool-call parsing and a streaming
+// detokenizer.
+//
+// What it does per request: renders the chat template (the model's `tokenizer.chat_template`, or
+// the built-in llama.cpp would pick when the file has none or it does not render), tokenizes it
+// (parse_special = true; BOS added by the vocabulary's rule unless the rendered text already starts
+// with it), submits one scheduler request per prompt with n choices, and turns each choice's logits
+// into a token: grammar mask → sampler chain (temperature, top_p, seed, penalties, logit_bias) →
+// logprobs from the raw logits → streaming detokenizer (never half a UTF-8 character) → stop
+// strings → tool-call parser. finish_reason is stop (EOG, stop string, grammar complete),
+// length (max_tokens or the context) or tool_calls.
+//
+// Embeddings are not offered: the engine has no hook for the last hidden state yet, so info()
+// reports n_embd = 0 and the server answers /v1/embeddings with a 400 naming the model.
+//
+// Ownership: the backend owns the model, vocabulary and scheduler it creates; free() releases them
+// after every request got its terminal event. Thread-safety: as every backend (backend.h).
+#ifndef CG_SERVER_BACKEND_ENGINE_H
+#define CG_SERVER_BACKEND_ENGINE_H
+
+#include "engine/sched.h"
+#include "server/backend.h"
+
+typedef struct cg_srv_engine_params {
+    const char *model_path;   // borrowed for the call
+    cg_sched_params sched;    // n_ctx, n_parallel, threads … (see sched.h)
+} cg_srv_engine_params;
+
+// Loads the model and its vocabulary, prepares the template, starts the engine thread.
+// Errors: those of cg_model_load, cg_vocab_load, cg_sched_new; CG_ERR_NOMEM.
+cg_status cg_srv_engine_new(const cg_srv_engine_params *p, cg_srv_backend *out, cg_err *err);
+
+#endif

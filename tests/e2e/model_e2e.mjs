@@ -1,0 +1,127 @@
+// model_e2e.mjs — the official openai client against `chingu serve -m <real model>` (run by
+// tests/integ/serve_model_e2e.sh; not a *.test.mjs file, so the fake-backend suite skips it).
+// Independent references: `chingu generate` (single-sequence greedy, GEN_TEXT) for completions, and
+// a schema checker written here (common.mjs validate) for json_schema output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { client, raw, validate } from './common.mjs';
+
+const MODEL = process.env.CHINGU_MODEL_ID;
+const GEN_PROMPT = process.env.GEN_PROMPT;
+const GEN_TEXT = process.env.GEN_TEXT;
+const MSGS = [{ role: 'user', content: 'Once upon a time there was a cat.' }];
+
+async function collect(stream) {
+  const out = { content: [], finish: [], usage: null };
+  for await (const ch of stream) {
+    assert.equal(ch.object, 'chat.completion.chunk');
+    if (ch.usage) out.usage = ch.usage;
+    for (const c of ch.choices) {
+      out.content[c.index] = (out.content[c.index] ?? '') + (c.delta.content ?? '');
+      if (c.finish_reason) out.finish[c.index] = c.finish_reason;
+    }
+  }
+  return out;
+}
+
+test('models lists the loaded file', async () => {
+  const list = await client.models.list();
+  assert.deepEqual(list.data.map((m) => m.id), [MODEL]);
+});
+
+test('completions: greedy text equals chingu generate (single sequence)', async () => {
+  const r = await client.completions.create({ model: MODEL, prompt: GEN_PROMPT, max_tokens: 20, temperature: 0 });
+  assert.equal(r.choices[0].text, GEN_TEXT);
+  assert.equal(r.choices[0].finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 20);
+});
+
+test('chat: non-stream and stream give the same greedy text; the repeat is served from the prefix cache', async () => {
+  const a = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 24, temperature: 0 });
+  const text = a.choices[0].message.content;
+  assert.ok(text.length > 0);
+  assert.ok(['stop', 'length'].includes(a.choices[0].finish_reason));
+  const s = await collect(await client.chat.completions.create({
+    model: MODEL, messages: MSGS, max_tokens: 24, temperature: 0, stream: true, stream_options: { include_usage: true } }));
+  assert.equal(s.content[0], text);
+  assert.equal(s.usage.prompt_tokens, a.usage.prompt_tokens);
+  assert.ok(s.usage.prompt_tokens_details.cached_tokens > 0, 'second identical prompt reuses cached blocks');
+  console.log(`prompt ${a.usage.prompt_tokens} tokens, cached on repeat ${s.usage.prompt_tokens_details.cached_tokens}`);
+});
+
+test('n=2 returns two choices; a seed reproduces sampled text', async () => {
+  const p = { model: MODEL, messages: MSGS, max_tokens: 16, temperature: 1.0, seed: 1234, n: 2 };
+  const a = await client.chat.completions.create(p);
+  const b = await client.chat.completions.create(p);
+  assert.equal(a.choices.length, 2);
+  assert.deepEqual(a.choices.map((c) => c.index), [0, 1]);
+  assert.deepEqual(a.choices.map((c) => c.message.content), b.choices.map((c) => c.message.content));
+  assert.equal(a.usage.completion_tokens, b.usage.completion_tokens);
+});
+
+test('stop: the text ends before the stop string', async () => {
+  const g = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 24, temperature: 0 });
+  const text = g.choices[0].message.content;
+  const words = text.split(' ').filter((w) => w.length > 2);
+  assert.ok(words.length >= 2, `need words in ${JSON.stringify(text)}`);
+  const stop = ' ' + words[1];
+  const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 24, temperature: 0, stop: [stop] });
+  assert.equal(r.choices[0].message.content, text.slice(0, text.indexOf(stop)));
+  assert.equal(r.choices[0].finish_reason, 'stop');
+});
+
+test('logprobs: one entry per token, top_logprobs of the asked size, log-probabilities ≤ 0', async () => {
+  const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 8, temperature: 0,
+    logprobs: true, top_logprobs: 3 });
+  const lp = r.choices[0].logprobs.content;
+  assert.ok(lp.length >= 1 && lp.length <= r.usage.completion_tokens);
+  for (const e of lp) {
+    assert.equal(e.top_logprobs.length, 3);
+    assert.ok(e.logprob <= 0);
+    // Greedy: the chosen token is the most probable one.
+    assert.ok(Math.abs(e.logprob - e.top_logprobs[0].logprob) < 1e-5);
+  }
+});
+
+test('json_schema output parses and validates', async () => {
+  const schema = { type: 'object', properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer', minimum: 0 },
+    tags: { type: 'array', items: { type: 'string', enum: ['a', 'b'] }, minItems: 1, maxItems: 3 } },
+    required: ['name', 'age', 'tags'], additionalProperties: false };
+  for (const seed of [1, 2, 3]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 200, seed, temperature: 1,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } } });
+    const v = JSON.parse(r.choices[0].message.content);
+    assert.deepEqual(validate(schema, v), []);
+  }
+});
+
+test('a prompt that cannot fit is a 400 naming both numbers', async () => {
+  const r = await raw('/v1/chat/completions', { body: JSON.stringify({ model: MODEL, messages: MSGS, max_tokens: 1000 }) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /1000/);
+  assert.match(r.json.error.message, new RegExp(process.env.CHINGU_CTX));
+});
+
+test('tools: tool_choice required / named give tool_calls (also as streamed deltas) with valid arguments', async () => {
+  const params = { type: 'object', properties: { city: { type: 'string', maxLength: 10 } }, required: ['city'],
+    additionalProperties: false };
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: params } }];
+  const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 200, seed: 3, tools,
+    tool_choice: 'required', parallel_tool_calls: false });
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  const call = r.choices[0].message.tool_calls[0];
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(validate(params, JSON.parse(call.function.arguments)), []);
+  const s = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 200, seed: 4, tools, stream: true,
+    tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false });
+  let name = '', args = '', finish = null;
+  for await (const ch of s) {
+    for (const c of ch.choices) {
+      for (const tc of c.delta.tool_calls ?? []) { name += tc.function?.name ?? ''; args += tc.function?.arguments ?? ''; }
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(name, 'get_weather');
+  assert.deepEqual(validate(params, JSON.parse(args)), []);
+});
