@@ -69,9 +69,11 @@ static int reply(cg_session *s, const cg_tokens *prev, const float *logits, long
             cg_cli_fail("run: %s", err.msg);
             goto done;
         }
-        fwrite(chunk.data, 1, chunk.len, stdout);
-        fflush(stdout);
-        cg_buf_append(collect, chunk.data, chunk.len);
+        if (chunk.len) {   // a held-back partial character gives an empty chunk (data may be NULL)
+            fwrite(chunk.data, 1, chunk.len, stdout);
+            fflush(stdout);
+            cg_buf_append(collect, chunk.data, chunk.len);
+        }
         if (cg_session_n_past(s) >= cg_session_n_ctx(s)) {
             printf("\n[the context of %d tokens is full: /clear to start over]", cg_session_n_ctx(s));
             break;
@@ -82,7 +84,7 @@ static int reply(cg_session *s, const cg_tokens *prev, const float *logits, long
         }
     }
     chunk.len = 0;
-    if (cg_detok_stream_flush(ds, &chunk, &err) == CG_OK) {
+    if (cg_detok_stream_flush(ds, &chunk, &err) == CG_OK && chunk.len) {
         fwrite(chunk.data, 1, chunk.len, stdout);
         cg_buf_append(collect, chunk.data, chunk.len);
     }

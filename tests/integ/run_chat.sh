@@ -16,6 +16,7 @@ out=$(printf 'Hello there\n/clear\n안녕하세요\n%s\nsecond turn\n/exit\n' "$
 [[ "$out" == *"[conversation cleared]"* ]] || { echo "no /clear"; fail=1; }
 [ "$(grep -o '^> ' <<<"$out" | wc -l)" -ge 4 ] || { echo "fewer than 4 prompts"; fail=1; }
 grep -q '256' <<<"$out" || { echo "over-long turn: no message naming the context size"; fail=1; }
+[ $fail -eq 0 ] || printf '%s\n' "--- output of the chat run:" "$out"
 # The model's own template is used when it has one; --raw falls back to plain text.
 out=$(printf 'Once upon a time\n/exit\n' | timeout 60 "$bin" run "$models/real/stories260K.gguf" -n 30 2>&1)
 [[ "$out" == *"plain-text turns"* && "$out" == *"there was a little girl"* ]] || { echo "stories260K plain mode: [$out]"; fail=1; }
