@@ -11,6 +11,9 @@ static const cg_cli_cmd COMMANDS[] = {
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
     {"serve", cg_cli_serve, "-m MODEL [--port P] …", "OpenAI-compatible HTTP server (chingu serve --help)"},
     {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},
+    {"user", cg_cli_user, "add|list|rm [NAME]", "manage the users of the memory store (--db, --data-dir)"},
+    {"key", cg_cli_key, "create|revoke --user U", "create (printed once) or revoke a user's API key"},
+    {"memory", cg_cli_memory, "add|list|search|forget|export|import", "a user's memories (chingu memory --help)"},
     {"template", cg_cli_template, "(-m MODEL | --template F) --messages F", "render a conversation with a chat template (--tools --now --no-generation-prompt)"},
 };
 
