@@ -520,10 +520,10 @@ out:
 static enum MHD_Result preflight(cg_server *s, struct MHD_Connection *mc, conn *cn) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Allow", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Allow", "GET, POST, PATCH, DELETE, OPTIONS");
     if (s->cfg.n_cors_origins && MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin")) {
         add_cors(s, mc, r);
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
         MHD_add_response_header(r, "Access-Control-Max-Age", "600");
     }
