@@ -487,6 +487,7 @@ int cg_rest_mem_handle(cg_rest_mem *rm, const cg_rest_req *rq, cg_buf *out, cons
     if (!rm)
         return error(&c, 501, "memory_not_configured", NULL,
                      "This server has no memory store: start it with --db URL|PATH or --data-dir DIR.");
+    if (!cg_rest_mem_path(rq->path)) return error(&c, 404, "unknown_url", NULL, "Unknown request URL.");
     // Segments after /v1/: resource [/ id [/ sub]].
     const char *p = rq->path + 4, *slash = strchr(p, '/');
     size_t res_n = slash ? (size_t)(slash - p) : strlen(p);

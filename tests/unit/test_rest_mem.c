@@ -164,6 +164,19 @@ static void test_no_store(void **state) {
     assert_true(cg_rest_mem_path("/v1/users"));
     assert_false(cg_rest_mem_path("/v1/memoriesx"));
     assert_false(cg_rest_mem_path("/v1/models"));
+    cg_store *s = NULL;
+    cg_rest_mem *rm = NULL;
+    cg_err err = {0};
+    char *dir = cg_test_tmpdir(), path[512];
+    snprintf(path, sizeof path, "%s/x.db", dir);
+    CG_ASSERT_OK(cg_store_open(path, NULL, &s, &err), &err);
+    CG_ASSERT_OK(cg_rest_mem_new(s, &rm, &err), &err);
+    assert_int_equal(call(rm, NULL, "GET", "/v1/models", NULL, NULL, NULL), 404);   // not ours
+    cg_rest_mem_free(rm);
+    cg_store_close(s);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
 }
 
 static void test_auth_scopes(void **state) {
