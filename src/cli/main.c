@@ -13,7 +13,7 @@ static const cg_cli_cmd COMMANDS[] = {
     {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},
     {"user", cg_cli_user, "add|list|rm [NAME]", "manage the users of the memory store (--db, --data-dir)"},
     {"key", cg_cli_key, "create|revoke --user U", "create (printed once) or revoke a user's API key"},
-    {"memory", cg_cli_memory, "add|list|search|forget|export|import", "a user's memories (chingu memory --help)"},
+    {"memory", cg_cli_memory, "SUB --user U …", "add|list|search|forget|export|import a user's memories (--help)"},
     {"template", cg_cli_template, "(-m MODEL | --template F) --messages F", "render a conversation with a chat template (--tools --now --no-generation-prompt)"},
 };
 
