@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "cli/cli.h"
+#include "mem/store.h"
 #include "server/backend_engine.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
@@ -22,11 +23,14 @@
 static const char USAGE[] =
     "usage: chingu serve -m MODEL [--host H] [--port P] [--ctx N] [--parallel N] [--threads N]\n"
     "                    [--api-key-file F] [--cors-origin O]... [--max-body BYTES] [--max-tokens N]\n"
-    "                    [--timeout SECONDS] [--engine-threads N] [--queue N] [--quiet]\n"
+    "                    [--timeout SECONDS] [--engine-threads N] [--queue N] [--db URL|PATH | --data-dir DIR]\n"
+    "                    [--quiet]\n"
     "  MODEL: a GGUF file, or fake:[latency_ms=N,slots=N,queue=N,loading_ms=N,id=NAME] (a deterministic\n"
     "         test backend)\n"
     "  --parallel: sequences decoding at once; --queue: requests waiting for KV space before 503\n"
-    "  --host defaults to 127.0.0.1, --port to 8080 (0 picks a free port and logs it)\n";
+    "  --host defaults to 127.0.0.1, --port to 8080 (0 picks a free port and logs it)\n"
+    "  --db / --data-dir: the memory store behind /v1/users, /v1/keys, /v1/conversations, /v1/memories\n"
+    "         (authenticated by store keys: chingu key create); without either, those answer 501\n";
 
 static int parse_num(const char *opt, const char *v, unsigned long long max, unsigned long long *out) {
     char *end;
@@ -39,7 +43,7 @@ static int parse_num(const char *opt, const char *v, unsigned long long max, uns
 }
 
 int cg_cli_serve(int argc, char **argv) {
-    const char *model = NULL, *key_file = NULL;
+    const char *model = NULL, *key_file = NULL, *db = NULL, *data_dir = NULL;
     const char *origins[MAX_ORIGINS];
     cg_srv_config cfg = {.host = "127.0.0.1", .port = 8080, .limits = cg_oai_limits_default(), .log_requests = true};
     unsigned long long ctx = 4096, parallel = 4, v = 0, engine_threads = 0, queue = 64;
@@ -52,6 +56,8 @@ int cg_cli_serve(int argc, char **argv) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = val;
         else if (!strcmp(a, "--host")) cfg.host = val;
         else if (!strcmp(a, "--api-key-file")) key_file = val;
+        else if (!strcmp(a, "--db")) db = val;
+        else if (!strcmp(a, "--data-dir")) data_dir = val;
         else if (!strcmp(a, "--cors-origin")) {
             if (cfg.n_cors_origins == MAX_ORIGINS) return cg_cli_fail("serve: at most %d --cors-origin", MAX_ORIGINS);
             origins[cfg.n_cors_origins++] = val;
@@ -86,6 +92,16 @@ int cg_cli_serve(int argc, char **argv) {
     cg_srv_auth *auth = NULL;
     cg_srv_backend be = {0};
     cg_server *srv = NULL;
+    cg_store *store = NULL;
+    char *db_path = NULL;
+    if (db || data_dir) {
+        if (!db && cg_store_default_path(data_dir, &db_path, &err)) { cg_cli_fail("serve: %s", err.msg); goto out; }
+        if (cg_store_open(db ? db : db_path, NULL, &store, &err) || cg_rest_mem_new(store, &cfg.mem, &err)) {
+            cg_cli_fail("serve: %s", err.msg);
+            goto out;
+        }
+        CG_INFO("serve: memory store %s (%s)", db ? "from --db" : db_path, cg_store_backend(store));
+    }
     if (key_file) {
         if (cg_srv_auth_load(key_file, &auth, &err)) { cg_cli_fail("serve: %s", err.msg); goto out; }
         cfg.auth = auth;
@@ -119,6 +135,9 @@ out:
     cg_server_stop(srv);
     if (be.free) be.free(be.state);
     cg_srv_auth_free(auth);
+    cg_rest_mem_free(cfg.mem);
+    cg_store_close(store);
+    free(db_path);
     if (!rc) CG_INFO("serve: stopped");
     return rc;
 }

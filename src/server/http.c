@@ -420,7 +420,36 @@ out:
 
 // ---- routing ----------------------------------------------------------------------------------
 
+static const char *query_arg(void *mc, const char *name) {
+    return MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, name);
+}
+
+// The personal layer (rest_mem.c): it authenticates with the store's own keys.
+static enum MHD_Result rest_mem(cg_server *s, struct MHD_Connection *mc, conn *cn, const char *url, const char *method) {
+    cg_rest_req rq = {.method = method, .path = url, .body = cn->body.data, .n_body = cn->body.len,
+                      .authorization = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization"),
+                      .arg = query_arg, .arg_ctx = mc};
+    cg_buf b;
+    cg_buf_init(&b);
+    const char *allow = NULL;
+    int status = cg_rest_mem_handle(s->cfg.mem, &rq, &b, &allow);
+    enum MHD_Result r = MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(b.len, b.data ? b.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (resp) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (allow) MHD_add_response_header(resp, "Allow", allow);
+        add_cors(s, mc, resp);
+        r = MHD_queue_response(mc, (unsigned)status, resp);
+        MHD_destroy_response(resp);
+        cn->status = status;
+        cn->answered = true;
+    }
+    cg_buf_free(&b);
+    return r;
+}
+
 static enum MHD_Result route(cg_server *s, struct MHD_Connection *mc, conn *cn, const char *url, const char *method) {
+    if (cg_rest_mem_path(url)) return rest_mem(s, mc, cn, url, method);
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     cg_buf b;
     cg_buf_init(&b);
@@ -491,10 +520,10 @@ out:
 static enum MHD_Result preflight(cg_server *s, struct MHD_Connection *mc, conn *cn) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Allow", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Allow", "GET, POST, PATCH, DELETE, OPTIONS");
     if (s->cfg.n_cors_origins && MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin")) {
         add_cors(s, mc, r);
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
         MHD_add_response_header(r, "Access-Control-Max-Age", "600");
     }
@@ -525,7 +554,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         snprintf(cn->path, sizeof cn->path, "%s", url);
         *con_cls = cn;
         if (!strcmp(method, "OPTIONS")) return preflight(s, mc, cn);
-        if (s->cfg.auth && strcmp(url, "/health") &&
+        if (s->cfg.auth && strcmp(url, "/health") && !cg_rest_mem_path(url) &&
             !cg_srv_auth_check(s->cfg.auth, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization")))
             return fail(s, mc, cn, 401, "invalid_request_error", "invalid_api_key", NULL,
                         "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");

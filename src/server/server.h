@@ -2,6 +2,7 @@
 //
 //   POST /v1/chat/completions  /v1/completions  /v1/embeddings
 //   GET  /v1/models  /v1/models/{id}  /health  /metrics
+//   /v1/users /v1/keys /v1/conversations /v1/memories (rest_mem.h; authenticated by store keys)
 //
 // cg_server_start binds (127.0.0.1 by default) and serves from libmicrohttpd's own threads until
 // cg_server_stop. The backend, the auth table and every string in the config are borrowed and must
@@ -16,6 +17,7 @@
 #include "server/auth.h"
 #include "server/backend.h"
 #include "server/openai.h"
+#include "server/rest_mem.h"
 
 typedef struct cg_srv_config {
     const char *host;                 // numeric IPv4/IPv6 address; NULL → "127.0.0.1"
@@ -28,6 +30,7 @@ typedef struct cg_srv_config {
     size_t n_cors_origins;
     uint32_t shutdown_grace_ms;       // how long stop() lets in-flight requests finish; 0 → 5000
     bool log_requests;                // one INFO line per request
+    cg_rest_mem *mem;                 // /v1/users|keys|conversations|memories; NULL → those answer 501
 } cg_srv_config;
 
 typedef struct cg_server cg_server;

@@ -1,0 +1,299 @@
+// mem_pg_bulk.c — PostgreSQL search latency with many users: bulk-loads N memories over U users
+// with COPY, then measures cg_store_memory_search for random users. Prints figures, never pass/fail.
+//
+//   mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse]
+//
+// The store creates the schema (cg_store_open); the rows are then written with libpq COPY in one
+// transaction per table, bypassing the store's per-row path (which costs a transaction and
+// several statements per memory): memories (user-interleaved ids, as real traffic would be),
+// mem_terms and mem_doclen from the same tokenizer the store uses (fts_cjk.c), then mem_df and
+// mem_stats as aggregates — exactly what memory_add maintains row by row. Secondary indexes are
+// dropped before the load and rebuilt after, foreign-key triggers are skipped during COPY
+// (session_replication_role = replica; the rows are consistent by construction), then ANALYZE.
+// Synthetic texts come from the same word lists and generator as bench/mem_search.c.
+// --compare CONNINFO2 also fills a second, empty database with the same rows through
+// cg_store_memory_add (slow: use a small size) and requires every search to return the same ids
+// and scores from both — the check that the bulk path writes what the store would have written.
+// Build (not part of the CMake targets), from the repository root:
+//   cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc bench/mem_pg_bulk.c src/base/[a-z]*.c
+//      src/mem/[a-z]*.c $(pkg-config --cflags --libs sqlite3 libpq libsodium libutf8proc)
+//      -lpthread -lm -o mem_pg_bulk
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/time.h"
+#include "mem/fts_cjk.h"
+#include "mem/store.h"
+
+static const char *const KO[] = {"서울", "부산", "커피", "김치", "회사", "친구", "가족", "여행",
+                                 "운동", "음악", "영화", "고양이", "강아지", "학교", "병원",
+                                 "생일", "주말", "아침", "저녁", "공원", "바다", "도서관",
+                                 "회의", "프로젝트"};
+static const char *const KO_TAIL[] = {"에", "를", "은", "이", "에서", "으로", "와", "도", ""};
+static const char *const EN[] = {"meeting", "coffee", "dentist", "birthday", "running", "guitar",
+                                 "python", "garden", "sister", "brother", "project", "deadline",
+                                 "travel", "Tokyo", "Jeju", "kimchi", "movie", "book", "piano",
+                                 "yoga", "budget", "report", "flight", "hotel"};
+static const char *const VERBS[] = {"좋아해요", "갔어요", "있어요", "싫어해요", "예약했어요",
+                                    "likes", "planned", "remembers", "booked", "visited"};
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+#define PICK(a) a[next_rand() % (sizeof a / sizeof *a)]
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int sql(PGconn *c, const char *q) {
+    PGresult *r = PQexec(c, q);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) fprintf(stderr, "sql: %s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+    return ok ? 0 : 1;
+}
+
+// One COPY stream: buffered rows flushed in 1 MiB pieces.
+typedef struct copy { PGconn *c; cg_buf b; } copy;
+static int copy_begin(copy *cp, PGconn *c, const char *q) {
+    cp->c = c;
+    cg_buf_init(&cp->b);
+    PGresult *r = PQexec(c, q);
+    int ok = PQresultStatus(r) == PGRES_COPY_IN;
+    if (!ok) fprintf(stderr, "copy: %s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+    return ok ? 0 : 1;
+}
+static int copy_flush(copy *cp, bool force) {
+    if (!cg_buf_ok(&cp->b)) return fprintf(stderr, "copy: out of memory\n"), 1;
+    if (cp->b.len < (1u << 20) && !force) return 0;
+    if (cp->b.len && PQputCopyData(cp->c, cp->b.data, (int)cp->b.len) != 1)
+        return fprintf(stderr, "copy: %s", PQerrorMessage(cp->c)), 1;
+    cg_buf_reset(&cp->b);
+    return 0;
+}
+static int copy_end(copy *cp) {
+    int bad = copy_flush(cp, true) || PQputCopyEnd(cp->c, NULL) != 1;
+    PGresult *r = PQgetResult(cp->c);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) bad = 1;
+    if (bad) fprintf(stderr, "copy end: %s", PQerrorMessage(cp->c));
+    PQclear(r);
+    while ((r = PQgetResult(cp->c))) PQclear(r);
+    cg_buf_free(&cp->b);
+    return bad;
+}
+
+typedef struct terms { char t[32][CG_CJK_MAX_TOKEN + 1]; int tf[32]; int n, total; } terms;
+static int on_tok(void *user, const char *tok, size_t n, size_t start, size_t end) {
+    (void)start, (void)end;
+    terms *t = user;
+    t->total++;
+    for (int i = 0; i < t->n; i++)
+        if (strlen(t->t[i]) == n && !memcmp(t->t[i], tok, n)) { t->tf[i]++; return 0; }
+    if (t->n == 32) return 0;   // synthetic texts have < 20 distinct terms
+    memcpy(t->t[t->n], tok, n);
+    t->t[t->n][n] = '\0';
+    t->tf[t->n++] = 1;
+    return 0;
+}
+
+static const char *const DROP =
+    "ALTER TABLE mem_terms DROP CONSTRAINT mem_terms_pkey;"
+    "DROP INDEX mem_terms_term; DROP INDEX mem_terms_memory; DROP INDEX memories_user;"
+    "DROP INDEX memories_superseded; DROP INDEX memories_conv; DROP INDEX memories_client;";
+static const char *const CREATE =
+    "ALTER TABLE mem_terms ADD PRIMARY KEY (user_id, term, memory_id);"
+    "CREATE INDEX mem_terms_term ON mem_terms(term);"
+    "CREATE INDEX mem_terms_memory ON mem_terms(memory_id);"
+    "CREATE INDEX memories_user ON memories(user_id, created_ms);"
+    "CREATE INDEX memories_superseded ON memories(superseded_by);"
+    "CREATE INDEX memories_conv ON memories(conv_id);"
+    "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);";
+
+static int load(const char *db, long users, long per_user) {
+    PGconn *c = PQconnectdb(db);
+    if (PQstatus(c) != CONNECTION_OK) return fprintf(stderr, "connect: %s", PQerrorMessage(c)), 1;
+    int bad = sql(c, "SET maintenance_work_mem = '512MB'") || sql(c, "SET session_replication_role = replica") ||
+              sql(c, DROP);
+    uint64_t t0 = cg_time_ns();
+    copy cu, cm, ct, cd;
+    bad = bad || copy_begin(&cu, c, "COPY users(id, name, created_ms) FROM STDIN");
+    for (long u = 1; !bad && u <= users; u++) {
+        cg_buf_printf(&cu.b, "%ld\tbulk%ld\t1700000000000\n", u, u);
+        bad = copy_flush(&cu, false);
+    }
+    bad = bad || copy_end(&cu);
+    printf("users: %ld in %.1f s\n", users, (double)(cg_time_ns() - t0) / 1e9);
+    fflush(stdout);
+    // Three COPY streams cannot be open at once on one connection: memories first (texts kept
+    // reproducible by re-seeding the generator), then terms and lengths from the same texts.
+    for (int pass = 0; pass < 2 && !bad; pass++) {
+        uint64_t tp = cg_time_ns();
+        rng = 88172645463325252ull;
+        if (pass == 0) bad = copy_begin(&cm, c, "COPY memories(id, user_id, kind, source, enc, body, importance, "
+                                                 "created_ms, updated_ms, valid_from_ms) FROM STDIN");
+        else bad = copy_begin(&ct, c, "COPY mem_terms(memory_id, user_id, term, tf) FROM STDIN");
+        cg_buf lens;
+        cg_buf_init(&lens);
+        int64_t id = 0, n_terms_all = 0;
+        for (long i = 0; i < per_user && !bad; i++) {
+            for (long u = 1; u <= users && !bad; u++) {
+                char text[256];
+                int n = snprintf(text, sizeof text, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN),
+                                 PICK(KO), PICK(KO_TAIL), PICK(VERBS), i);
+                double imp = (double)(next_rand() % 100) / 100.0;
+                int64_t ms = 1700000000000 + i * 1000;
+                id++;
+                if (pass == 0) {
+                    cg_buf_printf(&cm.b, "%" PRId64 "\t%ld\t%ld\t0\t0\t\\\\x", id, u, (long)(id % 6));
+                    for (int k = 0; k < n; k++) cg_buf_printf(&cm.b, "%02x", (unsigned char)text[k]);
+                    cg_buf_printf(&cm.b, "\t%.2f\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", imp, ms, ms, ms);
+                    bad = copy_flush(&cm, false);
+                } else {
+                    terms t = {.n = 0};
+                    cg_cjk_tokenize(text, (size_t)n, on_tok, &t);
+                    for (int k = 0; k < t.n; k++)
+                        cg_buf_printf(&ct.b, "%" PRId64 "\t%ld\t%s\t%d\n", id, u, t.t[k], t.tf[k]);
+                    cg_buf_printf(&lens, "%" PRId64 "\t%d\n", id, t.total);
+                    n_terms_all += t.total;
+                    bad = copy_flush(&ct, false);
+                }
+            }
+        }
+        bad = bad || copy_end(pass == 0 ? &cm : &ct);
+        if (pass == 1 && !bad) {
+            bad = copy_begin(&cd, c, "COPY mem_doclen(memory_id, n_terms) FROM STDIN");
+            if (!bad) {
+                cg_buf_free(&cd.b);
+                cd.b = lens;
+                cg_buf_init(&lens);
+                bad = copy_end(&cd);
+            }
+            char q[256];
+            snprintf(q, sizeof q, "UPDATE mem_stats SET n_docs = %" PRId64 ", n_terms = %" PRId64 " WHERE id = 1", id,
+                     n_terms_all);
+            bad = bad || sql(c, q) ||
+                  sql(c, "INSERT INTO mem_df(term, n) SELECT term, count(*) FROM mem_terms GROUP BY term");
+        }
+        cg_buf_free(&lens);
+        printf("%s: %" PRId64 " rows in %.1f s\n", pass == 0 ? "memories" : "terms + lengths + df", id,
+               (double)(cg_time_ns() - tp) / 1e9);
+        fflush(stdout);
+    }
+    uint64_t ti = cg_time_ns();
+    bad = bad || sql(c, "SET session_replication_role = origin") || sql(c, CREATE) ||
+          sql(c, "SELECT setval('users_id_seq', (SELECT max(id) FROM users))") ||
+          sql(c, "SELECT setval('memories_id_seq', (SELECT max(id) FROM memories))") || sql(c, "ANALYZE");
+    printf("indexes + analyze: %.1f s; total load %.1f s\n", (double)(cg_time_ns() - ti) / 1e9,
+           (double)(cg_time_ns() - t0) / 1e9);
+    PQfinish(c);
+    return bad;
+}
+
+// The same rows as load(), through the store's own write path.
+static int load_via_store(cg_store *s, long users, long per_user) {
+    cg_err err = {0};
+    rng = 88172645463325252ull;
+    for (long u = 1; u <= users; u++) {
+        char name[32];
+        int64_t uid;
+        snprintf(name, sizeof name, "bulk%ld", u);
+        if (cg_store_user_add(s, name, &uid, &err) || uid != u) return fprintf(stderr, "user: %s\n", err.msg), 1;
+    }
+    int64_t id = 0;
+    for (long i = 0; i < per_user; i++)
+        for (long u = 1; u <= users; u++) {
+            char text[256];
+            snprintf(text, sizeof text, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN), PICK(KO),
+                     PICK(KO_TAIL), PICK(VERBS), i);
+            double imp = (double)(next_rand() % 100) / 100.0;
+            int64_t got;
+            cg_mem_new m = {.text = text, .importance = imp, .kind = (cg_mem_kind)(++id % 6),
+                            .created_ms = 1700000000000 + i * 1000};
+            if (cg_store_memory_add(s, u, &m, &got, &err) || got != id) return fprintf(stderr, "add: %s\n", err.msg), 1;
+        }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *db = NULL, *db2 = NULL;
+    long users = 10000, per_user = 1000, queries = 500;
+    bool reuse = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
+        else if (!strcmp(argv[i], "--users") && i + 1 < argc) users = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--per-user") && i + 1 < argc) per_user = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--queries") && i + 1 < argc) queries = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--reuse")) reuse = true;
+        else if (!strcmp(argv[i], "--compare") && i + 1 < argc) db2 = argv[++i];
+        else db = NULL, i = argc;
+    }
+    if (!db || users < 1 || per_user < 1 || queries < 1) {
+        fprintf(stderr, "usage: mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse]\n");
+        return 2;
+    }
+    cg_err err = {0};
+    cg_store *s = NULL;
+    if (cg_store_open(db, NULL, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
+    if (strcmp(cg_store_backend(s), "postgres")) return fprintf(stderr, "--db must be a PostgreSQL conninfo\n"), 2;
+    if (!reuse && load(db, users, per_user)) return 1;
+    cg_store *s2 = NULL;
+    if (db2 && (cg_store_open(db2, NULL, &s2, &err) || load_via_store(s2, users, per_user)))
+        return fprintf(stderr, "compare: %s\n", err.msg), 1;
+    long mismatches = 0;
+    double *lat = calloc((size_t)queries, sizeof *lat);
+    size_t hits = 0;
+    rng = 0x9E3779B97F4A7C15ull;
+    for (long q = 0; q < queries; q++) {
+        char query[128];
+        if (q % 3 == 0) snprintf(query, sizeof query, "%s", PICK(KO));
+        else if (q % 3 == 1) snprintf(query, sizeof query, "%s %s", PICK(EN), PICK(KO));
+        else snprintf(query, sizeof query, "%s", PICK(EN));
+        int64_t uid = 1 + (int64_t)(next_rand() % (uint64_t)users);
+        cg_memory *r = NULL;
+        size_t nr = 0;
+        cg_search_opts so = {.k = 10};
+        uint64_t a = cg_time_ns();
+        if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err)) return fprintf(stderr, "search: %s\n", err.msg), 1;
+        lat[q] = (double)(cg_time_ns() - a) / 1e6;
+        hits += nr;
+        if (s2) {
+            cg_memory *r2 = NULL;
+            size_t n2 = 0;
+            so.now_ms = 1800000000000;   // same recency boost on both sides
+            cg_memory_list_free(r, nr);
+            if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err) ||
+                cg_store_memory_search(s2, uid, query, &so, &r2, &n2, &err))
+                return fprintf(stderr, "search: %s\n", err.msg), 1;
+            bool same = n2 == nr;
+            for (size_t k = 0; same && k < nr; k++)
+                same = r[k].id == r2[k].id && r[k].score == r2[k].score && !strcmp(r[k].text, r2[k].text);
+            if (!same) {
+                mismatches++;
+                fprintf(stderr, "compare: user %" PRId64 " query '%s': %zu vs %zu results differ\n", uid, query, nr, n2);
+            }
+            cg_memory_list_free(r2, n2);
+        }
+        cg_memory_list_free(r, nr);
+    }
+    qsort(lat, (size_t)queries, sizeof *lat, cmp_d);
+    printf("postgres: %ld users x %ld memories = %ld rows; %ld queries over random users, k=10, %.1f results/query\n",
+           users, per_user, users * per_user, queries, (double)hits / (double)queries);
+    printf("search latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", lat[queries / 2], lat[queries * 95 / 100],
+           lat[queries * 99 / 100], lat[queries - 1]);
+    if (s2) printf("compare with the store's own write path: %ld of %ld searches differ\n", mismatches, queries);
+    free(lat);
+    cg_store_close(s);
+    cg_store_close(s2);
+    return mismatches ? 1 : 0;
+}
