@@ -10,7 +10,8 @@ cd "$(dirname "$0")"
 
 PKGS=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libsqlite3-dev libpq-dev libsodium-dev libpcre2-dev libutf8proc-dev
-      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev postgresql)
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev postgresql
+      gcc-aarch64-linux-gnu qemu-user-static)   # the last two: NEON kernels cross-built and run under qemu
 
 deps() {
     local missing=()
