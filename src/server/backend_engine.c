@@ -1,5 +1,8 @@
 // backend_engine.c — cg_srv_backend over the scheduler (see backend_engine.h).
 //
+// Embeddings (be_embed) tokenize on the caller's thread and run through cg_sched_embed: on the
+// engine thread between decode steps, on the scheduler's scratch sequence, L2-normalised.
+//
 // A job is one backend request: one scheduler sub-request per prompt (chat: one), each with n
 // choices; job->ch[i_prompt * n + k] is the state of choice k of prompt i_prompt (sampler, grammar
 // matcher, detokenizer, stop matcher, tool-call parser). Every callback runs on the scheduler's
@@ -608,10 +611,17 @@ out:
 
 // ---- the rest of the vtable ----------------------------------------------------------------------------
 
+// Pooling none (a vector per token) and rank (a reranker head) have no OpenAI embeddings shape.
+static bool embeds(const eng *e) {
+    cg_pooling p = cg_model_hparams(e->m)->pooling;
+    return p == CG_POOLING_MEAN || p == CG_POOLING_CLS || p == CG_POOLING_LAST;
+}
+
 static void be_info(void *state, cg_srv_model_info *out) {
     eng *e = state;
     *out = (cg_srv_model_info){.id = e->id, .owned_by = "chingu", .created = e->created,
-                               .n_ctx = (uint32_t)cg_sched_n_ctx(e->sched), .n_embd = 0};
+                               .n_ctx = (uint32_t)cg_sched_n_ctx(e->sched),
+                               .n_embd = embeds(e) ? (uint32_t)cg_model_hparams(e->m)->n_embd : 0};
 }
 
 static void be_cancel(void *state, uint64_t id) {
@@ -624,10 +634,35 @@ static void be_cancel(void *state, uint64_t id) {
     pthread_mutex_unlock(&e->mu);
 }
 
-static cg_status be_embed(void *state, const char *text, size_t n_text, float *out, size_t n_dim, uint32_t *n_tokens,
+static cg_status be_embed(void *state, const cg_srv_prompt *in, float *out, size_t n_dim, uint32_t *n_tokens,
                           cg_err *err) {
-    (void)state, (void)text, (void)n_text, (void)out, (void)n_dim, (void)n_tokens;
-    return cg_err_set(err, CG_ERR_UNSUPPORTED, "this model cannot compute embeddings (no hidden-state hook yet)");
+    eng *e = state;
+    cg_tokens toks = {0};
+    const int32_t *ids = in->tokens;
+    size_t n = in->n_tokens;
+    cg_status st;
+    *n_tokens = 0;
+    if (!embeds(e))
+        return cg_err_set(err, CG_ERR_UNSUPPORTED, "this model's pooling type (%d) gives no single vector per input",
+                          (int)cg_model_hparams(e->m)->pooling);
+    if (n_dim != (size_t)cg_model_hparams(e->m)->n_embd)
+        return cg_err_set(err, CG_ERR_INVALID, "engine: embedding width %zu, the model's is %lld", n_dim,
+                          (long long)cg_model_hparams(e->m)->n_embd);
+    if (in->text) {
+        // As llama-server: the vocabulary's BOS/EOS rules, special-token texts parsed.
+        if ((st = cg_tokenize(e->vocab, in->text, strlen(in->text), true, true, &toks, err))) goto out;
+        ids = toks.ids;
+        n = toks.n;
+    }
+    if (n == 0) {
+        st = cg_err_set(err, CG_ERR_INVALID, "the input is empty after tokenization");
+        goto out;
+    }
+    st = cg_sched_embed(e->sched, ids, n, cg_model_hparams(e->m)->pooling, true, out, err);
+    if (!st) *n_tokens = (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n);
+out:
+    cg_tokens_free(&toks);
+    return st;
 }
 
 static void be_gauges(void *state, cg_srv_gauges *out) {

@@ -12,8 +12,11 @@
 // strings → tool-call parser. finish_reason is stop (EOG, stop string, grammar complete),
 // length (max_tokens or the context) or tool_calls.
 //
-// Embeddings are not offered: the engine has no hook for the last hidden state yet, so info()
-// reports n_embd = 0 and the server answers /v1/embeddings with a 400 naming the model.
+// Embeddings: the input (text tokenized with the vocabulary's BOS/EOS rules and special tokens
+// parsed, as llama-server does; or token ids as given) runs on the engine thread between decode
+// steps (cg_sched_embed), pooled as `{arch}.pooling_type` says (mean when absent, like llama.cpp's
+// --pooling mean) and L2-normalised (llama-server's and OpenAI's unit vectors). info().n_embd is
+// the model's n_embd, or 0 when its pooling is none or rank (no single vector per input).
 //
 // Ownership: the backend owns the model, vocabulary and scheduler it creates; free() releases them
 // after every request got its terminal event. Thread-safety: as every backend (backend.h).
