@@ -26,9 +26,18 @@
 #include "engine/sched.h"
 #include "server/backend.h"
 
+// Load progress: called on the loading thread with bytes of tensor data read so far out of total,
+// at least once with done == total. Called only when set.
+typedef void (*cg_srv_load_progress_fn)(void *user, uint64_t done, uint64_t total);
+
 typedef struct cg_srv_engine_params {
     const char *model_path;   // borrowed for the call
     cg_sched_params sched;    // n_ctx, n_parallel, threads … (see sched.h)
+    // When set, the weights are read once (one byte per page of the mapping, in file order) during
+    // the load, so a cold file comes from disk now rather than during the first requests, and the
+    // callback reports the bytes read.
+    cg_srv_load_progress_fn progress;
+    void *progress_user;      // passed to progress
 } cg_srv_engine_params;
 
 // Loads the model and its vocabulary, prepares the template, starts the engine thread.
