@@ -1,6 +1,7 @@
 // serve.c — `chingu serve`: the OpenAI-compatible HTTP server.
 //
-// `-m MODEL.gguf` serves a real model through the engine thread (server/backend_engine.h);
+// `-m MODEL.gguf` serves a real model through the engine thread (server/backend_engine.h); on a
+// terminal a bar shows the model's weights being read (name, share, MiB);
 // `-m fake:[options]` is the deterministic test backend (src/server/backend_fake.h), which says so
 // in its model metadata. SIGTERM/SIGINT stop
 // the server gracefully (stop accepting, let in-flight requests finish, cancel the rest) and exit 0.
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "cli/cli.h"
@@ -31,6 +34,27 @@ static const char USAGE[] =
     "  --host defaults to 127.0.0.1, --port to 8080 (0 picks a free port and logs it)\n"
     "  --db / --data-dir: the memory store behind /v1/users, /v1/keys, /v1/conversations, /v1/memories\n"
     "         (authenticated by store keys: chingu key create); without either, those answer 501\n";
+
+// The load bar on a terminal: the model's file name and size, then the share of weights read.
+typedef struct load_bar {
+    const char *name;
+    int last_permille;
+} load_bar;
+
+static void show_load(void *user, uint64_t done, uint64_t total) {
+    load_bar *b = user;
+    int permille = total ? (int)(done * 1000 / total) : 1000;
+    if (permille == b->last_permille) return;
+    b->last_permille = permille;
+    enum { WIDTH = 30 };
+    char cells[WIDTH + 1];
+    int full = permille * WIDTH / 1000;
+    for (int k = 0; k < WIDTH; k++) cells[k] = k < full ? '#' : '.';
+    cells[WIDTH] = 0;
+    fprintf(stderr, "\rloading %-.40s [%s] %3d%% %.1f/%.1f MiB", b->name, cells, permille / 10,
+            (double)done / 1048576.0, (double)total / 1048576.0);
+    fflush(stderr);
+}
 
 static int parse_num(const char *opt, const char *v, unsigned long long max, unsigned long long *out) {
     char *end;
@@ -112,11 +136,17 @@ int cg_cli_serve(int argc, char **argv) {
             goto out;
         }
     } else {
-        CG_INFO("serve: loading %s", model);
+        struct stat sb;
+        CG_INFO("serve: loading %s (%.1f MiB)", model, stat(model, &sb) == 0 ? (double)sb.st_size / 1048576.0 : 0.0);
+        const char *base = strrchr(model, '/');
+        load_bar bar = {.name = base ? base + 1 : model, .last_permille = -1};
         cg_srv_engine_params ep = {.model_path = model,
                                    .sched = {.n_ctx = (int)ctx, .n_parallel = (int)parallel, .max_queue = (int)queue,
                                              .n_threads = (int)engine_threads}};
-        if (cg_srv_engine_new(&ep, &be, &err)) {
+        if (isatty(STDERR_FILENO)) ep.progress = show_load, ep.progress_user = &bar;   // logs stay one line each
+        cg_status lst = cg_srv_engine_new(&ep, &be, &err);
+        if (bar.last_permille >= 0) fputc('\n', stderr);
+        if (lst) {
             cg_cli_fail("serve: %s", err.msg);
             goto out;
         }

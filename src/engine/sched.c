@@ -29,6 +29,18 @@ typedef struct choice {
     bool done;
 } choice;
 
+typedef struct embed_job {
+    const int32_t *tokens;  // borrowed from the blocked caller
+    int32_t n;
+    cg_pooling pooling;
+    bool normalize;
+    float *out;
+    bool done;              // guarded by mu
+    cg_status st;
+    cg_err err;
+    struct embed_job *next;
+} embed_job;
+
 typedef struct req {
     uint64_t id;
     int32_t *prompt;
@@ -77,6 +89,9 @@ struct cg_sched {
     uint64_t next_id;
     req *wait_head, *wait_tail;
     size_t n_wait;
+    embed_job *emb_head, *emb_tail;   // guarded by mu
+    size_t n_emb;
+    pthread_cond_t emb_cv;  // signalled when an embedding job is done
     req **running;          // membership guarded by mu; contents engine-thread
     size_t n_running;
     int n_running_seqs;     // sequences of running requests (≤ n_parallel)
@@ -398,18 +413,73 @@ static bool housekeeping(cg_sched *s, bool *stop) {
     return work;
 }
 
+// ---- embeddings ------------------------------------------------------------------------------------
+
+static void embed_finish(cg_sched *s, embed_job *j) {
+    pthread_mutex_lock(&s->mu);
+    j->done = true;
+    pthread_cond_broadcast(&s->emb_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+// Runs the oldest embedding job, if any, on the scratch sequence. Engine thread.
+static void embed_one(cg_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    embed_job *j = s->emb_head;
+    if (j) {
+        s->emb_head = j->next;
+        if (!s->emb_head) s->emb_tail = NULL;
+        s->n_emb--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!j) return;
+    int64_t need = blocks_for(j->n, s->p.block_size);
+    while (cg_kv_n_free_blocks(s->kv) < need && s->prefix && evict_one(s)) {}
+    int n_free = cg_kv_n_free_blocks(s->kv);
+    if (n_free < need)
+        j->st = cg_err_set(&j->err, CG_ERR_STATE,
+                           "the server is busy: the input needs %lld KV blocks and %d are free now", (long long)need,
+                           n_free);
+    else
+        j->st = cg_model_embed(s->ctx, s->kv, s->max_seqs, j->tokens, j->n, s->p.chunk, j->pooling, j->normalize,
+                               j->out, &j->err);
+    pthread_mutex_lock(&s->mu);
+    s->stats.kv_blocks_free = (uint64_t)cg_kv_n_free_blocks(s->kv);
+    s->stats.kv_blocks_used = s->stats.kv_blocks_total - s->stats.kv_blocks_free;
+    pthread_mutex_unlock(&s->mu);
+    embed_finish(s, j);
+}
+
+// Fails every queued embedding job (the scheduler stops). Any thread.
+static void embed_fail_all(cg_sched *s) {
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        embed_job *j = s->emb_head;
+        if (j) {
+            s->emb_head = j->next;
+            if (!s->emb_head) s->emb_tail = NULL;
+            s->n_emb--;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!j) return;
+        j->st = cg_err_set(&j->err, CG_ERR_STATE, "the server is shutting down");
+        embed_finish(s, j);
+    }
+}
+
 static void *engine_main(void *arg) {
     cg_sched *s = arg;
     for (;;) {
         bool stop = false;
         bool work = housekeeping(s, &stop);
         if (stop) break;
+        embed_one(s);
         if (work) {
             step(s);
             continue;
         }
         pthread_mutex_lock(&s->mu);
-        while (!s->stopping && !s->wait_head && s->n_running == 0) pthread_cond_wait(&s->cv, &s->mu);
+        while (!s->stopping && !s->wait_head && s->n_running == 0 && !s->emb_head) pthread_cond_wait(&s->cv, &s->mu);
         // A queue head that cannot be admitted with nothing running would spin: it can only be
         // admitted once the cache is evicted, which admit_one does, so this cannot persist.
         pthread_mutex_unlock(&s->mu);
@@ -440,12 +510,14 @@ cg_status cg_sched_new(const cg_model *m, const cg_sched_params *pin, cg_sched *
     if (!s) return cg_err_set(err, CG_ERR_NOMEM, "sched: out of memory");
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->emb_cv, NULL);
     s->m = m;
     s->p = p;
     s->n_vocab = h->n_vocab;
     s->max_seqs = p.n_parallel + (p.n_cache > 0 ? p.n_cache : 0);
     s->next_id = 1;
-    cg_kv_params kp = cg_model_kv_params(m, p.kv_type, p.block_size, p.n_blocks, s->max_seqs);
+    // One more sequence id than requests and cache use: the embeddings' scratch sequence.
+    cg_kv_params kp = cg_model_kv_params(m, p.kv_type, p.block_size, p.n_blocks, s->max_seqs + 1);
     if ((st = cg_kv_new(&kp, &s->kv, err))) goto fail;
     if ((st = cg_model_ctx_new(m, p.n_threads, &s->ctx, err))) goto fail;
     if (p.n_cache > 0 && (st = cg_prefix_new(p.n_cache, p.block_size, &s->prefix, err))) goto fail;
@@ -493,6 +565,7 @@ void cg_sched_free(cg_sched *s) {
         bool stop;
         housekeeping(s, &stop);
     }
+    embed_fail_all(s);
     cg_prefix_free(s->prefix);
     cg_kv_free(s->kv);
     cg_model_ctx_free(s->ctx);
@@ -506,6 +579,7 @@ void cg_sched_free(cg_sched *s) {
     free(s->running);
     free(s->logits);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->emb_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -592,4 +666,37 @@ void cg_sched_stats_get(cg_sched *s, cg_sched_stats *out) {
     pthread_mutex_lock(&s->mu);
     *out = s->stats;
     pthread_mutex_unlock(&s->mu);
+}
+
+cg_status cg_sched_embed(cg_sched *s, const int32_t *tokens, size_t n, cg_pooling pooling, bool normalize, float *out,
+                         cg_err *err) {
+    if (n == 0) return cg_err_set(err, CG_ERR_INVALID, "the input is empty");
+    if (n > (size_t)s->p.n_ctx)
+        return cg_err_set(err, CG_ERR_LIMIT, "the input has %zu tokens and the context holds %d", n, s->p.n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->n_vocab)
+            return cg_err_set(err, CG_ERR_INVALID, "input token %zu is %d (vocabulary 0..%lld)", i, tokens[i],
+                              (long long)s->n_vocab - 1);
+    if (blocks_for((int64_t)n, s->p.block_size) > s->p.n_blocks)
+        return cg_err_set(err, CG_ERR_LIMIT, "the input needs %lld KV blocks and the pool has %d",
+                          (long long)blocks_for((int64_t)n, s->p.block_size), s->p.n_blocks);
+    embed_job j = {.tokens = tokens, .n = (int32_t)n, .pooling = pooling, .normalize = normalize, .out = out};
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping || s->n_emb >= (size_t)s->p.max_queue) {
+        bool stopping = s->stopping;
+        size_t n_emb = s->n_emb;
+        pthread_mutex_unlock(&s->mu);
+        return stopping ? cg_err_set(err, CG_ERR_STATE, "the server is shutting down")
+                        : cg_err_set(err, CG_ERR_STATE, "the server is busy: %zu embedding inputs are already waiting",
+                                     n_emb);
+    }
+    if (s->emb_tail) s->emb_tail->next = &j;
+    else s->emb_head = &j;
+    s->emb_tail = &j;
+    s->n_emb++;
+    pthread_cond_signal(&s->cv);
+    while (!j.done) pthread_cond_wait(&s->emb_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (j.st && err) *err = j.err;
+    return j.st;
 }

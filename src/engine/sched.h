@@ -107,4 +107,18 @@ cg_status cg_sched_submit(cg_sched *s, const cg_sched_req *r, const cg_sched_ops
 void cg_sched_cancel(cg_sched *s, uint64_t id);
 void cg_sched_stats_get(cg_sched *s, cg_sched_stats *out);
 
+// Embeds tokens[0..n) (cg_model_embed with `pooling` and `normalize`) on the engine thread, between
+// two decode steps, through a scratch sequence that no request uses and that is freed before the
+// next step: running sequences' KV is never touched. Blocks the caller until done; `tokens` and
+// `out` (n_embd floats; n * n_embd for CG_POOLING_NONE) are borrowed until it returns. The whole
+// input runs before the next step, so a long input delays running streams by its prefill time.
+// Errors: CG_ERR_INVALID (empty, a token id out of range), CG_ERR_LIMIT (more tokens than n_ctx, or
+// than the KV pool holds), CG_ERR_STATE (not enough free KV blocks right now even after evicting
+// the prefix cache, the embedding queue (max_queue) is full, or the scheduler is stopping), those of
+// cg_model_embed. No deadline: an embedding waits for the queue ahead of it. cg_sched_free fails
+// queued embeddings with CG_ERR_STATE, but must not run while a cg_sched_embed call may still be
+// returning (stop the callers first, as the server does before freeing its backend).
+cg_status cg_sched_embed(cg_sched *s, const int32_t *tokens, size_t n, cg_pooling pooling, bool normalize, float *out,
+                         cg_err *err);
+
 #endif

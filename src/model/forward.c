@@ -3,8 +3,9 @@
 // One step: embed every batch entry, then per layer: (pre-)norm → q,k,v (fused or not, biases,
 // per-head q/k norm, rope) → write k,v into the paged cache at each entry's (seq, pos) → attention
 // of each entry over its own sequence through the block table → output projection (post-norm,
-// residual scale) → residual; the same for the gated FFN. Finally the rows that want logits go
-// through the output norm and matrix (soft-capping, logit scale). All per-step buffers come from
+// residual scale) → residual; the same for the gated FFN. Finally the rows that want output go
+// through the output norm and then either the output matrix (soft-capping, logit scale) or, in the
+// hidden-state mode used for embeddings, straight to the caller. All per-step buffers come from
 // the context's arena, reset at the start of each step. Compute goes through the kern table.
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ void cg_model_ctx_free(cg_model_ctx *c) {
     cg_arena_free(&c->arena);
     free(c);
 }
+
+const cg_model *cg_model_ctx_model(const cg_model_ctx *c) { return c->m; }
 
 static float *falloc(cg_arena *a, int64_t n) {
     size_t bytes;
@@ -169,7 +172,10 @@ static void add_bias(float *x, const float *bias, int64_t n_rows, int64_t n) {
         for (int64_t i = 0; i < n; i++) x[r * n + i] += bias[i];
 }
 
-cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *logits, cg_err *err) {
+// The step; `hidden_only`: the selected rows leave after the output norm into `out` (n_embd floats
+// each) and the LM head is skipped; otherwise `out` receives logits.
+static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hidden_only, float *out_rows,
+                         cg_err *err) {
     cg_status st = CG_OK;
     const cg_model *m = c->m;
     const cg_hparams *h = &m->hp;
@@ -317,17 +323,25 @@ cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *
 
     // ---- output ----
     int64_t n_out = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (b->logits ? b->logits[i] : i == n - 1) n_out++;
+    if (n_out == 0) goto out;
+    if (!out_rows) {
+        st = cg_err_set(err, CG_ERR_INVALID, "decode: %lld entries want %s but no buffer was given", (long long)n_out,
+                        hidden_only ? "hidden states" : "logits");
+        goto out;
+    }
+    // Hidden states go straight to the caller's rows; logits need them as the LM head's input.
+    float *normed = hidden_only ? out_rows : cur;
+    n_out = 0;
     for (int64_t i = 0; i < n; i++) {
         bool want = b->logits ? b->logits[i] : i == n - 1;
         if (!want) continue;
-        K->rmsnorm(x + i * E, m->out_norm, E, h->norm_eps, cur + n_out * E);
+        K->rmsnorm(x + i * E, m->out_norm, E, h->norm_eps, normed + n_out * E);
         n_out++;
     }
-    if (n_out == 0) goto out;
-    if (!logits) {
-        st = cg_err_set(err, CG_ERR_INVALID, "decode: %lld entries want logits but no buffer was given", (long long)n_out);
-        goto out;
-    }
+    if (hidden_only) goto out;
+    float *logits = out_rows;
     TRY(K->matmul(&m->output, cur, n_out, logits, &c->arena, c->pool, err));
     for (int64_t i = 0; i < n_out * h->n_vocab; i++) {
         float l = logits[i];
@@ -337,4 +351,12 @@ cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *
     }
 out:
     return st;
+}
+
+cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *logits, cg_err *err) {
+    return forward(c, kv, b, false, logits, err);
+}
+
+cg_status cg_model_decode_hidden(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *hidden, cg_err *err) {
+    return forward(c, kv, b, true, hidden, err);
 }

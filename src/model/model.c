@@ -143,6 +143,9 @@ static cg_status bind_hparams(cg_model *m, cg_err *err) {
         if ((st = get_float(m, "logit_scale", false, &h->logit_scale, err))) return st;
         if (h->logit_scale == 0.0f) return cg_err_set(err, CG_ERR_FORMAT, "model: %s is 0", key(m, "logit_scale"));
     }
+    int64_t pooling = CG_POOLING_MEAN;   // decoder models have no key; llama.cpp's --pooling mean
+    if ((st = get_int(m, "pooling_type", false, CG_POOLING_NONE, CG_POOLING_RANK, &pooling, err))) return st;
+    h->pooling = (cg_pooling)pooling;
     if (m->arch->qscale == CG_QSCALE_KEY) {
         float s = 0.0f;
         if ((st = get_float(m, "attention.scale", false, &s, err))) return st;

@@ -27,6 +27,15 @@
 
 #define CG_MODEL_MAX_LAYERS 512
 
+// How per-token hidden states become one embedding: llama.cpp's `{arch}.pooling_type` values.
+typedef enum cg_pooling {
+    CG_POOLING_NONE = 0,   // one vector per token
+    CG_POOLING_MEAN = 1,   // mean over the input's tokens (the default when the key is absent)
+    CG_POOLING_CLS = 2,    // the first token's state
+    CG_POOLING_LAST = 3,   // the last token's state
+    CG_POOLING_RANK = 4,   // reranker head: not supported (cg_model_embed refuses it)
+} cg_pooling;
+
 typedef struct cg_hparams {
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, head_dim_v, n_ff, n_ctx_train;
     int n_rot;
@@ -43,6 +52,7 @@ typedef struct cg_hparams {
     float residual_scale;       // multiplies each block's branch output before the residual add
     float attn_scale;           // q·k scale
     float logit_scale;          // logits are divided by it (1: none)
+    cg_pooling pooling;         // `{arch}.pooling_type`; MEAN when absent (llama.cpp's --pooling mean)
 } cg_hparams;
 
 typedef struct cg_layer {
@@ -90,6 +100,7 @@ typedef struct cg_model_ctx cg_model_ctx;
 // CPU). Borrowed model must outlive it. Errors: CG_ERR_NOMEM, those of cg_pool_new.
 cg_status cg_model_ctx_new(const cg_model *m, int n_threads, cg_model_ctx **out, cg_err *err);
 void cg_model_ctx_free(cg_model_ctx *c);   // accepts NULL
+const cg_model *cg_model_ctx_model(const cg_model_ctx *c);   // borrowed: the model it was made for
 
 // One forward step. Numerics follow llama.cpp's CPU backend; like it, with an F16 cache a batch of
 // 64 or more entries keeps queries and the attention accumulator in F32 (ggml's tiled kernel) while
@@ -101,5 +112,25 @@ void cg_model_ctx_free(cg_model_ctx *c);   // accepts NULL
 // consecutive per sequence; the message names the entry), CG_ERR_LIMIT (the cache is full: named
 // sequence and numbers), CG_ERR_NOMEM, CG_ERR_UNSUPPORTED (kernel).
 cg_status cg_model_decode(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *logits, cg_err *err);
+
+// The same step in the hidden-state output mode: for each entry whose logits flag is set, writes
+// the final hidden state (after the output norm, before the LM head, which is not computed) as
+// n_embd floats, in batch order, into `hidden` (caller's buffer of n_out * n_embd floats). The KV
+// cache is written exactly as cg_model_decode writes it. Errors: those of cg_model_decode.
+cg_status cg_model_decode_hidden(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, float *hidden, cg_err *err);
+
+// ---- embeddings ---------------------------------------------------------------------------------
+
+// One embedding of tokens[0..n) through sequence `seq` of `kv`: the sequence is cleared first,
+// the tokens run from position 0 in batches of at most n_chunk entries (≤ 0: 512) through
+// cg_model_decode_hidden, and the hidden states are pooled (`pooling`; MEAN accumulates in double).
+// With `normalize`, each output vector is scaled to Euclidean norm 1 (llama.cpp's
+// --embd-normalize 2, what llama-server's /v1/embeddings and OpenAI return); a zero vector stays
+// zero. `out` receives n_embd floats, or n * n_embd for CG_POOLING_NONE (one row per token). The
+// sequence is cleared again on return, success or failure, so it holds no blocks afterwards.
+// Errors: CG_ERR_INVALID (n < 1, a bad token or sequence id), CG_ERR_UNSUPPORTED (RANK pooling),
+// CG_ERR_LIMIT (the cache cannot hold n tokens), those of cg_model_decode_hidden.
+cg_status cg_model_embed(cg_model_ctx *c, cg_kv *kv, int seq, const int32_t *tokens, int32_t n, int32_t n_chunk,
+                         cg_pooling pooling, bool normalize, float *out, cg_err *err);
 
 #endif

@@ -164,9 +164,10 @@ typedef struct cg_srv_backend {
     cg_status (*submit)(void *state, const cg_srv_request *req, cg_srv_event_fn fn, void *user,
                         uint64_t *id, cg_err *err);
     void (*cancel)(void *state, uint64_t id);
-    // Embeds one text into out[0..n_dim) (n_dim = info.n_embd). Blocking; *n_tokens = tokens read.
-    cg_status (*embed)(void *state, const char *text, size_t n_text, float *out, size_t n_dim,
-                       uint32_t *n_tokens, cg_err *err);
+    // Embeds one input (text, or token ids when in->text is NULL) into out[0..n_dim) (n_dim =
+    // info.n_embd), L2-normalised. Blocking; *n_tokens = tokens read. Errors as submit()'s.
+    cg_status (*embed)(void *state, const cg_srv_prompt *in, float *out, size_t n_dim, uint32_t *n_tokens,
+                       cg_err *err);
     void (*gauges)(void *state, cg_srv_gauges *out);
     // Cancels everything, waits until every terminal event was delivered, releases state.
     void (*free)(void *state);

@@ -1,5 +1,8 @@
 // backend_engine.c — cg_srv_backend over the scheduler (see backend_engine.h).
 //
+// Embeddings (be_embed) tokenize on the caller's thread and run through cg_sched_embed: on the
+// engine thread between decode steps, on the scheduler's scratch sequence, L2-normalised.
+//
 // A job is one backend request: one scheduler sub-request per prompt (chat: one), each with n
 // choices; job->ch[i_prompt * n + k] is the state of choice k of prompt i_prompt (sampler, grammar
 // matcher, detokenizer, stop matcher, tool-call parser). Every callback runs on the scheduler's
@@ -608,10 +611,17 @@ out:
 
 // ---- the rest of the vtable ----------------------------------------------------------------------------
 
+// Pooling none (a vector per token) and rank (a reranker head) have no OpenAI embeddings shape.
+static bool embeds(const eng *e) {
+    cg_pooling p = cg_model_hparams(e->m)->pooling;
+    return p == CG_POOLING_MEAN || p == CG_POOLING_CLS || p == CG_POOLING_LAST;
+}
+
 static void be_info(void *state, cg_srv_model_info *out) {
     eng *e = state;
     *out = (cg_srv_model_info){.id = e->id, .owned_by = "chingu", .created = e->created,
-                               .n_ctx = (uint32_t)cg_sched_n_ctx(e->sched), .n_embd = 0};
+                               .n_ctx = (uint32_t)cg_sched_n_ctx(e->sched),
+                               .n_embd = embeds(e) ? (uint32_t)cg_model_hparams(e->m)->n_embd : 0};
 }
 
 static void be_cancel(void *state, uint64_t id) {
@@ -624,10 +634,35 @@ static void be_cancel(void *state, uint64_t id) {
     pthread_mutex_unlock(&e->mu);
 }
 
-static cg_status be_embed(void *state, const char *text, size_t n_text, float *out, size_t n_dim, uint32_t *n_tokens,
+static cg_status be_embed(void *state, const cg_srv_prompt *in, float *out, size_t n_dim, uint32_t *n_tokens,
                           cg_err *err) {
-    (void)state, (void)text, (void)n_text, (void)out, (void)n_dim, (void)n_tokens;
-    return cg_err_set(err, CG_ERR_UNSUPPORTED, "this model cannot compute embeddings (no hidden-state hook yet)");
+    eng *e = state;
+    cg_tokens toks = {0};
+    const int32_t *ids = in->tokens;
+    size_t n = in->n_tokens;
+    cg_status st;
+    *n_tokens = 0;
+    if (!embeds(e))
+        return cg_err_set(err, CG_ERR_UNSUPPORTED, "this model's pooling type (%d) gives no single vector per input",
+                          (int)cg_model_hparams(e->m)->pooling);
+    if (n_dim != (size_t)cg_model_hparams(e->m)->n_embd)
+        return cg_err_set(err, CG_ERR_INVALID, "engine: embedding width %zu, the model's is %lld", n_dim,
+                          (long long)cg_model_hparams(e->m)->n_embd);
+    if (in->text) {
+        // As llama-server: the vocabulary's BOS/EOS rules, special-token texts parsed.
+        if ((st = cg_tokenize(e->vocab, in->text, strlen(in->text), true, true, &toks, err))) goto out;
+        ids = toks.ids;
+        n = toks.n;
+    }
+    if (n == 0) {
+        st = cg_err_set(err, CG_ERR_INVALID, "the input is empty after tokenization");
+        goto out;
+    }
+    st = cg_sched_embed(e->sched, ids, n, cg_model_hparams(e->m)->pooling, true, out, err);
+    if (!st) *n_tokens = (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n);
+out:
+    cg_tokens_free(&toks);
+    return st;
 }
 
 static void be_gauges(void *state, cg_srv_gauges *out) {
@@ -701,6 +736,31 @@ static cg_status prepare_template(eng *e, cg_err *err) {
     return e->tmpl ? CG_OK : cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
 }
 
+// Faults in every page of tensor data in file order, reporting progress about every 1/256 of it.
+static void touch_weights(const cg_model *m, cg_srv_load_progress_fn fn, void *user) {
+    const cg_gguf *g = cg_model_gguf(m);
+    uint64_t total = 0, done = 0, next_report = 0;
+    size_t n_t = cg_gguf_n_tensors(g);
+    for (size_t i = 0; i < n_t; i++) total += cg_gguf_tensor_at(g, i)->n_bytes;
+    volatile unsigned char sink = 0;
+    const uint64_t PAGE = 4096, STEP = total / 256 + 1;
+    for (size_t i = 0; i < n_t; i++) {
+        const cg_gguf_tensor *t = cg_gguf_tensor_at(g, i);
+        const unsigned char *d = t->data;
+        for (uint64_t off = 0; off < t->n_bytes; off += PAGE) {
+            sink ^= d[off];
+            uint64_t now = done + (off + PAGE < t->n_bytes ? off + PAGE : t->n_bytes);
+            if (now >= next_report) {
+                fn(user, now, total);
+                next_report = now + STEP;
+            }
+        }
+        done += t->n_bytes;
+    }
+    (void)sink;
+    fn(user, total, total);
+}
+
 cg_status cg_srv_engine_new(const cg_srv_engine_params *p, cg_srv_backend *out, cg_err *err) {
     cg_status st;
     eng *e = calloc(1, sizeof *e);
@@ -708,6 +768,7 @@ cg_status cg_srv_engine_new(const cg_srv_engine_params *p, cg_srv_backend *out, 
     pthread_mutex_init(&e->mu, NULL);
     e->next_id = 1;
     if ((st = cg_model_load(p->model_path, &e->m, err))) goto fail;
+    if (p->progress) touch_weights(e->m, p->progress, p->progress_user);
     if ((st = cg_vocab_load(cg_model_gguf(e->m), &e->vocab, err))) goto fail;
     e->n_vocab = (int32_t)cg_model_hparams(e->m)->n_vocab;
     if ((int64_t)cg_vocab_n_tokens(e->vocab) < e->n_vocab) {

@@ -12,8 +12,11 @@
 // strings → tool-call parser. finish_reason is stop (EOG, stop string, grammar complete),
 // length (max_tokens or the context) or tool_calls.
 //
-// Embeddings are not offered: the engine has no hook for the last hidden state yet, so info()
-// reports n_embd = 0 and the server answers /v1/embeddings with a 400 naming the model.
+// Embeddings: the input (text tokenized with the vocabulary's BOS/EOS rules and special tokens
+// parsed, as llama-server does; or token ids as given) runs on the engine thread between decode
+// steps (cg_sched_embed), pooled as `{arch}.pooling_type` says (mean when absent, like llama.cpp's
+// --pooling mean) and L2-normalised (llama-server's and OpenAI's unit vectors). info().n_embd is
+// the model's n_embd, or 0 when its pooling is none or rank (no single vector per input).
 //
 // Ownership: the backend owns the model, vocabulary and scheduler it creates; free() releases them
 // after every request got its terminal event. Thread-safety: as every backend (backend.h).
@@ -23,9 +26,18 @@
 #include "engine/sched.h"
 #include "server/backend.h"
 
+// Load progress: called on the loading thread with bytes of tensor data read so far out of total,
+// at least once with done == total. Called only when set.
+typedef void (*cg_srv_load_progress_fn)(void *user, uint64_t done, uint64_t total);
+
 typedef struct cg_srv_engine_params {
     const char *model_path;   // borrowed for the call
     cg_sched_params sched;    // n_ctx, n_parallel, threads … (see sched.h)
+    // When set, the weights are read once (one byte per page of the mapping, in file order) during
+    // the load, so a cold file comes from disk now rather than during the first requests, and the
+    // callback reports the bytes read.
+    cg_srv_load_progress_fn progress;
+    void *progress_user;      // passed to progress
 } cg_srv_engine_params;
 
 // Loads the model and its vocabulary, prepares the template, starts the engine thread.

@@ -602,11 +602,15 @@ static void fake_cancel(void *state, uint64_t id) {
     pthread_mutex_unlock(&f->mu);
 }
 
-static cg_status fake_embed(void *state, const char *text, size_t n_text, float *out, size_t n_dim,
-                            uint32_t *n_tokens, cg_err *err) {
+static cg_status fake_embed(void *state, const cg_srv_prompt *in, float *out, size_t n_dim, uint32_t *n_tokens,
+                            cg_err *err) {
     (void)state;
     if (n_dim != CG_SRV_FAKE_EMBD) return cg_err_set(err, CG_ERR_INVALID, "fake: embedding width %zu != %d", n_dim, CG_SRV_FAKE_EMBD);
-    uint64_t h = fnv(0xcbf29ce484222325ull, text, n_text);
+    // Text hashes its bytes and counts words as tokens; token ids hash their int32 bytes.
+    const char *text = in->text;
+    size_t n_text = text ? strlen(text) : 0;
+    uint64_t h = text ? fnv(0xcbf29ce484222325ull, text, n_text)
+                      : fnv(0x84222325cbf29ce4ull, in->tokens, in->n_tokens * sizeof *in->tokens);
     double norm = 0;
     for (size_t i = 0; i < n_dim; i++) {
         out[i] = (float)((double)(mix(h + i) >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
@@ -614,12 +618,12 @@ static cg_status fake_embed(void *state, const char *text, size_t n_text, float 
     }
     norm = norm > 0 ? 1.0 / __builtin_sqrt(norm) : 0;
     for (size_t i = 0; i < n_dim; i++) out[i] = (float)(out[i] * norm);
-    uint64_t w = 0;
-    bool in = false;
+    uint64_t w = text ? 0 : in->n_tokens;
+    bool inw = false;
     for (size_t i = 0; i < n_text; i++) {
         bool sp = text[i] == ' ' || text[i] == '\n' || text[i] == '\t';
-        if (!sp && !in) w++;
-        in = !sp;
+        if (!sp && !inw) w++;
+        inw = !sp;
     }
     *n_tokens = (uint32_t)(w > UINT32_MAX ? UINT32_MAX : w);
     return CG_OK;

@@ -398,7 +398,7 @@ static enum MHD_Result embeddings(cg_server *s, struct MHD_Connection *mc, conn 
     uint64_t tokens = 0;
     for (size_t i = 0; i < q.n_inputs; i++) {
         uint32_t nt = 0;
-        cg_status st = s->be->embed(s->be->state, q.inputs[i], strlen(q.inputs[i]), vecs + i * mi.n_embd, mi.n_embd, &nt, &err);
+        cg_status st = s->be->embed(s->be->state, &q.inputs[i], vecs + i * mi.n_embd, mi.n_embd, &nt, &err);
         if (st) {
             error_of(&e, st, err.msg);
             r = respond_error(s, mc, cn, &e);

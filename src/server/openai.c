@@ -565,20 +565,40 @@ static cg_status parse_completion(ctx *c, json_t *root) {
 }
 
 static cg_status parse_embeddings(ctx *c, json_t *root) {
+    cg_status st;
     json_t *in = json_object_get(root, "input");
     if (!in || json_is_null(in)) return missing(c, "input");
+    // OpenAI's four forms: a string, an array of strings, an array of token ids (one input), an
+    // array of token-id arrays.
+    if (!json_is_string(in) && !json_is_array(in))
+        return bad_type(c, "input", "a string, an array of strings, an array of token ids or an array of token-id arrays", in);
     size_t n = json_is_array(in) ? json_array_size(in) : 1;
     if (json_is_array(in) && n == 0) return bad_value(c, "input", "empty_array", "the input must not be an empty array.");
+    bool one_token_input = json_is_array(in) && json_is_integer(json_array_get(in, 0));
+    if (one_token_input) n = 1;
     if (n > c->lim->max_prompts) return bad_value(c, "input", "array_above_max_length", "at most %u inputs, got %zu.", c->lim->max_prompts, n);
-    const char **out = cg_arena_calloc(&c->r->arena, n, sizeof *out, 8);
+    cg_srv_prompt *out = cg_arena_calloc(&c->r->arena, n, sizeof *out, 8);
     if (!out) return nomem(c);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_is_array(in) ? json_array_get(in, i) : in;
-        char p[128];
-        snprintf(p, sizeof p, json_is_array(in) ? "input[%zu]" : "input", i);
-        if (!json_is_string(v)) return bad_type(c, p, "a string (token-id inputs are not supported yet)", v);
-        if (json_string_length(v) == 0) return bad_value(c, p, NULL, "an input must not be empty.");
-        if (!(out[i] = dup_str(c, v))) return nomem(c);
+    if (one_token_input) {
+        if ((st = parse_token_array(c, in, "input", &out[0]))) return st;
+        n = 1;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = json_is_array(in) ? json_array_get(in, i) : in;
+            char p[128];
+            snprintf(p, sizeof p, json_is_array(in) ? "input[%zu]" : "input", i);
+            // One form per request: all strings or all token-id arrays, as input[0] decides.
+            bool arrays = json_is_array(in) && json_is_array(json_array_get(in, 0));
+            if (arrays) {
+                if (!json_is_array(v)) return bad_type(c, p, "an array of token ids (as input[0] is)", v);
+                if ((st = parse_token_array(c, v, p, &out[i]))) return st;
+                continue;
+            }
+            if (!json_is_string(v))
+                return bad_type(c, p, i ? "a string (as input[0] is)" : "a string or an array of token ids", v);
+            if (json_string_length(v) == 0) return bad_value(c, p, NULL, "an input must not be empty.");
+            if (!(out[i].text = dup_str(c, v))) return nomem(c);
+        }
     }
     c->r->inputs = out;
     c->r->n_inputs = n;
@@ -592,7 +612,7 @@ static cg_status parse_embeddings(ctx *c, json_t *root) {
     json_t *user = field(root, "user");
     if (user && !json_is_string(user)) return bad_type(c, "user", "a string", user);
     int64_t dims = 0;
-    cg_status st = get_int(c, root, "dimensions", 1, 65536, NULL, &dims);   // checked against the model by the caller
+    st = get_int(c, root, "dimensions", 1, 65536, NULL, &dims);   // checked against the model by the caller
     c->r->dimensions = (uint32_t)dims;
     return st;
 }

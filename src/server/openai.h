@@ -47,7 +47,7 @@ typedef struct cg_oai_req {
     const char *model;
     bool stream, include_usage;
     cg_srv_request req;                     // CHAT / COMPLETIONS
-    const char *const *inputs; size_t n_inputs;   // EMBEDDINGS
+    const cg_srv_prompt *inputs; size_t n_inputs;   // EMBEDDINGS: text or token ids each
     bool base64;                            // EMBEDDINGS encoding_format
     uint32_t dimensions;                    // EMBEDDINGS: requested width, 0 when not given
 } cg_oai_req;

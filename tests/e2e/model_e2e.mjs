@@ -125,3 +125,63 @@ test('tools: tool_choice required / named give tool_calls (also as streamed delt
   assert.equal(name, 'get_weather');
   assert.deepEqual(validate(params, JSON.parse(args)), []);
 });
+
+// Embeddings through the official client. References: `chingu tokenize` (EMB_IDS: the token ids of
+// GEN_PROMPT, so text and token-id inputs must agree) and llama.cpp's metadata (EMB_DIM: the
+// model's embedding_length, read by `chingu info`).
+const EMB_DIM = Number(process.env.EMB_DIM);
+const EMB_IDS = JSON.parse(process.env.EMB_IDS ?? '[]');
+const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
+test('embeddings: float and base64 agree, identical inputs give identical vectors, different ones differ', async () => {
+  const input = [GEN_PROMPT, GEN_PROMPT, 'The little dog ran home.'];
+  const f = await client.embeddings.create({ model: MODEL, input, encoding_format: 'float' });
+  assert.equal(f.object, 'list');
+  assert.equal(f.data.length, 3);
+  f.data.forEach((d, i) => { assert.equal(d.index, i); assert.equal(d.object, 'embedding'); assert.equal(d.embedding.length, EMB_DIM); });
+  for (const d of f.data) assert.ok(Math.abs(norm(d.embedding) - 1) < 1e-5, `norm ${norm(d.embedding)}`);
+  assert.deepEqual(f.data[0].embedding, f.data[1].embedding);
+  const cos = f.data[0].embedding.reduce((s, x, k) => s + x * f.data[2].embedding[k], 0);
+  assert.ok(cos < 0.9999, `different inputs, cosine ${cos}`);
+  assert.ok(f.usage.prompt_tokens > 2 * EMB_IDS.length);   // two copies of GEN_PROMPT and a longer text
+  // The client asks for base64 when no format is given and decodes it to floats itself.
+  const b = await client.embeddings.create({ model: MODEL, input: GEN_PROMPT });
+  assert.deepEqual(b.data[0].embedding, f.data[0].embedding.map(Math.fround));
+  const r = await raw('/v1/embeddings', { body: JSON.stringify({ model: MODEL, input: GEN_PROMPT, encoding_format: 'base64' }) });
+  assert.equal(r.status, 200);
+  const buf = Buffer.from(r.json.data[0].embedding, 'base64');
+  assert.equal(buf.length, 4 * EMB_DIM);
+  const dec = Array.from({ length: EMB_DIM }, (_, k) => buf.readFloatLE(4 * k));
+  assert.deepEqual(dec, f.data[0].embedding.map(Math.fround));
+});
+
+test('embeddings: token-id inputs equal the text they tokenize from; dimensions other than the model\'s is a 400', async () => {
+  assert.ok(EMB_IDS.length > 1);
+  const t = await client.embeddings.create({ model: MODEL, input: GEN_PROMPT, encoding_format: 'float' });
+  const one = await client.embeddings.create({ model: MODEL, input: EMB_IDS, encoding_format: 'float' });
+  const two = await client.embeddings.create({ model: MODEL, input: [EMB_IDS, EMB_IDS.slice(0, 2)], encoding_format: 'float' });
+  assert.deepEqual(one.data[0].embedding, t.data[0].embedding);
+  assert.deepEqual(two.data[0].embedding, t.data[0].embedding);
+  assert.notDeepEqual(two.data[1].embedding, t.data[0].embedding);
+  assert.equal(one.usage.prompt_tokens, EMB_IDS.length);
+  const same = await client.embeddings.create({ model: MODEL, input: 'x', dimensions: EMB_DIM, encoding_format: 'float' });
+  assert.equal(same.data[0].embedding.length, EMB_DIM);
+  await assert.rejects(client.embeddings.create({ model: MODEL, input: 'x', dimensions: 8 }),
+    (e) => e.status === 400 && e.param === 'dimensions');
+  await assert.rejects(client.embeddings.create({ model: MODEL, input: [[1, 1 << 20]] }), (e) => e.status === 400);
+});
+
+test('embeddings while a stream runs: the stream\'s greedy text is unchanged', async () => {
+  const ref = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 40, temperature: 0 });
+  const s = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 40, temperature: 0, stream: true });
+  let text = '', n = 0;
+  const e0 = await client.embeddings.create({ model: MODEL, input: GEN_PROMPT, encoding_format: 'float' });
+  for await (const ch of s) {
+    for (const c of ch.choices) text += c.delta.content ?? '';
+    if (n++ % 5 === 0) {
+      const e = await client.embeddings.create({ model: MODEL, input: GEN_PROMPT, encoding_format: 'float' });
+      assert.deepEqual(e.data[0].embedding, e0.data[0].embedding);
+    }
+  }
+  assert.equal(text, ref.choices[0].message.content);
+});

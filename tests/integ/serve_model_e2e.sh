@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # serve_model_e2e.sh — `chingu serve -m stories260K.gguf` (a real model through the engine thread)
 # with the official openai npm client: tests/e2e/model_e2e.mjs. The greedy reference text comes from
-# `chingu generate` (the single-sequence path). Then SIGTERM must end the server with exit 0.
+# `chingu generate` (the single-sequence path); embeddings are checked against `chingu tokenize` (token-id
+# inputs) and the model's embedding_length (`chingu info`). Then SIGTERM must end the server with exit 0.
 # Exit 77 (skipped) when node/npm, the npm packages or the model are missing.
 set -u
 : "${CHINGU_BIN:?CHINGU_BIN must point to the chingu binary}"
@@ -28,6 +29,11 @@ GEN_TEXT=$("$CHINGU_BIN" generate -m "$MODEL" -p "$GEN_PROMPT" -n 20 --json 2>/d
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).text))')
 [ -n "$GEN_TEXT" ] || { echo "FAIL: chingu generate gave no text"; exit 1; }
 
+EMB_IDS=$("$CHINGU_BIN" tokenize -m "$MODEL" --json "$GEN_PROMPT" 2>/dev/null |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.stringify(JSON.parse(s).ids)))')
+EMB_DIM=$("$CHINGU_BIN" info "$MODEL" 2>/dev/null | sed -n 's/.*\.embedding_length = \([0-9]*\).*/\1/p' | head -1)
+[ -n "$EMB_IDS" ] && [ -n "$EMB_DIM" ] || { echo "FAIL: chingu tokenize/info gave no token ids or embedding length"; exit 1; }
+
 KEY="sk-chingu-model-e2e-$$"
 printf '%s\n' "$KEY" > "$WORK/keys"
 CTX=256
@@ -45,7 +51,7 @@ if [ -z "$PORT" ]; then echo "FAIL: server did not start"; cat "$WORK/server.log
 
 rc=0
 CHINGU_URL="http://127.0.0.1:$PORT" CHINGU_KEY="$KEY" CHINGU_MODEL_ID=stories260K CHINGU_CTX=$CTX \
-  GEN_PROMPT="$GEN_PROMPT" GEN_TEXT="$GEN_TEXT" \
+  GEN_PROMPT="$GEN_PROMPT" GEN_TEXT="$GEN_TEXT" EMB_IDS="$EMB_IDS" EMB_DIM="$EMB_DIM" \
   timeout 240 node --test --test-reporter=spec "$E2E/model_e2e.mjs" || rc=1
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "FAIL: the server died during the tests"; rc=1; }
 kill -TERM "$SERVER_PID" 2>/dev/null

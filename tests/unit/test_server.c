@@ -102,6 +102,11 @@ static const bad_case BAD[] = {
     {CG_OAI_EMBEDDINGS, "{\"model\":\"m\"}", "input"},
     {CG_OAI_EMBEDDINGS, "{" M "\"input\":\"\"}", "input"},
     {CG_OAI_EMBEDDINGS, "{" M "\"input\":[\"a\",[1]]}", "input[1]"},
+    {CG_OAI_EMBEDDINGS, "{" M "\"input\":[[1],\"a\"]}", "input[1]"},
+    {CG_OAI_EMBEDDINGS, "{" M "\"input\":[1,\"a\"]}", "input[1]"},
+    {CG_OAI_EMBEDDINGS, "{" M "\"input\":[[1],[]]}", "input[1]"},
+    {CG_OAI_EMBEDDINGS, "{" M "\"input\":[[1,-2]]}", "input[0][1]"},
+    {CG_OAI_EMBEDDINGS, "{" M "\"input\":{}}", "input"},
     {CG_OAI_EMBEDDINGS, "{" M "\"input\":\"a\",\"encoding_format\":\"hex\"}", "encoding_format"},
     {CG_OAI_EMBEDDINGS, "{" M "\"input\":\"a\",\"dimensions\":0}", "dimensions"},
 };
@@ -196,6 +201,34 @@ static void test_depth_cap(void **state) {
     snprintf(body, sizeof body, "{" M MSG ",\"x\":\"[[[[[[[[[[[[\\\"[[[[\"}");
     assert_int_equal(cg_oai_parse(CG_OAI_CHAT, body, strlen(body), &lim, &r, &e), CG_OK);
     cg_oai_req_free(&r);
+}
+
+// The four input forms of /v1/embeddings: string, strings, token ids, token-id arrays.
+static void test_embedding_input_forms(void **state) {
+    (void)state;
+    cg_oai_limits lim = cg_oai_limits_default();
+    cg_oai_req q;
+    cg_oai_error e;
+    const char *b1 = "{\"model\":\"m\",\"input\":[5,6,7],\"encoding_format\":\"base64\"}";
+    assert_int_equal(cg_oai_parse(CG_OAI_EMBEDDINGS, b1, strlen(b1), &lim, &q, &e), CG_OK);
+    assert_int_equal(q.n_inputs, 1);
+    assert_null(q.inputs[0].text);
+    assert_int_equal(q.inputs[0].n_tokens, 3);
+    assert_int_equal(q.inputs[0].tokens[2], 7);
+    assert_true(q.base64);
+    cg_oai_req_free(&q);
+    const char *b2 = "{\"model\":\"m\",\"input\":[[1,2],[3]],\"dimensions\":8}";
+    assert_int_equal(cg_oai_parse(CG_OAI_EMBEDDINGS, b2, strlen(b2), &lim, &q, &e), CG_OK);
+    assert_int_equal(q.n_inputs, 2);
+    assert_int_equal(q.inputs[1].n_tokens, 1);
+    assert_int_equal(q.inputs[1].tokens[0], 3);
+    assert_int_equal(q.dimensions, 8);
+    cg_oai_req_free(&q);
+    const char *b3 = "{\"model\":\"m\",\"input\":[\"a\",\"b c\"]}";
+    assert_int_equal(cg_oai_parse(CG_OAI_EMBEDDINGS, b3, strlen(b3), &lim, &q, &e), CG_OK);
+    assert_int_equal(q.n_inputs, 2);
+    assert_string_equal(q.inputs[1].text, "b c");
+    cg_oai_req_free(&q);
 }
 
 static void test_good_chat_request(void **state) {
@@ -807,6 +840,7 @@ int main(void) {
         cmocka_unit_test(test_mutated_bodies_never_crash),
         cmocka_unit_test(test_depth_cap),
         cmocka_unit_test(test_good_chat_request),
+        cmocka_unit_test(test_embedding_input_forms),
         cmocka_unit_test(test_json_escaper),
         cmocka_unit_test(test_error_shape),
         cmocka_unit_test(test_chat_response_shapes),
