@@ -95,9 +95,11 @@ static const fopt FOPTS[] = {
 // The byte offset a JSON error message names ("… at byte offset N"), as line and column (1-based;
 // columns count code points).
 static bool offset_linecol(const char *msg, const char *src, size_t n, size_t *line, size_t *col) {
-    const char *at = strstr(msg, " offset ");
-    if (!at || at[8] < '0' || at[8] > '9') return false;
-    size_t off = (size_t)strtoull(at + 8, NULL, 10);
+    static const char AT[] = "json: ";   // a syntax error of the reader (jval.h), not a schema keyword's
+    static const char OFF[] = " at byte offset ";
+    const char *j = strstr(msg, AT), *at = j ? strstr(j, OFF) : NULL;
+    if (!at) return false;
+    size_t off = (size_t)strtoull(at + sizeof OFF - 1, NULL, 10);
     if (off > n) off = n;
     *line = 1, *col = 1;
     for (size_t i = 0; i < off; i++) {
