@@ -10,7 +10,7 @@ static const cg_cli_cmd COMMANDS[] = {
     {"info", cg_cli_info, "FILE [--json]", "show a GGUF file's metadata and tensor table"},
     {"quantize", cg_cli_quantize, "IN OUT TYPE [--pure]", "convert a GGUF model to another tensor format or mix"},
     {"serve", cg_cli_serve, "-m MODEL [--port P] …", "OpenAI-compatible HTTP server (chingu serve --help)"},
-    {"generate", cg_cli_generate, "-m MODEL -p PROMPT [opts]", "continue a prompt (-n N --temp T --seed S --kv-type --json)"},
+    {"generate", cg_cli_generate, "-m MODEL -p PROMPT [opts]", "continue a prompt (-n N --temp T --seed S --grammar F --json-schema F --stop S …)"},
     {"logits", cg_cli_logits, "-m MODEL -p PROMPT -o FILE", "write the last prompt position's logits (f32)"},
     {"run", cg_cli_run, "MODEL", "chat with a model in the terminal"},
     {"tokenize", cg_cli_tokenize, "-m MODEL [opts] TEXT", "token ids and pieces of a text (--no-bos --special --json --file F)"},

@@ -1,11 +1,11 @@
 // schema.c — JSON Schema → GBNF (see schema.h for what is supported).
 //
-// The schema is parsed with our own reader (sjson.h) into an arena. Each schema node becomes one
+// The schema is parsed with the strict JSON reader of src/tok (jval.h). Each schema node becomes one
 // rule `<prefix>r<N>`; a $ref target gets its rule once (memoised by node), so recursive schemas
 // give recursive rules. Shared primitives (space, string, number, …) are always emitted. Integer
 // ranges are spelled out digit by digit (same-length decimal ranges split on the first digit).
-// Errors name the JSON pointer of the offending keyword. All memory: the arena and cg_bufs, freed on
-// every path through the one cleanup label of the entry point.
+// Errors name the JSON pointer of the offending keyword. All memory: the parsed document and cg_bufs,
+// freed on every path through the one cleanup label of the entry point.
 #include "sample/schema.h"
 
 #include <inttypes.h>
@@ -15,7 +15,24 @@
 #include <string.h>
 
 #include "base/utf8.h"
-#include "sample/sjson.h"
+#include "tok/jval.h"
+
+typedef cg_jval sj;   // a parsed schema node (borrowed from the document for the whole conversion)
+
+// Member `key` of an object, or NULL (also when o is not an object).
+static const sj *sj_get(const sj *o, const char *key) {
+    return o && o->kind == CG_JV_DICT ? cg_jval_dict_getn(o, key, strlen(key)) : NULL;
+}
+static bool is_num(const sj *v) { return v->kind == CG_JV_INT || v->kind == CG_JV_FLOAT; }
+static double num(const sj *v) { return v->kind == CG_JV_INT ? (double)v->u.i : v->u.f; }
+static bool is_str(const sj *v) { return v->kind == CG_JV_STR; }
+static bool is_bool(const sj *v, bool b) { return v->kind == CG_JV_BOOL && v->u.b == b; }
+
+// Compact JSON of v (keys in document order, UTF-8 kept); false for a number JSON cannot hold.
+static bool write_json(cg_buf *b, const sj *v) {
+    static const cg_jval_dump_opts COMPACT = {.indent = -1, .item_sep = ",", .key_sep = ":", .finite_only = true};
+    return cg_jval_dump(v, &COMPACT, b, NULL) == CG_OK;
+}
 
 typedef struct ref_memo { const sj *node; char name[80]; } ref_memo;
 
@@ -57,13 +74,14 @@ static void gbnf_lit(cg_buf *b, const char *s, size_t n) {
     cg_buf_putc(b, '"');
 }
 
-// The JSON text of v, as a GBNF literal.
-static void json_lit(cg_buf *b, const sj *v) {
+// The JSON text of v, as a GBNF literal; false when v holds a number beyond a double (1e999).
+static bool json_lit(cg_buf *b, const sj *v) {
     cg_buf t;
     cg_buf_init(&t);
-    sj_write(&t, v);
-    gbnf_lit(b, t.data ? t.data : "", t.len);
+    bool ok = write_json(&t, v);
+    if (ok) gbnf_lit(b, t.data ? t.data : "", t.len);
     cg_buf_free(&t);
+    return ok;
 }
 
 // The shared rules; '@' stands for the rule-name prefix.
@@ -219,15 +237,15 @@ static cg_status read_bounds(gen *g, const sj *s, const char *path, bounds *ival
     const sj *emn = sj_get(s, "exclusiveMinimum"), *emx = sj_get(s, "exclusiveMaximum");
     double lo = -INFINITY, hi = INFINITY;
     bool lo_excl = false, hi_excl = false;
-    if (mn && mn->type != SJ_NUM) return bad(g, CG_ERR_FORMAT, path, "minimum is not a number");
-    if (mx && mx->type != SJ_NUM) return bad(g, CG_ERR_FORMAT, path, "maximum is not a number");
-    if (mn) lo = mn->num;
-    if (mx) hi = mx->num;
-    if (emn && emn->type == SJ_BOOL) lo_excl = emn->b;   // draft 4
-    else if (emn && emn->type == SJ_NUM) { if (emn->num >= lo) { lo = emn->num; lo_excl = true; } }
+    if (mn && !is_num(mn)) return bad(g, CG_ERR_FORMAT, path, "minimum is not a number");
+    if (mx && !is_num(mx)) return bad(g, CG_ERR_FORMAT, path, "maximum is not a number");
+    if (mn) lo = num(mn);
+    if (mx) hi = num(mx);
+    if (emn && emn->kind == CG_JV_BOOL) lo_excl = emn->u.b;   // draft 4
+    else if (emn && is_num(emn)) { if (num(emn) >= lo) { lo = num(emn); lo_excl = true; } }
     else if (emn) return bad(g, CG_ERR_FORMAT, path, "exclusiveMinimum is neither a number nor a boolean");
-    if (emx && emx->type == SJ_BOOL) hi_excl = emx->b;
-    else if (emx && emx->type == SJ_NUM) { if (emx->num <= hi) { hi = emx->num; hi_excl = true; } }
+    if (emx && emx->kind == CG_JV_BOOL) hi_excl = emx->u.b;
+    else if (emx && is_num(emx)) { if (num(emx) <= hi) { hi = num(emx); hi_excl = true; } }
     else if (emx) return bad(g, CG_ERR_FORMAT, path, "exclusiveMaximum is neither a number nor a boolean");
     const double LIM = 9.0e15;   // integers up to 16 digits are exact in a double
     if ((isfinite(lo) && fabs(lo) > LIM) || (isfinite(hi) && fabs(hi) > LIM))
@@ -256,8 +274,8 @@ static cg_status read_bounds(gen *g, const sj *s, const char *path, bounds *ival
 static cg_status visit(gen *g, const sj *s, const char *path, char *name);
 
 static cg_status resolve_ref(gen *g, const sj *ref, const char *path, const sj **target) {
-    if (ref->type != SJ_STR) return bad(g, CG_ERR_FORMAT, path, "$ref is not a string");
-    const char *r = ref->s;
+    if (!is_str(ref)) return bad(g, CG_ERR_FORMAT, path, "$ref is not a string");
+    const char *r = ref->u.s.p;
     if (r[0] != '#') return bad(g, CG_ERR_UNSUPPORTED, path, "$ref outside this document");
     const sj *cur = g->root;
     const char *p = r + 1;
@@ -271,10 +289,10 @@ static cg_status resolve_ref(gen *g, const sj *ref, const char *path, const sj *
             else tok[k++] = *p++;
         }
         tok[k] = 0;
-        if (cur->type == SJ_ARR) {
+        if (cur->kind == CG_JV_LIST) {
             char *end;
             unsigned long i = strtoul(tok, &end, 10);
-            cur = *end || i >= cur->n ? NULL : &cur->items[i];
+            cur = !*tok || *end || i >= cur->u.list.n ? NULL : cur->u.list.items[i];
         } else {
             cur = sj_get(cur, tok);
         }
@@ -285,7 +303,7 @@ static cg_status resolve_ref(gen *g, const sj *ref, const char *path, const sj *
     return CG_OK;
 }
 
-typedef struct prop { const char *key; size_t klen; const sj *schema; bool req; } prop;
+typedef struct prop { const char *key; size_t klen; const sj *kv; const sj *schema; bool req; } prop;   // kv: the key as a string value
 
 // "not one of the declared keys" as a chain of rules over the keys' code points; *name gets the
 // rule matching the rest of a key after the opening quote, closing quote included.
@@ -363,17 +381,17 @@ static cg_status object_rule(gen *g, prop *props, size_t n, const sj *additional
         cg_buf_init(&b);
         cg_buf t;
         cg_buf_init(&t);
-        sj_write_str(&t, props[i].key, props[i].klen);
-        gbnf_lit(&b, t.data, t.len);
+        write_json(&t, props[i].kv);   // a string: always writable
+        gbnf_lit(&b, t.data ? t.data : "", t.len);
         cg_buf_printf(&b, " %sspace \":\" %sspace %s", P, P, val);
         put_rule(g, kv[i], &b);
         cg_buf_free(&b);
         cg_buf_free(&t);
     }
     char addkv[80] = "";
-    if (additional && !(additional->type == SJ_BOOL && !additional->b)) {
+    if (additional && !is_bool(additional, false)) {
         char val[80], key[80];
-        if (additional->type == SJ_BOOL) snprintf(val, sizeof val, "%svalue", P);
+        if (additional->kind == CG_JV_BOOL) snprintf(val, sizeof val, "%svalue", P);
         else {
             char pp[512];
             sub_path(pp, sizeof pp, path, "additionalProperties");
@@ -428,45 +446,47 @@ done:
     return st;
 }
 
+static cg_status grow_props(gen *g, prop **props, size_t n, size_t *cap) {
+    if (n < *cap) return CG_OK;
+    size_t c = *cap ? *cap * 2 : 16;
+    prop *p = realloc(*props, c * sizeof *p);
+    if (!p) return cg_err_set(g->err, CG_ERR_NOMEM, "json schema: out of memory");
+    *props = p;
+    *cap = c;
+    return CG_OK;
+}
+
+static bool same_str(const sj *a, const char *p, size_t n) { return is_str(a) && a->u.s.n == n && memcmp(a->u.s.p, p, n) == 0; }
+
 static cg_status collect_props(gen *g, const sj *s, const char *path, prop **props, size_t *n, size_t *cap) {
+    // `required` keys without a property schema take any value
+    static const sj ANY = {.refs = 1, .kind = CG_JV_BOOL, .immortal = 1, .u.b = true};
+    cg_status st;
     const sj *pr = sj_get(s, "properties"), *req = sj_get(s, "required");
-    if (pr && pr->type != SJ_OBJ) return bad(g, CG_ERR_FORMAT, path, "properties is not an object");
-    if (req && req->type != SJ_ARR) return bad(g, CG_ERR_FORMAT, path, "required is not an array");
-    for (size_t i = 0; pr && i < pr->n; i++) {
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 16;
-            prop *p = realloc(*props, *cap * sizeof *p);
-            if (!p) return cg_err_set(g->err, CG_ERR_NOMEM, "json schema: out of memory");
-            *props = p;
-        }
+    if (pr && pr->kind != CG_JV_DICT) return bad(g, CG_ERR_FORMAT, path, "properties is not an object");
+    if (req && req->kind != CG_JV_LIST) return bad(g, CG_ERR_FORMAT, path, "required is not an array");
+    for (size_t i = 0; pr && i < pr->u.dict.n; i++) {
+        if ((st = grow_props(g, props, *n, cap))) return st;
+        const sj *key = pr->u.dict.keys[i];
         bool r = false;
-        for (size_t j = 0; req && j < req->n; j++)
-            r |= req->items[j].type == SJ_STR && req->items[j].len == pr->key_lens[i] &&
-                 memcmp(req->items[j].s, pr->keys[i], pr->key_lens[i]) == 0;
+        for (size_t j = 0; req && j < req->u.list.n; j++) r |= same_str(req->u.list.items[j], key->u.s.p, key->u.s.n);
         // allOf merging: a key seen before keeps its first schema, required if any says so
         bool dup = false;
         for (size_t j = 0; j < *n; j++)
-            if ((*props)[j].klen == pr->key_lens[i] && memcmp((*props)[j].key, pr->keys[i], pr->key_lens[i]) == 0) {
+            if ((*props)[j].klen == key->u.s.n && memcmp((*props)[j].key, key->u.s.p, key->u.s.n) == 0) {
                 (*props)[j].req |= r;
                 dup = true;
             }
-        if (!dup) (*props)[(*n)++] = (prop){pr->keys[i], pr->key_lens[i], &pr->items[i], r};
+        if (!dup) (*props)[(*n)++] = (prop){key->u.s.p, key->u.s.n, key, pr->u.dict.vals[i], r};
     }
-    // required keys without a property schema: any value
-    for (size_t j = 0; req && j < req->n; j++) {
-        if (req->items[j].type != SJ_STR) return bad(g, CG_ERR_FORMAT, path, "required holds a non-string");
+    for (size_t j = 0; req && j < req->u.list.n; j++) {
+        const sj *rk = req->u.list.items[j];
+        if (!is_str(rk)) return bad(g, CG_ERR_FORMAT, path, "required holds a non-string");
         bool found = false;
-        for (size_t i = 0; i < *n; i++)
-            found |= (*props)[i].klen == req->items[j].len && memcmp((*props)[i].key, req->items[j].s, req->items[j].len) == 0;
+        for (size_t i = 0; i < *n; i++) found |= (*props)[i].klen == rk->u.s.n && memcmp((*props)[i].key, rk->u.s.p, rk->u.s.n) == 0;
         if (found) continue;
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 16;
-            prop *p = realloc(*props, *cap * sizeof *p);
-            if (!p) return cg_err_set(g->err, CG_ERR_NOMEM, "json schema: out of memory");
-            *props = p;
-        }
-        static const sj any = {.type = SJ_BOOL, .b = true};
-        (*props)[(*n)++] = (prop){req->items[j].s, req->items[j].len, &any, true};
+        if ((st = grow_props(g, props, *n, cap))) return st;
+        (*props)[(*n)++] = (prop){rk->u.s.p, rk->u.s.n, rk, &ANY, true};
     }
     return CG_OK;
 }
@@ -506,8 +526,8 @@ static cg_status type_rule(gen *g, const sj *s, const char *type, const char *pa
     if (!strcmp(type, "string")) {
         const sj *fmt = sj_get(s, "format");
         if (fmt) {
-            if (fmt->type != SJ_STR) return bad(g, CG_ERR_FORMAT, path, "format is not a string");
-            const char *f = fmt->s;
+            if (!is_str(fmt)) return bad(g, CG_ERR_FORMAT, path, "format is not a string");
+            const char *f = fmt->u.s.p;
             if (!strcmp(f, "date") || !strcmp(f, "time") || !strcmp(f, "uuid"))
                 cg_buf_printf(body, "\"\\\"\" %s%s \"\\\"\" %sspace", P, f, P);
             else if (!strcmp(f, "date-time"))
@@ -517,10 +537,10 @@ static cg_status type_rule(gen *g, const sj *s, const char *type, const char *pa
             return CG_OK;
         }
         const sj *mn = sj_get(s, "minLength"), *mx = sj_get(s, "maxLength");
-        if ((mn && (mn->type != SJ_NUM || mn->num < 0)) || (mx && (mx->type != SJ_NUM || mx->num < 0)))
+        if ((mn && (!is_num(mn) || num(mn) < 0)) || (mx && (!is_num(mx) || num(mx) < 0)))
             return bad(g, CG_ERR_FORMAT, path, "minLength/maxLength is not a non-negative number");
         if (!mn && !mx) { cg_buf_printf(body, "%sstring", P); return CG_OK; }
-        double lo = mn ? mn->num : 0, hi = mx ? mx->num : -1;
+        double lo = mn ? num(mn) : 0, hi = mx ? num(mx) : -1;
         if (lo > 100000 || hi > 100000) return bad(g, CG_ERR_UNSUPPORTED, path, "string length bound above 100000");
         if (mx && hi < lo) return bad(g, CG_ERR_UNSUPPORTED, path, "maxLength < minLength: no string fits");
         if (mx) cg_buf_printf(body, "\"\\\"\" %schar{%u,%u} \"\\\"\" %sspace", P, (unsigned)lo, (unsigned)hi, P);
@@ -530,16 +550,18 @@ static cg_status type_rule(gen *g, const sj *s, const char *type, const char *pa
     if (!strcmp(type, "array")) {
         const sj *items = sj_get(s, "items"), *prefix = sj_get(s, "prefixItems");
         const sj *mn = sj_get(s, "minItems"), *mx = sj_get(s, "maxItems"), *uniq = sj_get(s, "uniqueItems");
-        if (uniq && uniq->type == SJ_BOOL && uniq->b) return bad(g, CG_ERR_UNSUPPORTED, path, "uniqueItems: true");
-        if ((mn && (mn->type != SJ_NUM || mn->num < 0)) || (mx && (mx->type != SJ_NUM || mx->num < 0)))
+        if (uniq && is_bool(uniq, true)) return bad(g, CG_ERR_UNSUPPORTED, path, "uniqueItems: true");
+        if ((mn && (!is_num(mn) || num(mn) < 0)) || (mx && (!is_num(mx) || num(mx) < 0)))
             return bad(g, CG_ERR_FORMAT, path, "minItems/maxItems is not a non-negative number");
-        unsigned lo = mn ? (unsigned)mn->num : 0;
+        if ((mn && num(mn) > 10000) || (mx && num(mx) > 10000))
+            return bad(g, CG_ERR_UNSUPPORTED, path, "minItems/maxItems above 10000");
+        unsigned lo = mn ? (unsigned)num(mn) : 0;
         bool bounded = mx != NULL;
-        unsigned hi = mx ? (unsigned)mx->num : 0;
+        unsigned hi = mx ? (unsigned)num(mx) : 0;
         if (lo > 10000 || hi > 10000) return bad(g, CG_ERR_UNSUPPORTED, path, "minItems/maxItems above 10000");
         if (bounded && hi < lo) return bad(g, CG_ERR_UNSUPPORTED, path, "maxItems < minItems: no array fits");
         char item[80];
-        bool no_items = items && items->type == SJ_BOOL && !items->b;
+        bool no_items = items && is_bool(items, false);
         if (items && !no_items) {
             char pp[512];
             sub_path(pp, sizeof pp, path, "items");
@@ -550,14 +572,15 @@ static cg_status type_rule(gen *g, const sj *s, const char *type, const char *pa
         cg_buf_printf(body, "\"[\" %sspace ", P);
         unsigned k = 0;
         if (prefix) {
-            if (prefix->type != SJ_ARR) return bad(g, CG_ERR_FORMAT, path, "prefixItems is not an array");
-            k = (unsigned)prefix->n;
+            if (prefix->kind != CG_JV_LIST) return bad(g, CG_ERR_FORMAT, path, "prefixItems is not an array");
+            if (prefix->u.list.n > 10000) return bad(g, CG_ERR_UNSUPPORTED, path, "prefixItems above 10000");
+            k = (unsigned)prefix->u.list.n;
             if (bounded && hi < k) return bad(g, CG_ERR_UNSUPPORTED, path, "maxItems below the prefixItems count");
             for (unsigned i = 0; i < k; i++) {
                 char pp[512], nm[80], idx[32];
                 snprintf(idx, sizeof idx, "prefixItems/%u", i);
                 sub_path(pp, sizeof pp, path, idx);
-                if ((st = visit(g, &prefix->items[i], pp, nm))) return st;
+                if ((st = visit(g, prefix->u.list.items[i], pp, nm))) return st;
                 if (i) cg_buf_printf(body, "\",\" %sspace ", P);
                 cg_buf_printf(body, "%s ", nm);
             }
@@ -594,12 +617,12 @@ static cg_status type_rule(gen *g, const sj *s, const char *type, const char *pa
 
 static cg_status visit(gen *g, const sj *s, const char *path, char *name) {
     cg_status st = CG_OK;
-    if (s->type == SJ_BOOL) {
-        if (!s->b) return bad(g, CG_ERR_UNSUPPORTED, path, "schema 'false' admits no value");
+    if (s->kind == CG_JV_BOOL) {
+        if (!s->u.b) return bad(g, CG_ERR_UNSUPPORTED, path, "schema 'false' admits no value");
         snprintf(name, 80, "%svalue", P);
         return CG_OK;
     }
-    if (s->type != SJ_OBJ) return bad(g, CG_ERR_FORMAT, path, "a schema must be an object or a boolean");
+    if (s->kind != CG_JV_DICT) return bad(g, CG_ERR_FORMAT, path, "a schema must be an object or a boolean");
     if (++g->depth > MAX_DEPTH) {
         g->depth--;
         return bad(g, CG_ERR_LIMIT, path, "schema nested too deeply");
@@ -631,7 +654,7 @@ static cg_status visit(gen *g, const sj *s, const char *path, char *name) {
         new_name(g, m->name);
         char tname[80], mname[80];
         snprintf(mname, sizeof mname, "%s", m->name);
-        if ((st = visit(g, target, ref->s, tname))) goto out;
+        if ((st = visit(g, target, ref->u.s.p, tname))) goto out;
         cg_buf b;
         cg_buf_init(&b);
         cg_buf_puts(&b, tname);
@@ -646,47 +669,47 @@ static cg_status visit(gen *g, const sj *s, const char *path, char *name) {
     const sj *cnst = sj_get(s, "const"), *en = sj_get(s, "enum");
     const sj *any = sj_get(s, "anyOf"), *one = sj_get(s, "oneOf"), *all = sj_get(s, "allOf");
     const sj *type = sj_get(s, "type"), *nullable = sj_get(s, "nullable");
-    bool is_nullable = nullable && nullable->type == SJ_BOOL && nullable->b;
+    bool is_nullable = nullable && is_bool(nullable, true);
     if (cnst) {
-        json_lit(&body, cnst);
+        if (!json_lit(&body, cnst)) { st = bad(g, CG_ERR_UNSUPPORTED, path, "const holds a number beyond a double"); goto done; }
         cg_buf_printf(&body, " %sspace", P);
     } else if (en) {
-        if (en->type != SJ_ARR || en->n == 0) { st = bad(g, CG_ERR_FORMAT, path, "enum is not a non-empty array"); goto done; }
+        if (en->kind != CG_JV_LIST || en->u.list.n == 0) { st = bad(g, CG_ERR_FORMAT, path, "enum is not a non-empty array"); goto done; }
         cg_buf_putc(&body, '(');
-        for (size_t i = 0; i < en->n; i++) {
+        for (size_t i = 0; i < en->u.list.n; i++) {
             if (i) cg_buf_puts(&body, " | ");
-            json_lit(&body, &en->items[i]);
+            if (!json_lit(&body, en->u.list.items[i])) { st = bad(g, CG_ERR_UNSUPPORTED, path, "enum holds a number beyond a double"); goto done; }
         }
         cg_buf_printf(&body, ") %sspace", P);
     } else if (any || one) {
         const sj *alts = any ? any : one;
-        if (alts->type != SJ_ARR || alts->n == 0) { st = bad(g, CG_ERR_FORMAT, path, "anyOf/oneOf is not a non-empty array"); goto done; }
-        for (size_t i = 0; i < alts->n; i++) {
+        if (alts->kind != CG_JV_LIST || alts->u.list.n == 0) { st = bad(g, CG_ERR_FORMAT, path, "anyOf/oneOf is not a non-empty array"); goto done; }
+        for (size_t i = 0; i < alts->u.list.n; i++) {
             char pp[512], nm[80], idx[40];
             snprintf(idx, sizeof idx, "%s/%zu", any ? "anyOf" : "oneOf", i);
             sub_path(pp, sizeof pp, path, idx);
-            if ((st = visit(g, &alts->items[i], pp, nm))) goto done;
+            if ((st = visit(g, alts->u.list.items[i], pp, nm))) goto done;
             cg_buf_printf(&body, "%s%s", i ? " | " : "", nm);
         }
     } else if (all) {
-        if (all->type != SJ_ARR || all->n == 0) { st = bad(g, CG_ERR_FORMAT, path, "allOf is not a non-empty array"); goto done; }
+        if (all->kind != CG_JV_LIST || all->u.list.n == 0) { st = bad(g, CG_ERR_FORMAT, path, "allOf is not a non-empty array"); goto done; }
         prop *props = NULL;
         size_t n = 0, cap = 0;
         const sj *additional = NULL;
         bool objects = true;
-        for (size_t i = 0; i < all->n && !st; i++) {
-            const sj *sub = &all->items[i];
+        for (size_t i = 0; i < all->u.list.n && !st; i++) {
+            const sj *sub = all->u.list.items[i];
             const sj *sref = sj_get(sub, "$ref");
             if (sref && (st = resolve_ref(g, sref, path, &sub))) break;
             const sj *t = sj_get(sub, "type");
-            if (sub->type != SJ_OBJ || (t && !(t->type == SJ_STR && !strcmp(t->s, "object")))) { objects = false; break; }
+            if (sub->kind != CG_JV_DICT || (t && !same_str(t, "object", 6))) { objects = false; break; }
             st = collect_props(g, sub, path, &props, &n, &cap);
             const sj *ad = sj_get(sub, "additionalProperties");
-            if (ad && (!additional || (ad->type == SJ_BOOL && !ad->b))) additional = ad;
+            if (ad && (!additional || is_bool(ad, false))) additional = ad;
         }
-        if (!st && !objects && all->n == 1) {
+        if (!st && !objects && all->u.list.n == 1) {
             char nm[80];
-            st = visit(g, &all->items[0], path, nm);
+            st = visit(g, all->u.list.items[0], path, nm);
             if (!st) cg_buf_puts(&body, nm);
         } else if (!st && !objects) {
             st = bad(g, CG_ERR_UNSUPPORTED, path, "allOf is supported for object schemas only");
@@ -696,17 +719,17 @@ static cg_status visit(gen *g, const sj *s, const char *path, char *name) {
         }
         free(props);
         if (st) goto done;
-    } else if (type && type->type == SJ_ARR) {
-        for (size_t i = 0; i < type->n; i++) {
-            if (type->items[i].type != SJ_STR) { st = bad(g, CG_ERR_FORMAT, path, "type list holds a non-string"); goto done; }
+    } else if (type && type->kind == CG_JV_LIST) {
+        for (size_t i = 0; i < type->u.list.n; i++) {
+            if (!is_str(type->u.list.items[i])) { st = bad(g, CG_ERR_FORMAT, path, "type list holds a non-string"); goto done; }
             if (i) cg_buf_puts(&body, " | ");
             cg_buf_putc(&body, '(');
-            if ((st = type_rule(g, s, type->items[i].s, path, &body))) goto done;
+            if ((st = type_rule(g, s, type->u.list.items[i]->u.s.p, path, &body))) goto done;
             cg_buf_putc(&body, ')');
         }
     } else if (type) {
-        if (type->type != SJ_STR) { st = bad(g, CG_ERR_FORMAT, path, "type is not a string or a list"); goto done; }
-        if ((st = type_rule(g, s, type->s, path, &body))) goto done;
+        if (!is_str(type)) { st = bad(g, CG_ERR_FORMAT, path, "type is not a string or a list"); goto done; }
+        if ((st = type_rule(g, s, type->u.s.p, path, &body))) goto done;
     } else if (sj_get(s, "properties") || sj_get(s, "additionalProperties") || sj_get(s, "required")) {
         if ((st = type_rule(g, s, "object", path, &body))) goto done;
     } else if (sj_get(s, "items") || sj_get(s, "prefixItems")) {
@@ -725,11 +748,9 @@ out:
 
 cg_status cg_schema_to_gbnf_rules(const char *json, size_t n, const char *prefix, cg_buf *out, cg_err *err) {
     cg_status st;
-    cg_arena a;
-    cg_arena_init(&a, 1 << 16);
     gen g = {.prefix = prefix, .out = out, .err = err};
-    sj *root;
-    if ((st = sj_parse(&a, json, n, &root, err))) {
+    cg_jval *root = NULL;
+    if ((st = cg_jval_parse(json, n, 0, &root, err))) {
         cg_err_wrap(err, "json schema");
         goto done;
     }
@@ -741,7 +762,7 @@ cg_status cg_schema_to_gbnf_rules(const char *json, size_t n, const char *prefix
     if (!cg_buf_ok(out)) st = cg_err_set(err, CG_ERR_NOMEM, "json schema: out of memory");
 done:
     free(g.refs);
-    cg_arena_free(&a);
+    cg_jval_unref(root);
     return st;
 }
 

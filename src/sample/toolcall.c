@@ -12,9 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/arena.h"
 #include "sample/schema.h"
-#include "sample/sjson.h"
+#include "tok/jval.h"
+
+typedef cg_jval sj;   // a parsed JSON value (owned by whoever parsed it, borrowed below)
+
+// Member `key` of an object, or NULL (also when o is not an object).
+static const sj *sj_get(const sj *o, const char *key) {
+    return o && o->kind == CG_JV_DICT ? cg_jval_dict_getn(o, key, strlen(key)) : NULL;
+}
+
+// Compact JSON of v (keys in the model's order, UTF-8 kept); false for a number JSON cannot hold
+// (1e999 parses to infinity) or out of memory.
+static bool write_json(cg_buf *b, const sj *v) {
+    static const cg_jval_dump_opts COMPACT = {.indent = -1, .item_sep = ",", .key_sep = ":", .finite_only = true};
+    return cg_jval_dump(v, &COMPACT, b, NULL) == CG_OK;
+}
+
+// s[0..n) as a JSON string literal.
+static void write_str(cg_buf *b, const char *s, size_t n) {
+    cg_jval *v = cg_jval_str(s, n);
+    if (!v || !write_json(b, v)) b->failed = true;   // out of memory: sticky, like any append
+    cg_jval_unref(v);
+}
 
 typedef enum mode { M_CONTENT, M_MARKER, M_WHOLE } mode;
 typedef enum verdict { V_COMPLETE, V_INCOMPLETE, V_INVALID } verdict;
@@ -96,23 +116,28 @@ static bool add_call(pending *pd, const char *name, size_t name_len, const sj *a
     if (pd->n == sizeof pd->c / sizeof *pd->c || name_len == 0) return false;
     cg_buf a;
     cg_buf_init(&a);
+    bool written = true;
     if (!args) {
         cg_buf_puts(&a, "{}");
-    } else if (args->type == SJ_STR) {
+    } else if (args->kind == CG_JV_STR) {
         // some models send the arguments as a JSON string: unwrap it when it holds an object
-        cg_arena ar;
-        cg_arena_init(&ar, 1024);
-        sj *inner;
-        cg_err e = {0};
-        if (sj_parse(&ar, args->s, args->len, &inner, &e) == CG_OK && inner->type == SJ_OBJ) sj_write(&a, inner);
-        else sj_write(&a, args);
-        cg_arena_free(&ar);
+        cg_jval *inner = NULL;
+        if (cg_jval_parse(args->u.s.p, args->u.s.n, 0, &inner, NULL) == CG_OK && inner->kind == CG_JV_DICT)
+            written = write_json(&a, inner);
+        else
+            written = write_json(&a, args);
+        cg_jval_unref(inner);
     } else {
-        sj_write(&a, args);
+        written = write_json(&a, args);
     }
+    if (!written && cg_buf_ok(&a)) {   // a number beyond a double: not a call we can pass on
+        cg_buf_free(&a);
+        return false;
+    }
+    bool has_id = id && id->kind == CG_JV_STR;
     cg_toolcall c = {dup_n(name, name_len), dup_n(a.data ? a.data : "", a.len), NULL};
-    if (id && id->type == SJ_STR) c.id = dup_n(id->s, id->len);
-    bool ok = c.name && c.arguments && (!id || id->type != SJ_STR || c.id) && cg_buf_ok(&a);
+    if (has_id) c.id = dup_n(id->u.s.p, id->u.s.n);
+    bool ok = c.name && c.arguments && (!has_id || c.id) && cg_buf_ok(&a);
     cg_buf_free(&a);
     if (!ok) {
         free(c.name);
@@ -137,33 +162,34 @@ static bool valid_name(const char *s, size_t n) {
 
 // {"name": "...", "arguments"|"parameters": {...}, "id"?: "..."}
 static bool call_from_obj(pending *pd, const sj *o) {
-    if (!o || o->type != SJ_OBJ) return false;
+    if (!o || o->kind != CG_JV_DICT) return false;
     const sj *name = sj_get(o, "name");
     const sj *args = sj_get(o, "arguments");
     if (!args) args = sj_get(o, "parameters");
-    if (!name || name->type != SJ_STR || !valid_name(name->s, name->len)) return false;
-    if (args && args->type != SJ_OBJ && args->type != SJ_STR) return false;
-    for (size_t i = 0; i < o->n; i++) {   // no unknown members: a JSON answer that merely has "name" is content
-        const char *k = o->keys[i];
-        if (strcmp(k, "name") && strcmp(k, "arguments") && strcmp(k, "parameters") && strcmp(k, "id") && strcmp(k, "type"))
-            return false;
+    if (!name || name->kind != CG_JV_STR || !valid_name(name->u.s.p, name->u.s.n)) return false;
+    if (args && args->kind != CG_JV_DICT && args->kind != CG_JV_STR) return false;
+    static const char *const KNOWN[] = {"name", "arguments", "parameters", "id", "type"};
+    for (size_t i = 0; i < o->u.dict.n; i++) {   // no unknown members: a JSON answer that merely has "name" is content
+        const sj *k = o->u.dict.keys[i];
+        bool known = false;
+        for (size_t j = 0; j < sizeof KNOWN / sizeof *KNOWN; j++)
+            known |= k->u.s.n == strlen(KNOWN[j]) && memcmp(k->u.s.p, KNOWN[j], k->u.s.n) == 0;
+        if (!known) return false;
     }
-    return add_call(pd, name->s, name->len, args, sj_get(o, "id"));
+    return add_call(pd, name->u.s.p, name->u.s.n, args, sj_get(o, "id"));
 }
 
-// Parses one JSON value at s[0..n): 1 ok, 0 truncated (needs more input), -1 invalid.
-static int json_at(cg_arena *a, const char *s, size_t n, sj **v, size_t *end) {
-    cg_err e = {0};
+// Parses one JSON value at s[0..n) into *v (owned by the caller): 1 ok, 0 truncated (needs more
+// input), -1 invalid, -2 out of memory.
+static int json_at(const char *s, size_t n, sj **v, size_t *end) {
     size_t i = 0;
     while (i < n && is_ws(s[i])) i++;
     if (i == n) return 0;
-    cg_status st = sj_parse_prefix(a, s, n, v, end, &e);
+    bool truncated;
+    cg_status st = cg_jval_parse_prefix(s, n, 0, v, end, &truncated, NULL);
     if (st == CG_OK) return 1;
     if (st == CG_ERR_NOMEM) return -2;
-    // the reader names the offset of the error: at the end of the input it is a truncation
-    const char *at = strstr(e.msg, "at offset ");
-    if (at && strtoull(at + 10, NULL, 10) >= n) return 0;
-    return -1;
+    return truncated ? 0 : -1;
 }
 
 // Python-style `fn.call(k="v", n=3)` (Llama 3.1 built-in tools) → a call named fn.
@@ -191,7 +217,7 @@ static bool python_call(pending *pd, const char *s, size_t n) {
         while (i < n && (valid_name(s + i, 1) && s[i] != '.' && s[i] != '-')) i++;
         if (i == k || i >= n || s[i] != '=') { ok = false; break; }
         if (!first) cg_buf_putc(&a, ',');
-        sj_write_str(&a, s + k, i - k);
+        write_str(&a, s + k, i - k);
         cg_buf_putc(&a, ':');
         i++;
         if (i < n && (s[i] == '"' || s[i] == '\'')) {
@@ -204,7 +230,7 @@ static bool python_call(pending *pd, const char *s, size_t n) {
             }
             if (i >= n) { ok = false; cg_buf_free(&str); break; }
             i++;
-            sj_write_str(&a, str.data ? str.data : "", str.len);
+            write_str(&a, str.data ? str.data : "", str.len);
             cg_buf_free(&str);
         } else {
             size_t v = i;
@@ -214,13 +240,11 @@ static bool python_call(pending *pd, const char *s, size_t n) {
             else if (vl == 5 && !memcmp(s + v, "False", 5)) cg_buf_puts(&a, "false");
             else if (vl == 4 && !memcmp(s + v, "None", 4)) cg_buf_puts(&a, "null");
             else {
-                cg_arena ar;
-                cg_arena_init(&ar, 512);
-                sj *num;
-                cg_err e = {0};
-                ok = vl > 0 && sj_parse(&ar, s + v, vl, &num, &e) == CG_OK && num->type == SJ_NUM;
+                cg_jval *num = NULL;
+                ok = vl > 0 && cg_jval_parse(s + v, vl, 0, &num, NULL) == CG_OK &&
+                     (num->kind == CG_JV_INT || num->kind == CG_JV_FLOAT);
                 if (ok) cg_buf_append(&a, s + v, vl);
-                cg_arena_free(&ar);
+                cg_jval_unref(num);
             }
         }
         first = false;
@@ -229,12 +253,9 @@ static bool python_call(pending *pd, const char *s, size_t n) {
     ok = ok && i == n;
     cg_buf_putc(&a, '}');
     if (ok) {
-        cg_arena ar;
-        cg_arena_init(&ar, 1024);
-        sj *args;
-        cg_err e = {0};
-        ok = sj_parse(&ar, a.data, a.len, &args, &e) == CG_OK && add_call(pd, s + name_at, name_len, args, NULL);
-        cg_arena_free(&ar);
+        cg_jval *args = NULL;
+        ok = cg_jval_parse(a.data, a.len, 0, &args, NULL) == CG_OK && add_call(pd, s + name_at, name_len, args, NULL);
+        cg_jval_unref(args);
     }
     cg_buf_free(&a);
     return ok;
@@ -244,27 +265,25 @@ static bool python_call(pending *pd, const char *s, size_t n) {
 // s[0..n) starts at the marker (M_MARKER) or at the first byte of the output (M_WHOLE).
 static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final, pending *pd, size_t *used,
                       cg_buf *content) {
-    cg_arena a;
-    cg_arena_init(&a, 4096);
     verdict v = V_INVALID;
-    sj *val;
+    sj *val = NULL, *args = NULL;   // owned here, released at the end
     size_t end;
     if (p->mode == M_WHOLE) {
         *used = n;
         if (!final) { v = V_INCOMPLETE; goto done; }
-        cg_err e = {0};
-        if (sj_parse(&a, s, n, &val, &e) != CG_OK) goto done;
+        if (cg_jval_parse(s, n, 0, &val, NULL) != CG_OK) goto done;
         if (p->fmt == CG_TOOLCALL_LLAMA3) {
             if (call_from_obj(pd, val)) v = V_COMPLETE;
         } else {   // generic
             const sj *one = sj_get(val, "tool_call"), *many = sj_get(val, "tool_calls"), *resp = sj_get(val, "response");
-            if (val->type == SJ_OBJ && val->n == 1 && resp && resp->type == SJ_STR) {
-                cg_buf_append(content, resp->s, resp->len);   // a plain answer in the generic envelope
+            bool single = val->kind == CG_JV_DICT && val->u.dict.n == 1;
+            if (single && resp && resp->kind == CG_JV_STR) {
+                cg_buf_append(content, resp->u.s.p, resp->u.s.n);   // a plain answer in the generic envelope
                 v = V_COMPLETE;
-            } else if (val->type == SJ_OBJ && val->n == 1 && one && call_from_obj(pd, one)) v = V_COMPLETE;
-            else if (val->type == SJ_OBJ && val->n == 1 && many && many->type == SJ_ARR && many->n) {
+            } else if (single && one && call_from_obj(pd, one)) v = V_COMPLETE;
+            else if (single && many && many->kind == CG_JV_LIST && many->u.list.n) {
                 bool ok = true;
-                for (size_t i = 0; i < many->n && ok; i++) ok = call_from_obj(pd, &many->items[i]);
+                for (size_t i = 0; i < many->u.list.n && ok; i++) ok = call_from_obj(pd, many->u.list.items[i]);
                 if (ok) v = V_COMPLETE;
                 else pending_free(pd);
             }
@@ -283,8 +302,7 @@ static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final
         if (!c && !final) { v = V_INCOMPLETE; goto done; }
         size_t inner = c ? (size_t)(c - body) : bn;
         *used = c ? ml + inner + 12 : n;
-        cg_err e = {0};
-        if (sj_parse(&a, body, inner, &val, &e) == CG_OK && call_from_obj(pd, val)) v = V_COMPLETE;
+        if (cg_jval_parse(body, inner, 0, &val, NULL) == CG_OK && call_from_obj(pd, val)) v = V_COMPLETE;
         goto done;
     }
     if (p->fmt == CG_TOOLCALL_LLAMA3) {   // <|python_tag|>: the rest of the output
@@ -293,8 +311,7 @@ static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final
         size_t i = 0;
         while (i < bn && is_ws(body[i])) i++;
         if (i == bn) goto done;
-        cg_err e = {0};
-        if (sj_parse(&a, body, bn, &val, &e) == CG_OK) {
+        if (cg_jval_parse(body, bn, 0, &val, NULL) == CG_OK) {
             if (call_from_obj(pd, val)) v = V_COMPLETE;
         } else if (python_call(pd, body, bn)) {
             v = V_COMPLETE;
@@ -302,10 +319,9 @@ static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final
             cg_buf code;
             cg_buf_init(&code);
             cg_buf_puts(&code, "{\"code\":");
-            sj_write_str(&code, body + i, bn - i);
+            write_str(&code, body + i, bn - i);
             cg_buf_putc(&code, '}');
-            sj *args;
-            if (cg_buf_ok(&code) && sj_parse(&a, code.data, code.len, &args, &e) == CG_OK &&
+            if (cg_buf_ok(&code) && cg_jval_parse(code.data, code.len, 0, &args, NULL) == CG_OK &&
                 add_call(pd, "python", 6, args, NULL))
                 v = V_COMPLETE;
             cg_buf_free(&code);
@@ -318,11 +334,11 @@ static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final
     *used = ml;   // when invalid: only the marker becomes content, scanning resumes after it
     if (i == bn) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
     if (body[i] == '[') {
-        int r = json_at(&a, body, bn, &val, &end);
+        int r = json_at(body, bn, &val, &end);
         if (r == 0) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
-        if (r < 0 || val->type != SJ_ARR || val->n == 0) goto done;
+        if (r < 0 || val->kind != CG_JV_LIST || val->u.list.n == 0) goto done;
         bool ok = true;
-        for (size_t k = 0; k < val->n && ok; k++) ok = call_from_obj(pd, &val->items[k]);
+        for (size_t k = 0; k < val->u.list.n && ok; k++) ok = call_from_obj(pd, val->u.list.items[k]);
         if (!ok) { pending_free(pd); goto done; }
         *used = ml + end;
         v = V_COMPLETE;
@@ -336,14 +352,15 @@ static verdict decide(cg_toolcall_parser *p, const char *s, size_t n, bool final
     size_t avail = bn - k < 6 ? bn - k : 6;
     if (memcmp(body + k, args_tag, avail) != 0 || k == name_at) goto done;
     if (avail < 6) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
-    int r = json_at(&a, body + k + 6, bn - k - 6, &val, &end);
+    int r = json_at(body + k + 6, bn - k - 6, &val, &end);
     if (r == 0) { v = final ? V_INVALID : V_INCOMPLETE; goto done; }
-    if (r < 0 || val->type != SJ_OBJ) goto done;
+    if (r < 0 || val->kind != CG_JV_DICT) goto done;
     if (!add_call(pd, body + name_at, k - name_at, val, NULL)) goto done;
     *used = ml + k + 6 + end;
     v = V_COMPLETE;
 done:
-    cg_arena_free(&a);
+    cg_jval_unref(val);
+    cg_jval_unref(args);
     return v;
 }
 

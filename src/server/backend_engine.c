@@ -24,7 +24,7 @@
 #include "model/model.h"
 #include "sample/grammar.h"
 #include "sample/sampler.h"
-#include "sample/schema.h"
+#include "sample/setup.h"
 #include "sample/stop.h"
 #include "sample/toolcall.h"
 #include "tok/template.h"
@@ -40,19 +40,14 @@ typedef struct eng {
     char *tmpl;                 // chat template source (owned)
     cg_toolcall_format tc_fmt;
     char *bos_text, *eos_text;  // NUL-terminated token texts or NULL
-    cg_token_text *pieces;      // [n_vocab] token bytes (borrowed from vocab)
-    int32_t *eog;
-    size_t n_eog;
-    cg_grammar_vocab *gvocab;
+    cg_sample_vocab sv;         // token bytes, EOG ids, grammar trie
     pthread_mutex_t mu;
     uint64_t next_id;
     struct job *jobs;
 } eng;
 
 typedef struct choice_st {
-    cg_sampler *smp;
-    cg_grammar_matcher *gm;
-    uint8_t *allowed;
+    cg_sample_seq seq;          // sampler + grammar matcher
     cg_detok_stream *detok;
     cg_stop *stop;
     cg_toolcall_parser *tc;
@@ -99,9 +94,7 @@ static void job_free(job *j) {
     size_t n_ch = j->n_prompts * j->n;
     for (size_t i = 0; j->ch && i < n_ch; i++) {
         choice_st *c = &j->ch[i];
-        cg_sampler_free(c->smp);
-        cg_grammar_matcher_free(c->gm);
-        free(c->allowed);
+        cg_sample_seq_free(&c->seq);
         cg_detok_stream_free(c->detok);
         cg_stop_free(c->stop);
         cg_toolcall_parser_free(c->tc);
@@ -193,14 +186,7 @@ static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, con
     }
     cg_err err = {0};
     int32_t tok = -1;
-    const uint8_t *allowed = NULL;
-    if (c->gm) {
-        if (cg_grammar_matcher_mask(c->gm, e->gvocab, c->allowed, &err)) goto stop_now;
-        allowed = c->allowed;
-    }
-    if (cg_sampler_sample(c->smp, logits, allowed, &tok, &err)) goto stop_now;   // nothing allowed: stop
-    cg_sampler_accept(c->smp, tok, NULL);
-    if (c->gm && cg_grammar_matcher_accept_token(c->gm, e->gvocab, tok, &err)) goto stop_now;
+    if (cg_sample_seq_next(&c->seq, logits, &tok, &err)) goto stop_now;   // nothing allowed: stop
     j->completion_tokens++;
 
     cg_srv_event lp = {.kind = CG_SRV_EV_TOKEN, .i_choice = i_choice};
@@ -208,7 +194,7 @@ static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, con
     cg_srv_logprob top[CG_LOGPROBS_MAX_TOP];
     bool is_eog = cg_vocab_is_eog(e->vocab, tok);
     if (j->logprobs && !is_eog &&
-        cg_logprobs_compute(logits, (int32_t)n_vocab, tok, j->top_logprobs, e->pieces, &lps, NULL) == CG_OK) {
+        cg_logprobs_compute(logits, (int32_t)n_vocab, tok, j->top_logprobs, e->sv.pieces, &lps, NULL) == CG_OK) {
         lp.has_logprob = true;
         lp.tok = (cg_srv_logprob){.token = lps.chosen.bytes.p ? lps.chosen.bytes.p : "", .n_token = lps.chosen.bytes.n,
                                   .logprob = lps.chosen.logprob};
@@ -223,7 +209,7 @@ static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, con
     cg_buf_init(&emit);
     if (!is_eog) cg_detok_stream_feed(c->detok, tok, &piece, NULL);
     cg_stop_reason why = cg_stop_feed_token(c->stop, tok, piece.data ? piece.data : "", piece.len, &emit);
-    bool grammar_done = c->gm && cg_grammar_matcher_must_end(c->gm);
+    bool grammar_done = cg_sample_seq_must_end(&c->seq);
     bool finishing = why != CG_STOP_NONE || is_last || grammar_done;
     if (finishing && why != CG_STOP_STRING) {
         cg_buf rest;
@@ -405,24 +391,15 @@ static cg_status build_grammar(eng *e, const cg_srv_request *rq, job *j, cg_err 
                                  rq->parallel_tool_calls, &g, err);
         free(defs);
         j->tool_marker = e->tc_fmt == CG_TOOLCALL_MISTRAL;
+        if (!st && !cg_buf_ok(&g)) st = cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
+        if (!st) st = cg_sample_grammar_build(CG_SAMPLE_GRAMMAR_GBNF, g.data, g.len, &j->grammar, err);
     } else if (rq->format == CG_SRV_FORMAT_JSON_OBJECT) {
-        cg_schema_any_object_gbnf(&g);
+        st = cg_sample_grammar_build(CG_SAMPLE_GRAMMAR_JSON_OBJECT, NULL, 0, &j->grammar, err);
     } else if (rq->format == CG_SRV_FORMAT_JSON_SCHEMA) {
         const char *s = rq->schema_json ? rq->schema_json : "{}";
-        st = cg_schema_to_gbnf(s, strlen(s), &g, err);
-    } else {
-        goto out;
+        st = cg_sample_grammar_build(CG_SAMPLE_GRAMMAR_JSON_SCHEMA, s, strlen(s), &j->grammar, err);
     }
-    if (st) {
-        st = st == CG_ERR_NOMEM ? st : CG_ERR_INVALID;   // the request's schema: a 400
-        goto out;
-    }
-    if (!cg_buf_ok(&g)) {
-        st = cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
-        goto out;
-    }
-    if ((st = cg_grammar_parse(g.data, g.len, NULL, &j->grammar, err))) st = st == CG_ERR_NOMEM ? st : CG_ERR_INVALID;
-out:
+    if (st && st != CG_ERR_NOMEM) st = CG_ERR_INVALID;   // the request's schema or tools: a 400
     cg_buf_free(&g);
     return st;
 }
@@ -451,20 +428,16 @@ static cg_status choice_init(eng *e, const cg_srv_request *rq, job *j, uint32_t 
     }
     sp.logit_bias = lb;
     sp.n_logit_bias = rq->n_logit_bias;
-    st = cg_sampler_new(&sp, e->n_vocab, &c->smp, err);
+    st = cg_sample_seq_init(&c->seq, &sp, j->grammar, &e->sv, err);
     free(lb);
     if (st) return st;
     size_t *lens = NULL;
     if (rq->n_stop && !(lens = calloc(rq->n_stop, sizeof *lens))) return cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
     for (size_t i = 0; i < rq->n_stop; i++) lens[i] = strlen(rq->stop[i]);
-    st = cg_stop_new(rq->stop, lens, rq->n_stop, e->eog, e->n_eog, 0, &c->stop, err);
+    st = cg_stop_new(rq->stop, lens, rq->n_stop, e->sv.eog, e->sv.n_eog, 0, &c->stop, err);
     free(lens);
     if (st) return st;
     if ((st = cg_detok_stream_new(e->vocab, false, &c->detok, err))) return st;
-    if (j->grammar) {
-        if ((st = cg_grammar_matcher_new(j->grammar, &c->gm, err))) return st;
-        if (!(c->allowed = malloc((size_t)e->n_vocab))) return cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
-    }
     if (j->tools) {
         if ((st = cg_toolcall_parser_new(e->tc_fmt, &c->tc, err))) return st;
         if (j->tool_marker) {
@@ -679,9 +652,7 @@ static void be_free(void *state) {
     eng *e = state;
     if (!e) return;
     cg_sched_free(e->sched);   // every job gets its terminal event here
-    cg_grammar_vocab_free(e->gvocab);
-    free(e->pieces);
-    free(e->eog);
+    cg_sample_vocab_free(&e->sv);
     free(e->tmpl);
     free(e->bos_text);
     free(e->eos_text);
@@ -771,39 +742,14 @@ cg_status cg_srv_engine_new(const cg_srv_engine_params *p, cg_srv_backend *out, 
     if (p->progress) touch_weights(e->m, p->progress, p->progress_user);
     if ((st = cg_vocab_load(cg_model_gguf(e->m), &e->vocab, err))) goto fail;
     e->n_vocab = (int32_t)cg_model_hparams(e->m)->n_vocab;
-    if ((int64_t)cg_vocab_n_tokens(e->vocab) < e->n_vocab) {
-        st = cg_err_set(err, CG_ERR_FORMAT, "engine: the vocabulary has %u tokens, the model's output %d",
-                        cg_vocab_n_tokens(e->vocab), e->n_vocab);
+    if ((st = cg_sample_vocab_init(&e->sv, e->vocab, e->n_vocab, true, err))) {
+        cg_err_wrap(err, "engine");
         goto fail;
     }
     e->bos_text = token_text_dup(e->vocab, cg_vocab_special(e->vocab, CG_SPECIAL_BOS));
     e->eos_text = token_text_dup(e->vocab, cg_vocab_special(e->vocab, CG_SPECIAL_EOS));
     if ((st = prepare_template(e, err))) goto fail;
     e->tc_fmt = detect_tool_format(e->tmpl);
-    e->pieces = calloc((size_t)e->n_vocab, sizeof *e->pieces);
-    e->eog = calloc((size_t)e->n_vocab, sizeof *e->eog);
-    uint8_t *flags = calloc((size_t)e->n_vocab, 1);
-    if (!e->pieces || !e->eog || !flags) {
-        free(flags);
-        st = cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
-        goto fail;
-    }
-    for (int32_t i = 0; i < e->n_vocab; i++) {
-        const char *pc = NULL;
-        size_t n = 0;
-        uint32_t attr = cg_vocab_token_attr(e->vocab, i);
-        bool control = attr & (CG_TOK_ATTR_CONTROL | CG_TOK_ATTR_UNKNOWN | CG_TOK_ATTR_UNUSED);
-        if (cg_token_to_piece(e->vocab, i, 0, true, &pc, &n, NULL) == CG_OK) e->pieces[i] = (cg_token_text){pc, n};
-        if (cg_vocab_is_eog(e->vocab, i)) {
-            e->eog[e->n_eog++] = i;
-            flags[i] = CG_GTOK_EOG;
-        } else if (control) {
-            flags[i] = CG_GTOK_CONTROL;
-        }
-    }
-    st = cg_grammar_vocab_new(e->pieces, flags, e->n_vocab, &e->gvocab, err);
-    free(flags);
-    if (st) goto fail;
     if ((st = cg_sched_new(e->m, &p->sched, &e->sched, err))) goto fail;
     // Model id: the file name without directory and ".gguf".
     const char *base = strrchr(p->model_path, '/');

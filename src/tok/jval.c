@@ -262,11 +262,20 @@ typedef struct jp {
     const char *s;
     size_t n, i;
     int depth, max_depth;
+    bool eof;   // the last failure is the input ending early: more bytes could make it valid
     cg_err *err;
 } jp;
 
 static cg_status jp_fail(jp *p, cg_status st, const char *what) {
+    p->eof = p->i >= p->n;
     return cg_err_set(p->err, st, "json: %s at byte offset %zu", what, p->i);
+}
+
+// A failure reported at an earlier offset (the start of the token) that is still a truncation.
+static cg_status jp_fail_eof(jp *p, cg_status st, const char *what) {
+    st = jp_fail(p, st, what);
+    p->eof = true;
+    return st;
 }
 
 static void jp_ws(jp *p) {
@@ -282,7 +291,13 @@ static int hexv(char c) {
 }
 
 static cg_status jp_hex4(jp *p, uint32_t *cp) {
-    if (p->n - p->i < 4) return jp_fail(p, CG_ERR_FORMAT, "truncated \\u escape");
+    if (p->n - p->i < 4) {
+        bool all_hex = true;
+        for (size_t k = p->i; k < p->n; k++) all_hex &= hexv(p->s[k]) >= 0;
+        cg_status st = jp_fail(p, CG_ERR_FORMAT, "truncated \\u escape");
+        p->eof = all_hex;   // hex digits up to the end: the rest may follow
+        return st;
+    }
     uint32_t v = 0;
     for (int k = 0; k < 4; k++) {
         int h = hexv(p->s[p->i + k]);
@@ -305,7 +320,7 @@ static cg_status jp_string(jp *p, cg_jval **out) {
         if (c == '"') { p->i++; break; }
         if (c < 0x20) { st = jp_fail(p, CG_ERR_FORMAT, "control character in string"); goto fail; }
         if (c == '\\') {
-            if (p->i + 1 >= p->n) { st = jp_fail(p, CG_ERR_FORMAT, "unterminated escape"); goto fail; }
+            if (p->i + 1 >= p->n) { st = jp_fail_eof(p, CG_ERR_FORMAT, "unterminated escape"); goto fail; }
             char e = p->s[p->i + 1];
             p->i += 2;
             char one = 0;
@@ -324,8 +339,10 @@ static cg_status jp_string(jp *p, cg_jval **out) {
                 if ((st = jp_hex4(p, &cp))) goto fail;
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u') {
+                        bool cut = p->i == p->n || (p->n - p->i == 1 && p->s[p->i] == '\\');
                         p->i = at;
-                        st = jp_fail(p, CG_ERR_FORMAT, "unpaired surrogate escape");
+                        st = cut ? jp_fail_eof(p, CG_ERR_FORMAT, "unpaired surrogate escape")
+                                 : jp_fail(p, CG_ERR_FORMAT, "unpaired surrogate escape");
                         goto fail;
                     }
                     p->i += 2;
@@ -378,7 +395,8 @@ static cg_status jp_number(jp *p, cg_jval **out) {
     size_t st0 = p->i, i = p->i;
     bool is_float = false;
     if (i < p->n && p->s[i] == '-') i++;
-    if (i >= p->n || !(p->s[i] >= '0' && p->s[i] <= '9')) return jp_fail(p, CG_ERR_FORMAT, "invalid number");
+    if (i >= p->n) return jp_fail_eof(p, CG_ERR_FORMAT, "invalid number");
+    if (!(p->s[i] >= '0' && p->s[i] <= '9')) return jp_fail(p, CG_ERR_FORMAT, "invalid number");
     if (p->s[i] == '0') {
         i++;
     } else {
@@ -471,7 +489,8 @@ static cg_status jp_lit(jp *p, const char *word, cg_jval *v, cg_jval **out) {
     size_t n = strlen(word);
     if (p->n - p->i < n || memcmp(p->s + p->i, word, n) != 0) {
         cg_jval_unref(v);
-        return jp_fail(p, CG_ERR_FORMAT, "unexpected character");
+        bool cut = p->n - p->i < n && memcmp(p->s + p->i, word, p->n - p->i) == 0;
+        return cut ? jp_fail_eof(p, CG_ERR_FORMAT, "unexpected character") : jp_fail(p, CG_ERR_FORMAT, "unexpected character");
     }
     if (!v) return jp_fail(p, CG_ERR_NOMEM, "out of memory");
     p->i += n;
@@ -496,21 +515,38 @@ static cg_status jp_value(jp *p, cg_jval **out) {
     }
 }
 
-cg_status cg_jval_parse(const char *text, size_t n, int max_depth, cg_jval **out, cg_err *err) {
+static cg_status parse_at(const char *text, size_t n, int max_depth, bool whole, cg_jval **out, size_t *end,
+                          bool *truncated, cg_err *err) {
     jp p = {.s = text, .n = n, .max_depth = max_depth > 0 ? max_depth : 128, .err = err};
     if (p.max_depth > CG_JVAL_MAX_DEPTH - 2) p.max_depth = CG_JVAL_MAX_DEPTH - 2;
     cg_jval *v = NULL;
     *out = NULL;
+    if (truncated) *truncated = false;
     if (!text && n) return cg_err_set(err, CG_ERR_INVALID, "json: NULL text");
     cg_status st = jp_value(&p, &v);
-    if (st) return st;
-    jp_ws(&p);
-    if (p.i != n) {
-        cg_jval_unref(v);
-        return jp_fail(&p, CG_ERR_FORMAT, "trailing characters after the value");
+    if (st) {
+        if (truncated) *truncated = st == CG_ERR_FORMAT && p.eof;
+        return st;
+    }
+    if (end) *end = p.i;
+    if (whole) {
+        jp_ws(&p);
+        if (p.i != n) {
+            cg_jval_unref(v);
+            return jp_fail(&p, CG_ERR_FORMAT, "trailing characters after the value");
+        }
     }
     *out = v;
     return CG_OK;
+}
+
+cg_status cg_jval_parse(const char *text, size_t n, int max_depth, cg_jval **out, cg_err *err) {
+    return parse_at(text, n, max_depth, true, out, NULL, NULL, err);
+}
+
+cg_status cg_jval_parse_prefix(const char *text, size_t n, int max_depth, cg_jval **out, size_t *end,
+                               bool *truncated, cg_err *err) {
+    return parse_at(text, n, max_depth, false, out, end, truncated, err);
 }
 
 // ---- printers ---------------------------------------------------------------------------------
@@ -630,6 +666,8 @@ static cg_status dump_rec(const cg_jval *v, const cg_jval_dump_opts *o, int leve
     case CG_JV_BOOL: cg_buf_puts(out, v->u.b ? "true" : "false"); break;
     case CG_JV_INT: cg_buf_printf(out, "%lld", (long long)v->u.i); break;
     case CG_JV_FLOAT:
+        if (o->finite_only && !isfinite(v->u.f))
+            return cg_err_set(err, CG_ERR_INVALID, "tojson: %g is not a JSON number", v->u.f);
         if (isnan(v->u.f)) cg_buf_puts(out, "NaN");
         else if (isinf(v->u.f)) cg_buf_puts(out, v->u.f < 0 ? "-Infinity" : "Infinity");
         else cg_jval_py_float(v->u.f, out);

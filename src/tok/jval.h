@@ -100,6 +100,14 @@ bool cg_jval_truthy(const cg_jval *v);
 // max_depth above CG_JVAL_MAX_DEPTH is lowered to it.
 cg_status cg_jval_parse(const char *text, size_t n, int max_depth, cg_jval **out, cg_err *err);
 
+// Parses one value at the start of text[0..n) (after optional whitespace); bytes after it are
+// allowed and *end is set to the offset just past the value. Same strictness and errors as
+// cg_jval_parse. truncated (optional) is set on every return: true when the failure is the input
+// ending too early (a proper prefix of a value: more bytes could complete it), false otherwise —
+// what a streaming reader needs to tell "wait for more" from "not JSON".
+cg_status cg_jval_parse_prefix(const char *text, size_t n, int max_depth, cg_jval **out, size_t *end,
+                               bool *truncated, cg_err *err);
+
 // Python json.dumps(v, ensure_ascii=…, indent=…, separators=…, sort_keys=…).
 // indent < 0 means None; indent_str (may be NULL) overrides it with a string indent.
 // item_sep/key_sep NULL mean Python's defaults (", " / ": ", or "," with an indent).
@@ -109,9 +117,10 @@ typedef struct cg_jval_dump_opts {
     const char *item_sep, *key_sep;
     bool sort_keys;
     bool ensure_ascii;  // escape non-ASCII as \uXXXX (surrogate pairs above U+FFFF)
+    bool finite_only;   // NaN/±inf are CG_ERR_INVALID (Python allow_nan=False); else NaN/Infinity
 } cg_jval_dump_opts;
 // CG_ERR_TYPE for a value JSON cannot hold (Undefined, callables), CG_ERR_LIMIT when nesting is
-// deeper than 512.
+// deeper than 512, CG_ERR_INVALID for a non-finite float with finite_only.
 cg_status cg_jval_dump(const cg_jval *v, const cg_jval_dump_opts *o, cg_buf *out, cg_err *err);
 
 // Python str(v) (strings as-is, None, True, 1.0, lists/dicts via repr) and repr(v).

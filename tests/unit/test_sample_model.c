@@ -12,12 +12,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/arena.h"
 #include "engine/session.h"
 #include "sample/grammar.h"
 #include "sample/sampler.h"
 #include "sample/schema.h"
-#include "sample/sjson.h"
+#include "tok/jval.h"
 #include "tok/tok.h"
 
 #define MAX_TOKENS 2000
@@ -114,13 +113,11 @@ static void test_model_generation(void **state) {
             total += (size_t)steps;
             if ((size_t)steps > longest) longest = (size_t)steps;
             gens++;
-            cg_arena a;
-            cg_arena_init(&a, 4096);
-            sj *root;
-            cg_status st = sj_parse(&a, out.data, out.len, &root, &err);
+            cg_jval *root = NULL;
+            cg_status st = cg_jval_parse(out.data, out.len, 0, &root, &err);
             if (st && strstr(err.msg, "duplicate key")) { n_dup++; st = CG_OK; }
             if (st) fail_msg("%s #%d: not JSON (%s): %s", names[si], k, err.msg, out.data);
-            cg_arena_free(&a);
+            cg_jval_unref(root);
             char fp[8300];
             if (snprintf(fp, sizeof fp, "%s/%03d.json", sub, k) >= (int)sizeof fp) fail_msg("path too long");
             FILE *fo = fopen(fp, "wb");

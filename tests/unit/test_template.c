@@ -460,6 +460,46 @@ static void test_json_parser(void **state) {
     }
 }
 
+// cg_jval_parse_prefix: the value's end, and whether a failure is the input ending early (each case
+// decided by hand: a truncation is a proper prefix of some JSON value).
+static void test_json_parse_prefix(void **state) {
+    (void)state;
+    static const struct { const char *text; bool ok; size_t end; bool truncated; } cases[] = {
+        {"[1] tail", true, 3, false},          {"  {\"a\":\"b\"}{}", true, 11, false},
+        {"12 ", true, 2, false},               {"[1, 2", false, 0, true},
+        {"-", false, 0, true},                 {"tr", false, 0, true},
+        {"nul", false, 0, true},               {"tx", false, 0, false},
+        {"\"ab", false, 0, true},              {"\"\\", false, 0, true},
+        {"\"\\u12", false, 0, true},          {"\"\\u1g", false, 0, false},
+        {"\"\\ud800", false, 0, true},        {"\"\\ud800\\", false, 0, true},
+        {"\"\\ud800x", false, 0, false},      {"{\"a\" 1}", false, 0, false},
+        {"1.", false, 0, true},                {"1e+", false, 0, true},
+        {"{\"a\": 1, \"a\"", false, 0, false}, {"", false, 0, true},
+        {"]", false, 0, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cg_jval *v = NULL;
+        size_t end = 0;
+        bool truncated = !cases[i].truncated;
+        cg_err e = {0};
+        cg_status st = cg_jval_parse_prefix(cases[i].text, strlen(cases[i].text), 0, &v, &end, &truncated, &e);
+        if ((st == CG_OK) != cases[i].ok || (cases[i].ok && end != cases[i].end) || truncated != cases[i].truncated)
+            fail_msg("prefix %zu '%s': got st %d end %zu truncated %d (%s)", i, cases[i].text, st, end, truncated, e.msg);
+        cg_jval_unref(v);
+    }
+    // finite_only: 1e400 parses to infinity, which strict JSON output refuses (Python allow_nan=False)
+    cg_jval *v = NULL;
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_jval_parse("[1e400]", 7, 0, &v, &err), &err);
+    cg_buf b;
+    cg_buf_init(&b);
+    cg_jval_dump_opts o = {.indent = -1, .finite_only = true};
+    assert_int_equal(cg_jval_dump(v, &o, &b, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "not a JSON number"));
+    cg_buf_free(&b);
+    cg_jval_unref(v);
+}
+
 static void test_python_printing(void **state) {
     (void)state;
     // Python repr(float) for these values, and json.dumps escapes.
@@ -614,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_whitespace_control), cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_runtime_errors),    cmocka_unit_test(test_caps),
         cmocka_unit_test(test_strftime_now_clock), cmocka_unit_test(test_json_parser),
+        cmocka_unit_test(test_json_parse_prefix),
         cmocka_unit_test(test_python_printing),   cmocka_unit_test(test_builtin_templates),
         cmocka_unit_test(test_chat_apply_errors), cmocka_unit_test(test_concurrent_renders),
     };

@@ -49,6 +49,14 @@ static const golden GOLDEN[] = {
      {{"f", "{}", NULL}, {"g", "{\"y\":null}", NULL}}},
     {CG_TOOLCALL_GENERIC, "{\"response\": \"안녕하세요\"}", "안녕하세요", 0, {{0}}},
     {CG_TOOLCALL_GENERIC, "plain text {\"tool_call\": 1}", "plain text {\"tool_call\": 1}", 0, {{0}}},
+    // numbers are re-written as JSON numbers (shortest form); one beyond a double is not passed on
+    {CG_TOOLCALL_MISTRAL, "[TOOL_CALLS]f[ARGS]{\"t\": 0.50, \"n\": -3, \"e\": 1E2}", "", 1,
+     {{"f", "{\"t\":0.5,\"n\":-3,\"e\":100.0}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"x\": 1e999}}</tool_call>",
+     "<tool_call>{\"name\": \"f\", \"arguments\": {\"x\": 1e999}}</tool_call>", 0, {{0}}},
+    // a value cut inside a negative number, a literal or a \\u escape waits for more, then completes
+    {CG_TOOLCALL_MISTRAL, "[TOOL_CALLS]f[ARGS]{\"a\": -1, \"b\": true, \"c\": \"\\u00e9\"}", "", 1,
+     {{"f", "{\"a\":-1,\"b\":true,\"c\":\"\xc3\xa9\"}", NULL}}},
 };
 
 typedef struct result { cg_buf content; size_t n_calls; char calls[4][3][256]; } result;
