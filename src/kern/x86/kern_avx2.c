@@ -29,6 +29,11 @@ static cg_status avx2_matmul(const cg_tensor *W, const float *X, int64_t n_tok, 
     return cg_kern_qops_matmul(cg_qops_avx2(), W, X, n_tok, Y, arena, pool, err);
 }
 
+static cg_status avx2_matmul_multi(const cg_tensor *const *W, int n_w, const float *X, int64_t n_tok, float *const *Y,
+                                cg_arena *arena, cg_pool *pool, cg_err *err) {
+    return cg_kern_qops_matmul_multi(cg_qops_avx2(), W, n_w, X, n_tok, Y, arena, pool, err);
+}
+
 // ---- exp, SiLU ----------------------------------------------------------------------------------------
 
 // Eight lanes of the reference's v_expf (generic/ref.c, ggml's AVX2 ggml_v_expf): the same
@@ -232,6 +237,7 @@ static void avx2_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_
 static const cg_kern AVX2 = {
     .name = "avx2",
     .matmul = avx2_matmul,
+    .matmul_multi = avx2_matmul_multi,
     .rmsnorm = avx2_rmsnorm,
     .rope = avx2_rope,
     .attention = avx2_attention,
