@@ -234,7 +234,7 @@ static void test_matmul_multi_identical(void **state) {
     (void)state;
     enum { N_IN = 512, N_W = 4 };
     static const uint32_t TYPES[N_W] = {CG_QTYPE_Q4_K, CG_QTYPE_Q6_K, CG_QTYPE_Q8_0, CG_QTYPE_F16};
-    static const int N_OUT[N_W] = {50, 301, 20, 33};
+    static const int N_OUT[N_W] = {50, 301, 21, 33};
     static const char *NAMES[N_W] = {"wq", "wk", "wv", "wx"};
     cg_err err = {0};
     cg_pool *pool = NULL;
