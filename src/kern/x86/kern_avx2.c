@@ -1,9 +1,10 @@
 // kern_avx2.c — the AVX2 compute-op table ("avx2"), selected by cg_kern_get() on CPUs with
 // AVX2+FMA+F16C. Same contracts as the reference table (kern.h); only float summation order differs.
 //
-// * matmul: kern/qmatmul.c over the AVX2 kernel set (activations quantized once per call with the
-//   byte-identical AVX2 quantizers; rows split across the pool; matvec for one token, the row-tiled
-//   multi-token kernel for several).
+// * matmul, matmul_multi: kern/qmatmul.c over the AVX2 kernel set (activations quantized once per
+//   call — once for all the weights of a matmul_multi — with the byte-identical AVX2 quantizers;
+//   rows split across the pool in one hand-off; matvec for one token, 2-row × 4-token register
+//   tiles for several).
 // * attention: one query over the paged cache, vectorised over head_dim and bit-identical with the
 //   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
 //   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
