@@ -81,6 +81,9 @@ typedef struct cg_attn_args {
     float *scratch;              // caller's, at least head_dim + head_dim_v + pos + 1 floats
 } cg_attn_args;
 
+// The most weights one matmul_multi call takes (q, k, v).
+#define CG_KERN_MAX_MULTI 4
+
 typedef struct cg_kern {
     const char *name;
 
@@ -90,6 +93,15 @@ typedef struct cg_kern {
     // dot product for W's type), CG_ERR_NOMEM.
     cg_status (*matmul)(const cg_tensor *W, const float *X, int64_t n_tok, float *Y, cg_arena *arena,
                         cg_pool *pool, cg_err *err);
+
+    // Several products of one input: Y[w] (n_tok, W[w]->ne[1]) = X (n_tok, n_in) @ W[w]^T for
+    // w < n_w (1..CG_KERN_MAX_MULTI), every W[w] with the same n_in = W[w]->ne[0]. Each Y[w] is
+    // bit-identical with what matmul(W[w], X, …) writes; the gain is that activations are converted
+    // once per vec_dot type (q/k/v, gate/up share theirs) and the rows of all weights are split
+    // across the pool in one hand-off. Errors: those of matmul, naming the offending tensor;
+    // CG_ERR_INVALID (n_w out of range, or the weights' n_in differ).
+    cg_status (*matmul_multi)(const cg_tensor *const *W, int n_w, const float *X, int64_t n_tok, float *const *Y,
+                              cg_arena *arena, cg_pool *pool, cg_err *err);
 
     // y (n,) = x (n,) / sqrt(mean(x²) + eps) * w (n,); w may be NULL (no weight). y may equal x.
     void (*rmsnorm)(const float *x, const float *w, int64_t n, float eps, float *y);

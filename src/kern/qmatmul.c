@@ -1,8 +1,11 @@
 // qmatmul.c — the matmul of the SIMD compute-op tables, written once over a cg_qops kernel set:
-// activations quantized once per call into the weight type's vec_dot type (split by tokens across
-// the pool for batches), then weight rows split across the pool in whole 16-row tiles: one token
-// runs cg_qops_matvec (prefetching rows), several run cg_qops_matmul (row tiles × groups of four
-// tokens through vec_dot_n). Tensor views and buffers are borrowed; no state.
+// activations quantized once per call into each distinct vec_dot type of the weights (split by
+// tokens across the pool for batches), then the rows of all the weights split across the pool in
+// one hand-off, in whole 16-row tiles weighted by row bytes: one token runs cg_qops_matvec
+// (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
+// vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
+// it, so matmul_multi equals separate matmuls bit for bit. Tensor views and buffers are borrowed;
+// no state.
 #include "kern/qmatmul.h"
 
 #include <stdint.h>
@@ -10,66 +13,121 @@
 #include "base/num.h"
 #include "quant/quant.h"
 
+enum { TILE = 16 };   // rows per unit of work (cg_qops_matmul's tile)
 
 typedef struct mm_job {
-    const cg_tensor *W;
-    uint32_t t;
     const cg_qops *ops;
-    cg_from_f32_fn quant;
+    int n_w;
+    const cg_tensor *W[CG_KERN_MAX_MULTI];
+    float *Y[CG_KERN_MAX_MULTI];
+    int xq_of[CG_KERN_MAX_MULTI];              // which converted activation set weight w reads
+    uint64_t cost0[CG_KERN_MAX_MULTI + 1];     // prefix sums of tiles × row bytes
+    int n_xq;                                  // distinct vec_dot types
+    cg_from_f32_fn quant[CG_KERN_MAX_MULTI];
+    unsigned char *xq[CG_KERN_MAX_MULTI];
+    size_t xq_row[CG_KERN_MAX_MULTI];
     const float *X;
-    unsigned char *xq;
-    size_t xq_row;
-    int64_t n_tok;
-    float *Y;
+    int64_t n_in, n_tok;
 } mm_job;
 
 static void quant_worker(void *ctx, int i_thread, int n_thread) {
     const mm_job *j = ctx;
     int64_t b, e;
     cg_pool_split(j->n_tok, i_thread, n_thread, &b, &e);
-    for (int64_t k = b; k < e; k++) j->quant(j->X + k * j->W->ne[0], j->xq + (size_t)k * j->xq_row, j->W->ne[0]);
+    for (int q = 0; q < j->n_xq; q++)
+        if (j->quant[q])
+            for (int64_t k = b; k < e; k++) j->quant[q](j->X + k * j->n_in, j->xq[q] + (size_t)k * j->xq_row[q], j->n_in);
+}
+
+// First tile of weight w whose cost offset reaches `at` (tile t starts at cost0[w] + t·row_bytes).
+static int64_t tile_at(const mm_job *j, int w, uint64_t at) {
+    const uint64_t c0 = j->cost0[w], rb = j->W[w]->row_bytes ? j->W[w]->row_bytes : 1;
+    const int64_t n_tiles = (j->W[w]->ne[1] + TILE - 1) / TILE;
+    if (at <= c0) return 0;
+    const uint64_t t = (at - c0 + rb - 1) / rb;
+    return t < (uint64_t)n_tiles ? (int64_t)t : n_tiles;
+}
+
+// ⌊total·i/n⌋ without overflowing the product.
+static uint64_t share(uint64_t total, int i, int n) {
+    const uint64_t un = (uint64_t)n, ui = (uint64_t)i;
+    return total / un * ui + total % un * ui / un;
 }
 
 static void mm_worker(void *ctx, int i_thread, int n_thread) {
     const mm_job *j = ctx;
-    const cg_tensor *W = j->W;
-    // Split rows in multiples of 16 so each thread's tiles stay whole.
-    int64_t b, e, n_tiles = (W->ne[1] + 15) / 16;
-    cg_pool_split(n_tiles, i_thread, n_thread, &b, &e);
-    b *= 16;
-    e = e * 16 < W->ne[1] ? e * 16 : W->ne[1];
-    if (b >= e) return;
-    if (j->n_tok == 1)
-        cg_qops_matvec(j->ops, j->t, W->data, W->row_bytes, W->ne[0], j->xq, j->Y + b, b, e);
-    else
-        cg_qops_matmul(j->ops, j->t, W->data, W->row_bytes, W->ne[0], j->xq, j->xq_row, j->n_tok, j->Y, W->ne[1], b, e);
+    const uint64_t total = j->cost0[j->n_w];
+    // Thread i owns the tiles that start in its share [lo, hi) of the summed cost.
+    const uint64_t lo = share(total, i_thread, n_thread), hi = share(total, i_thread + 1, n_thread);
+    for (int w = 0; w < j->n_w; w++) {
+        if (j->cost0[w + 1] <= lo || j->cost0[w] >= hi) continue;
+        const cg_tensor *W = j->W[w];
+        int64_t b = tile_at(j, w, lo) * TILE, e = tile_at(j, w, hi) * TILE;
+        if (e > W->ne[1]) e = W->ne[1];
+        if (b >= e) continue;
+        const int q = j->xq_of[w];
+        if (j->n_tok == 1)
+            cg_qops_matvec(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->Y[w] + b, b, e);
+        else
+            cg_qops_matmul(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w],
+                           W->ne[1], b, e);
+    }
 }
 
-cg_status cg_kern_qops_matmul(const cg_qops *ops, const cg_tensor *W, const float *X, int64_t n_tok, float *Y,
-                              cg_arena *arena, cg_pool *pool, cg_err *err) {
-    const cg_qtype_traits *tr = cg_qtype_get(W->type);
-    if (!tr) return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has unknown type %u", W->name, W->type);
-    const cg_qtype_traits *vt = cg_qtype_get(tr->vec_dot_type);
-    mm_job j = {.W = W, .t = W->type, .ops = ops, .X = X, .n_tok = n_tok, .Y = Y};
-    j.quant = vt ? cg_qops_quant_act(ops, tr->vec_dot_type) : NULL;
-    if (!cg_qops_vec_dot(ops, W->type) || !j.quant)
-        return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: no dot product for tensor '%s' of type %s", W->name,
-                          tr->name);
-    const int64_t n_in = W->ne[0];
-    if (n_in % vt->blck_size || n_in % tr->blck_size)
-        return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", W->name,
-                          (long long)n_in, vt->name);
+cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *W, int n_w, const float *X,
+                                    int64_t n_tok, float *const *Y, cg_arena *arena, cg_pool *pool, cg_err *err) {
+    if (n_w < 1 || n_w > CG_KERN_MAX_MULTI)
+        return cg_err_set(err, CG_ERR_INVALID, "matmul: %d weights in one call (1..%d)", n_w, CG_KERN_MAX_MULTI);
+    mm_job j = {.ops = ops, .n_w = n_w, .X = X, .n_in = W[0]->ne[0], .n_tok = n_tok};
+    uint32_t xq_type[CG_KERN_MAX_MULTI] = {0};
+    uint64_t work = 0;
+    for (int w = 0; w < n_w; w++) {
+        const cg_tensor *T = W[w];
+        const cg_qtype_traits *tr = cg_qtype_get(T->type);
+        if (!tr) return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has unknown type %u", T->name, T->type);
+        const cg_qtype_traits *vt = cg_qtype_get(tr->vec_dot_type);
+        const cg_from_f32_fn quant = vt ? cg_qops_quant_act(ops, tr->vec_dot_type) : NULL;
+        if (!cg_qops_vec_dot(ops, T->type) || !quant)
+            return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: no dot product for tensor '%s' of type %s", T->name,
+                              tr->name);
+        if (T->ne[0] != j.n_in)
+            return cg_err_set(err, CG_ERR_INVALID, "matmul: tensor '%s' has rows of %lld, '%s' of %lld (one input)",
+                              T->name, (long long)T->ne[0], W[0]->name, (long long)j.n_in);
+        if (j.n_in % vt->blck_size || j.n_in % tr->blck_size)
+            return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", T->name,
+                              (long long)j.n_in, vt->name);
+        int q = 0;
+        while (q < j.n_xq && xq_type[q] != tr->vec_dot_type) q++;
+        if (q == j.n_xq) {
+            xq_type[q] = tr->vec_dot_type;
+            j.xq_row[q] = (size_t)(j.n_in / vt->blck_size) * vt->type_size;
+            // The F32 partner is the input itself: nothing to convert (read-only below).
+            j.quant[q] = tr->vec_dot_type == CG_QTYPE_F32 ? NULL : quant;
+            j.n_xq++;
+        }
+        j.xq_of[w] = q;
+        j.W[w] = T;
+        j.Y[w] = Y[w];
+        const uint64_t tiles = (uint64_t)(T->ne[1] + TILE - 1) / TILE;
+        j.cost0[w + 1] = j.cost0[w] + tiles * T->row_bytes;
+        work += (uint64_t)T->ne[1];
+    }
     if (n_tok <= 0) return CG_OK;
-    j.xq_row = (size_t)(n_in / vt->blck_size) * vt->type_size;
-    const bool threaded = pool && cg_pool_size(pool) > 1 && W->ne[1] * n_tok * n_in >= 4096;
-    if (tr->vec_dot_type == CG_QTYPE_F32) {
-        j.xq = (unsigned char *)(uintptr_t)X;   // already the partner type; read-only below
-    } else {
+    const bool threaded = pool && cg_pool_size(pool) > 1 && work * (uint64_t)n_tok * (uint64_t)j.n_in >= 4096;
+    bool any_quant = false;
+    for (int q = 0; q < j.n_xq; q++) {
+        if (!j.quant[q]) {
+            j.xq[q] = (unsigned char *)(uintptr_t)X;
+            continue;
+        }
         size_t n_bytes;
-        if (!cg_mul_size(j.xq_row, (size_t)n_tok, &n_bytes))
-            return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W->name);
-        j.xq = cg_arena_alloc(arena, n_bytes, 64);
-        if (!j.xq) return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W->name);
+        if (!cg_mul_size(j.xq_row[q], (size_t)n_tok, &n_bytes))
+            return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W[0]->name);
+        j.xq[q] = cg_arena_alloc(arena, n_bytes, 64);
+        if (!j.xq[q]) return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W[0]->name);
+        any_quant = true;
+    }
+    if (any_quant) {
         if (threaded && n_tok >= 4)
             cg_pool_run(pool, quant_worker, &j);
         else
@@ -82,3 +140,7 @@ cg_status cg_kern_qops_matmul(const cg_qops *ops, const cg_tensor *W, const floa
     return CG_OK;
 }
 
+cg_status cg_kern_qops_matmul(const cg_qops *ops, const cg_tensor *W, const float *X, int64_t n_tok, float *Y,
+                              cg_arena *arena, cg_pool *pool, cg_err *err) {
+    return cg_kern_qops_matmul_multi(ops, &W, 1, X, n_tok, &Y, arena, pool, err);
+}

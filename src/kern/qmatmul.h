@@ -14,4 +14,9 @@
 cg_status cg_kern_qops_matmul(const cg_qops *ops, const cg_tensor *W, const float *X, int64_t n_tok, float *Y,
                               cg_arena *arena, cg_pool *pool, cg_err *err);
 
+// kern.h's matmul_multi over the same kernel set (one activation conversion per vec_dot type, one
+// pool hand-off for all the weights' rows).
+cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *W, int n_w, const float *X,
+                                    int64_t n_tok, float *const *Y, cg_arena *arena, cg_pool *pool, cg_err *err);
+
 #endif

@@ -62,12 +62,24 @@ void cg_qops_matmul(const cg_qops *ops, uint32_t t, const void *W, size_t row_by
                     size_t xq_row, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
     const cg_vec_dot_fn dot = cg_qops_vec_dot(ops, t);
     const cg_vec_dot_n_fn dot_n = t < CG_QTYPE_COUNT ? ops->vec_dot_n[t] : NULL;
+    const cg_vec_dot_2n_fn dot_2n = t < CG_QTYPE_COUNT ? ops->vec_dot_2n[t] : NULL;
     const unsigned char *w = (const unsigned char *)W, *x = (const unsigned char *)xq;
     for (int64_t rt = r0; rt < r1; rt += TILE_ROWS) {
         const int64_t re = rt + TILE_ROWS < r1 ? rt + TILE_ROWS : r1;
         for (int64_t k0 = 0; k0 < n_tok; k0 += CG_QOPS_MAX_NY) {
             const int n_y = (int)(n_tok - k0 < CG_QOPS_MAX_NY ? n_tok - k0 : CG_QOPS_MAX_NY);
-            for (int64_t r = rt; r < re; r++) {
+            int64_t r = rt;
+            if (dot_2n && n_y > 1)
+                for (; r + 1 < re; r += 2) {
+                    float s[2 * CG_QOPS_MAX_NY];
+                    dot_2n(n_in, s, w + (size_t)r * row_bytes, w + (size_t)(r + 1) * row_bytes, x + (size_t)k0 * xq_row,
+                           xq_row, n_y);
+                    for (int k = 0; k < n_y; k++) {
+                        Y[(k0 + k) * ldy + r] = s[k];
+                        Y[(k0 + k) * ldy + r + 1] = s[CG_QOPS_MAX_NY + k];
+                    }
+                }
+            for (; r < re; r++) {
                 const void *wr = w + (size_t)r * row_bytes;
                 if (dot_n && n_y > 1) {
                     float s[CG_QOPS_MAX_NY];

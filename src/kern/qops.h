@@ -26,11 +26,16 @@
 // bytes: one weight row against several activation rows, unpacking the weight once.
 #define CG_QOPS_MAX_NY 4
 typedef void (*cg_vec_dot_n_fn)(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y);
+// A 2 × n_y register tile: s[r·CG_QOPS_MAX_NY + k] = x_r · y_k for weight rows x_0, x_1 (each n elems)
+// and k < n_y; each activation block is loaded once for both rows.
+typedef void (*cg_vec_dot_2n_fn)(int64_t n, float *s, const void *x0, const void *x1, const void *y, size_t y_stride,
+                                 int n_y);
 
 typedef struct cg_qops {
     const char *name;
     cg_vec_dot_fn vec_dot[CG_QTYPE_COUNT];        // NULL: use the reference
     cg_vec_dot_n_fn vec_dot_n[CG_QTYPE_COUNT];    // NULL: loop over vec_dot
+    cg_vec_dot_2n_fn vec_dot_2n[CG_QTYPE_COUNT];  // NULL: vec_dot_n per row
     cg_from_f32_fn quant_act[CG_QTYPE_COUNT];     // NULL: use the reference
 } cg_qops;
 
@@ -54,7 +59,8 @@ void cg_qops_matvec(const cg_qops *ops, uint32_t t, const void *W, size_t row_by
                     float *y, int64_t r0, int64_t r1);
 
 // Y[k·ldy + r] = W row r · X_k for r in [r0, r1) and k < n_tok, X_k = xq + k·xq_row bytes: rows in
-// tiles of a few dozen (kept in cache) against tokens in groups of up to CG_QOPS_MAX_NY (vec_dot_n).
+// tiles of a few dozen (kept in cache) against tokens in groups of up to CG_QOPS_MAX_NY, two rows at
+// a time where the table has vec_dot_2n, else one (vec_dot_n).
 // Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
 void cg_qops_matmul(const cg_qops *ops, uint32_t t, const void *W, size_t row_bytes, int64_t n_in, const void *xq,
                     size_t xq_row, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);

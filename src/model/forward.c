@@ -242,9 +242,10 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
                 memcpy(v + i * v_dim, tmp + i * w + q_dim + k_dim, (size_t)v_dim * sizeof(float));
             }
         } else {
-            TRY(K->matmul(&L->wq, cur, n, q, &c->arena, c->pool, err));
-            TRY(K->matmul(&L->wk, cur, n, k, &c->arena, c->pool, err));
-            TRY(K->matmul(&L->wv, cur, n, v, &c->arena, c->pool, err));
+            // One input for three products: converted once, one hand-off to the pool.
+            const cg_tensor *Wqkv[3] = {&L->wq, &L->wk, &L->wv};
+            float *Yqkv[3] = {q, k, v};
+            TRY(K->matmul_multi(Wqkv, 3, cur, n, Yqkv, &c->arena, c->pool, err));
         }
         add_bias(q, L->bq, n, q_dim);
         add_bias(k, L->bk, n, k_dim);
@@ -302,8 +303,9 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
         }
         const int64_t F = h->n_ff;
         if (L->ffn_gate.data) {
-            TRY(K->matmul(&L->ffn_gate, cur, n, gate, &c->arena, c->pool, err));
-            TRY(K->matmul(&L->ffn_up, cur, n, up, &c->arena, c->pool, err));
+            const cg_tensor *Wgu[2] = {&L->ffn_gate, &L->ffn_up};
+            float *Ygu[2] = {gate, up};
+            TRY(K->matmul_multi(Wgu, 2, cur, n, Ygu, &c->arena, c->pool, err));
             for (int64_t i = 0; i < n; i++) K->glu(m->arch->ffn, gate + i * F, up + i * F, gate + i * F, F);
         } else {
             // Fused: each row holds gate (F) then up (F); the result is packed into the first n*F floats.

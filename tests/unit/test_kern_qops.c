@@ -9,6 +9,9 @@
 //   (terms per lane)·2^-24·Σ|terms| ≈ 1e-5·Σ|terms| for the longest rows here. A wrong scale, nibble
 //   or bit is an O(1) relative error, far above that.
 // * matvec / matmul loops: each output equal to that row's reference dot within the same bound.
+// * matmul's two-row tiles (Q4_0, Q8_0): odd row ranges (a lone last row in a tile) and 1..9 tokens
+//   (full and partial groups of four), each output against the reference dot, untouched rows left
+//   alone.
 // Skipped (visibly) when the CPU has no SIMD set this build implements.
 #include <math.h>
 #include <stdio.h>
@@ -299,6 +302,55 @@ static void test_matvec_matmul(void **state) {
     free(xf);
 }
 
+static void test_matmul_row_pairs(void **state) {
+    (void)state;
+    const cg_qops *ops = simd_or_skip();
+    if (!ops) { skip(); return; }
+    enum { N_IN = 256, N_OUT = 41, MAX_TOK = 9 };
+    static const uint32_t TYPES[] = {CG_QTYPE_Q4_0, CG_QTYPE_Q8_0};
+    static const int RANGES[][2] = {{0, N_OUT}, {5, 40}, {1, 18}, {16, 17}};
+    rng r = {7};
+    float *wf = malloc(N_IN * N_OUT * sizeof *wf), *xf = malloc(N_IN * MAX_TOK * sizeof *xf);
+    float *Y = malloc(MAX_TOK * N_OUT * sizeof *Y);
+    for (int i = 0; i < N_IN * N_OUT; i++) wf[i] = rng_f(&r);
+    for (int i = 0; i < N_IN * MAX_TOK; i++) xf[i] = rng_f(&r);
+    int n_checked = 0;
+    for (size_t k = 0; k < sizeof TYPES / sizeof TYPES[0]; k++) {
+        const uint32_t t = TYPES[k];
+        const cg_qtype_traits *tr = cg_qtype_get(t);
+        const size_t wrb = row_bytes(t, N_IN), xrb = row_bytes(tr->vec_dot_type, N_IN);
+        unsigned char *w = calloc(N_OUT, wrb), *xq = calloc(MAX_TOK, xrb);
+        for (int o = 0; o < N_OUT; o++) tr->from_f32(wf + o * N_IN, w + wrb * (size_t)o, N_IN);
+        for (int tk = 0; tk < MAX_TOK; tk++) cg_qops_quant_act(ops, tr->vec_dot_type)(xf + tk * N_IN, xq + xrb * (size_t)tk, N_IN);
+        for (int n_tok = 2; n_tok <= MAX_TOK; n_tok++)
+            for (size_t g = 0; g < sizeof RANGES / sizeof RANGES[0]; g++) {
+                const int r0 = RANGES[g][0], r1 = RANGES[g][1];
+                for (int i = 0; i < MAX_TOK * N_OUT; i++) Y[i] = -12345.0f;
+                cg_qops_matmul(ops, t, w, wrb, N_IN, xq, xrb, n_tok, Y, N_OUT, r0, r1);
+                for (int tk = 0; tk < n_tok; tk++)
+                    for (int o = 0; o < N_OUT; o++) {
+                        const float got = Y[tk * N_OUT + o];
+                        if (o < r0 || o >= r1) {
+                            if (got != -12345.0f) fail_msg("%s rows %d..%d: row %d tok %d written", tr->name, r0, r1, o, tk);
+                            continue;
+                        }
+                        float ref;
+                        tr->vec_dot(N_IN, &ref, w + wrb * (size_t)o, xq + xrb * (size_t)tk);
+                        const double bound = 1e-5 * abs_terms(t, w + wrb * (size_t)o, tr->vec_dot_type,
+                                                              xq + xrb * (size_t)tk, N_IN) + 1e-30;
+                        if (fabs(got - ref) > bound)
+                            fail_msg("%s rows %d..%d tokens %d: row %d tok %d %g vs %g", tr->name, r0, r1, n_tok, o, tk, got, ref);
+                        n_checked++;
+                    }
+            }
+        free(w);
+        free(xq);
+    }
+    print_message("%s: two-row matmul tiles agree with the reference (Q4_0, Q8_0; 4 row ranges; 2..%d tokens; %d outputs)\n",
+                  ops->name, MAX_TOK, n_checked);
+    free(wf), free(xf), free(Y);
+}
+
 static void test_isa_selection(void **state) {
     (void)state;
     assert_true(cg_cpu_isa_available(CG_ISA_GENERIC));
@@ -327,6 +379,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_matches_reference),
         cmocka_unit_test(test_vec_dot_matches_ggml),
         cmocka_unit_test(test_matvec_matmul),
+        cmocka_unit_test(test_matmul_row_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,9 @@
 // * matmul for every weight format, 1 token (matvec) and 9 tokens (tiled), with and without a
 //   thread pool: |fast − ref| ≤ 1e-5·Σ|w·x| per output (float summation order only; see
 //   test_kern_qops.c for the bound).
+// * matmul_multi (four weights of mixed formats and row counts sharing one input, so three
+//   distinct activation types): every output bit-identical with a separate matmul of the same
+//   table, for both tables, 1 and 9 tokens, with and without a pool; bad calls are error values.
 // Skipped when cg_kern_get() is the reference itself (no SIMD table on this machine/build).
 #include <math.h>
 #include <stdlib.h>
@@ -196,11 +199,97 @@ static void test_matmul_close(void **state) {
     cg_pool_free(pool);
 }
 
+// ---- matmul_multi ---------------------------------------------------------------------------------
+
+static void check_multi(const cg_kern *kt, cg_tensor *const *W, int n_w, const float *X, cg_pool *pool,
+                        cg_arena *arena) {
+    enum { N_TOK = 9 };
+    cg_err err = {0};
+    static const int NT[] = {1, 3, N_TOK};
+    for (int pass = 0; pass < 6; pass++) {
+        const int n_tok = NT[pass % 3];
+        cg_pool *p = pass < 3 ? pool : NULL;
+        float *Ym[CG_KERN_MAX_MULTI], *Ys[CG_KERN_MAX_MULTI];
+        const cg_tensor *Wc[CG_KERN_MAX_MULTI];
+        cg_arena_reset(arena);
+        for (int w = 0; w < n_w; w++) {
+            Wc[w] = W[w];
+            Ym[w] = calloc((size_t)(W[w]->ne[1] * n_tok), sizeof(float));
+            Ys[w] = calloc((size_t)(W[w]->ne[1] * n_tok), sizeof(float));
+            CG_ASSERT_OK(kt->matmul(W[w], X, n_tok, Ys[w], arena, p, &err), &err);
+        }
+        CG_ASSERT_OK(kt->matmul_multi(Wc, n_w, X, n_tok, Ym, arena, p, &err), &err);
+        for (int w = 0; w < n_w; w++) {
+            for (int64_t i = 0; i < W[w]->ne[1] * n_tok; i++)
+                if (memcmp(&Ym[w][i], &Ys[w][i], sizeof(float)))
+                    fail_msg("%s matmul_multi weight %d (%s) tokens %d pool %d: Y[%lld] %.9g vs matmul %.9g", kt->name,
+                             w, W[w]->name, n_tok, p != NULL, (long long)i, Ym[w][i], Ys[w][i]);
+            free(Ym[w]);
+            free(Ys[w]);
+        }
+    }
+}
+
+static void test_matmul_multi_identical(void **state) {
+    (void)state;
+    enum { N_IN = 512, N_W = 4 };
+    static const uint32_t TYPES[N_W] = {CG_QTYPE_Q4_K, CG_QTYPE_Q6_K, CG_QTYPE_Q8_0, CG_QTYPE_F16};
+    static const int N_OUT[N_W] = {50, 301, 21, 33};
+    static const char *NAMES[N_W] = {"wq", "wk", "wv", "wx"};
+    cg_err err = {0};
+    cg_pool *pool = NULL;
+    CG_ASSERT_OK(cg_pool_new(2, &pool, &err), &err);
+    cg_arena arena;
+    cg_arena_init(&arena, 1 << 20);
+    float *X = malloc(N_IN * 9 * sizeof *X), *wf = malloc(N_IN * 301 * sizeof *wf);
+    for (int i = 0; i < N_IN * 9; i++) X[i] = frand() * 2.0f;
+    cg_tensor T[N_W];
+    cg_tensor *W[N_W];
+    unsigned char *data[N_W];
+    for (int w = 0; w < N_W; w++) {
+        const cg_qtype_traits *tr = cg_qtype_get(TYPES[w]);
+        const size_t rb = (size_t)(N_IN / tr->blck_size) * tr->type_size;
+        data[w] = malloc(rb * (size_t)N_OUT[w]);
+        for (int i = 0; i < N_IN * N_OUT[w]; i++) wf[i] = frand();
+        for (int o = 0; o < N_OUT[w]; o++) tr->from_f32(wf + o * N_IN, data[w] + rb * (size_t)o, N_IN);
+        T[w] = (cg_tensor){.name = NAMES[w], .type = TYPES[w], .ne = {N_IN, N_OUT[w], 1, 1}, .row_bytes = rb,
+                           .data = data[w]};
+        W[w] = &T[w];
+    }
+    const cg_kern *tables[2] = {cg_kern_generic(), cg_kern_get()};
+    for (int k = 0; k < 2; k++) {
+        check_multi(tables[k], W, N_W, X, pool, &arena);   // Q8_K, Q8_0 and F16 activations
+        check_multi(tables[k], W, 2, X, pool, &arena);     // gate/up-like: one activation type
+        // Bad calls: error values that say what is wrong.
+        const cg_tensor *Wc[5] = {W[0], W[1], W[2], W[3], W[0]};
+        float *Y[5] = {wf, wf, wf, wf, wf};
+        assert_int_equal(tables[k]->matmul_multi(Wc, 0, X, 1, Y, &arena, pool, &err), CG_ERR_INVALID);
+        assert_int_equal(tables[k]->matmul_multi(Wc, 5, X, 1, Y, &arena, pool, &err), CG_ERR_INVALID);
+        cg_tensor narrow = T[1];
+        narrow.name = "narrow";
+        narrow.ne[0] = 256;
+        const cg_tensor *Wn[2] = {W[0], &narrow};
+        assert_int_equal(tables[k]->matmul_multi(Wn, 2, X, 1, Y, &arena, pool, &err), CG_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "narrow"));
+        cg_tensor bad = {.name = "bad", .type = CG_QTYPE_IQ2_XXS, .ne = {N_IN, 4, 1, 1}, .row_bytes = 132, .data = wf};
+        const cg_tensor *Wb[2] = {W[0], &bad};
+        assert_int_equal(tables[k]->matmul_multi(Wb, 2, X, 1, Y, &arena, pool, &err), CG_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.msg, "bad"));
+    }
+    print_message("%s and generic matmul_multi bit-identical with separate matmuls (4 weights, 3 activation types; "
+                  "1/3/9 tokens; with and without a pool)\n", cg_kern_get()->name);
+    for (int w = 0; w < N_W; w++) free(data[w]);
+    free(X), free(wf);
+    cg_arena_free(&arena);
+    cg_pool_free(pool);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_identical),
         cmocka_unit_test(test_glu_identical),
         cmocka_unit_test(test_matmul_close),
+        cmocka_unit_test(test_matmul_multi_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

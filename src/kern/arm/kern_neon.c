@@ -11,6 +11,11 @@ static cg_status neon_matmul(const cg_tensor *W, const float *X, int64_t n_tok, 
     return cg_kern_qops_matmul(cg_qops_neon(), W, X, n_tok, Y, arena, pool, err);
 }
 
+static cg_status neon_matmul_multi(const cg_tensor *const *W, int n_w, const float *X, int64_t n_tok, float *const *Y,
+                                cg_arena *arena, cg_pool *pool, cg_err *err) {
+    return cg_kern_qops_matmul_multi(cg_qops_neon(), W, n_w, X, n_tok, Y, arena, pool, err);
+}
+
 static void neon_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
     cg_kern_generic()->rmsnorm(x, w, n, eps, y);
 }
@@ -28,6 +33,7 @@ static void neon_glu(cg_act_kind kind, const float *gate, const float *up, float
 static const cg_kern NEON = {
     .name = "neon",
     .matmul = neon_matmul,
+    .matmul_multi = neon_matmul_multi,
     .rmsnorm = neon_rmsnorm,
     .rope = neon_rope,
     .attention = neon_attention,

@@ -83,6 +83,21 @@ static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, f
     return CG_OK;
 }
 
+// The reference has no shared conversion to save: one matmul per weight, in order.
+static cg_status ref_matmul_multi(const cg_tensor *const *W, int n_w, const float *X, int64_t n_tok, float *const *Y,
+                                  cg_arena *arena, cg_pool *pool, cg_err *err) {
+    if (n_w < 1 || n_w > CG_KERN_MAX_MULTI)
+        return cg_err_set(err, CG_ERR_INVALID, "matmul: %d weights in one call (1..%d)", n_w, CG_KERN_MAX_MULTI);
+    for (int w = 0; w < n_w; w++) {
+        if (W[w]->ne[0] != W[0]->ne[0])
+            return cg_err_set(err, CG_ERR_INVALID, "matmul: tensor '%s' has rows of %lld, '%s' of %lld (one input)",
+                              W[w]->name, (long long)W[w]->ne[0], W[0]->name, (long long)W[0]->ne[0]);
+        cg_status st = ref_matmul(W[w], X, n_tok, Y[w], arena, pool, err);
+        if (st) return st;
+    }
+    return CG_OK;
+}
+
 // ---- norm, rope, activations ------------------------------------------------------------------
 
 static void ref_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
@@ -311,6 +326,7 @@ static void ref_attention(const cg_attn_args *a) {
 static const cg_kern GENERIC = {
     .name = "generic",
     .matmul = ref_matmul,
+    .matmul_multi = ref_matmul_multi,
     .rmsnorm = ref_rmsnorm,
     .rope = ref_rope,
     .attention = ref_attention,

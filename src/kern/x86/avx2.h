@@ -24,6 +24,11 @@ void cg_avx2_vec_dot_n_q4_0(int64_t n, float *s, const void *x, const void *y, s
 void cg_avx2_vec_dot_n_q8_0(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y);
 void cg_avx2_vec_dot_n_q4_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y);
 void cg_avx2_vec_dot_n_q6_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y);
+// Two weight rows against n_y ≤ CG_QOPS_MAX_NY activation rows (see cg_vec_dot_2n_fn).
+void cg_avx2_vec_dot_2n_q4_0(int64_t n, float *s, const void *x0, const void *x1, const void *y, size_t y_stride,
+                             int n_y);
+void cg_avx2_vec_dot_2n_q8_0(int64_t n, float *s, const void *x0, const void *x1, const void *y, size_t y_stride,
+                             int n_y);
 
 // Activation quantizers, byte-identical with the traits' from_f32_act of Q8_0, Q8_1, Q8_K, F16.
 void cg_avx2_quant_q8_0(const float *src, void *dst, int64_t n);

@@ -158,41 +158,73 @@ void cg_avx2_vec_dot_q5_1(int64_t n, float *s, const void *x, const void *y) {
     *s = hsum_ps(acc) + summs;
 }
 
-// One Q4_0 / Q8_0 weight row against n_y ≤ 4 activation rows: each weight block is unpacked once.
+// One or two Q4_0 / Q8_0 weight rows against n_y ≤ 4 activation rows (a register tile of up to
+// 2 × 4 accumulators): each weight block is unpacked once for every token, each activation block
+// loaded and its scale converted once for both rows. The tile size is a compile-time constant in
+// each instantiation, so the accumulators stay in registers.
+#define TILE_BODY(QFN)                                                                                        \
+    __m256 acc[2][CG_QOPS_MAX_NY];                                                                            \
+    for (int r = 0; r < n_x; r++)                                                                             \
+        for (int k = 0; k < n_y; k++) acc[r][k] = _mm256_setzero_ps();                                        \
+    for (int64_t i = 0; i < n / 32; i++) {                                                                    \
+        __m256i q[2], ax[2];                                                                                  \
+        __m256 da[2];                                                                                         \
+        for (int r = 0; r < n_x; r++) {                                                                       \
+            q[r] = QFN(&a[r][i]);                                                                             \
+            ax[r] = _mm256_sign_epi8(q[r], q[r]);                                                             \
+            da[r] = _mm256_set1_ps(f16(a[r][i].d));                                                           \
+        }                                                                                                     \
+        for (int k = 0; k < n_y; k++) {                                                                       \
+            const cg_block_q8_0 *b = (const cg_block_q8_0 *)((const char *)y + k * y_stride) + i;             \
+            const __m256i yk = load32(b->qs);                                                                 \
+            const __m256 db = _mm256_set1_ps(f16(b->d));                                                      \
+            for (int r = 0; r < n_x; r++) {                                                                   \
+                const __m256i p16 = _mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(yk, q[r]));                  \
+                const __m256i p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));                               \
+                acc[r][k] = _mm256_fmadd_ps(_mm256_mul_ps(da[r], db), _mm256_cvtepi32_ps(p), acc[r][k]);      \
+            }                                                                                                 \
+        }                                                                                                     \
+    }                                                                                                         \
+    for (int r = 0; r < n_x; r++)                                                                             \
+        for (int k = 0; k < n_y; k++) s[r * CG_QOPS_MAX_NY + k] = hsum_ps(acc[r][k]);
+
+static inline __m256i q8_0_q(const cg_block_q8_0 *b) { return load32(b->qs); }
+
+static inline __attribute__((always_inline)) void tile_q4_0(int64_t n, float *s, const cg_block_q4_0 *const a[2],
+                                                            int n_x, const void *y, size_t y_stride, int n_y) {
+    TILE_BODY(q4_0_q)
+}
+
+static inline __attribute__((always_inline)) void tile_q8_0(int64_t n, float *s, const cg_block_q8_0 *const a[2],
+                                                            int n_x, const void *y, size_t y_stride, int n_y) {
+    TILE_BODY(q8_0_q)
+}
+#undef TILE_BODY
+
 void cg_avx2_vec_dot_n_q4_0(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
-    const cg_block_q4_0 *a = x;
-    __m256 acc[CG_QOPS_MAX_NY];
-    for (int k = 0; k < CG_QOPS_MAX_NY; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256i q = q4_0_q(&a[i]);
-        const __m256i ax = _mm256_sign_epi8(q, q);
-        const float da = f16(a[i].d);
-        for (int k = 0; k < n_y; k++) {
-            const cg_block_q8_0 *b = (const cg_block_q8_0 *)((const char *)y + k * y_stride) + i;
-            const __m256i p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(b->qs), q));
-            const __m256i p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(da * f16(b->d)), _mm256_cvtepi32_ps(p), acc[k]);
-        }
-    }
-    for (int k = 0; k < n_y; k++) s[k] = hsum_ps(acc[k]);
+    const cg_block_q4_0 *const a[2] = {x, x};
+    if (n_y == CG_QOPS_MAX_NY) tile_q4_0(n, s, a, 1, y, y_stride, CG_QOPS_MAX_NY);
+    else tile_q4_0(n, s, a, 1, y, y_stride, n_y);
 }
 
 void cg_avx2_vec_dot_n_q8_0(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
-    const cg_block_q8_0 *a = x;
-    __m256 acc[CG_QOPS_MAX_NY];
-    for (int k = 0; k < CG_QOPS_MAX_NY; k++) acc[k] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256i q = load32(a[i].qs);
-        const __m256i ax = _mm256_sign_epi8(q, q);
-        const float da = f16(a[i].d);
-        for (int k = 0; k < n_y; k++) {
-            const cg_block_q8_0 *b = (const cg_block_q8_0 *)((const char *)y + k * y_stride) + i;
-            const __m256i p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(b->qs), q));
-            const __m256i p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(da * f16(b->d)), _mm256_cvtepi32_ps(p), acc[k]);
-        }
-    }
-    for (int k = 0; k < n_y; k++) s[k] = hsum_ps(acc[k]);
+    const cg_block_q8_0 *const a[2] = {x, x};
+    if (n_y == CG_QOPS_MAX_NY) tile_q8_0(n, s, a, 1, y, y_stride, CG_QOPS_MAX_NY);
+    else tile_q8_0(n, s, a, 1, y, y_stride, n_y);
+}
+
+void cg_avx2_vec_dot_2n_q4_0(int64_t n, float *s, const void *x0, const void *x1, const void *y, size_t y_stride,
+                             int n_y) {
+    const cg_block_q4_0 *const a[2] = {x0, x1};
+    if (n_y == CG_QOPS_MAX_NY) tile_q4_0(n, s, a, 2, y, y_stride, CG_QOPS_MAX_NY);
+    else tile_q4_0(n, s, a, 2, y, y_stride, n_y);
+}
+
+void cg_avx2_vec_dot_2n_q8_0(int64_t n, float *s, const void *x0, const void *x1, const void *y, size_t y_stride,
+                             int n_y) {
+    const cg_block_q8_0 *const a[2] = {x0, x1};
+    if (n_y == CG_QOPS_MAX_NY) tile_q8_0(n, s, a, 2, y, y_stride, CG_QOPS_MAX_NY);
+    else tile_q8_0(n, s, a, 2, y, y_stride, n_y);
 }
 
 // ---- K-quants ----------------------------------------------------------------------------------
@@ -253,7 +285,8 @@ void cg_avx2_vec_dot_q4_K(int64_t n, float *s, const void *x, const void *y) {
     *s = hsum_ps(acc) - accm;
 }
 
-void cg_avx2_vec_dot_n_q4_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
+static inline __attribute__((always_inline)) void dot_n_q4_K(int64_t n, float *s, const void *x, const void *y,
+                                                               size_t y_stride, int n_y) {
     const cg_block_q4_K *a = x;
     __m256 acc[CG_QOPS_MAX_NY];
     float accm[CG_QOPS_MAX_NY] = {0};
@@ -284,6 +317,12 @@ void cg_avx2_vec_dot_n_q4_K(int64_t n, float *s, const void *x, const void *y, s
         }
     }
     for (int k = 0; k < n_y; k++) s[k] = hsum_ps(acc[k]) - accm[k];
+}
+
+// n_y as a constant in the common case, so the accumulators stay in registers.
+void cg_avx2_vec_dot_n_q4_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
+    if (n_y == CG_QOPS_MAX_NY) dot_n_q4_K(n, s, x, y, y_stride, CG_QOPS_MAX_NY);
+    else dot_n_q4_K(n, s, x, y, y_stride, n_y);
 }
 
 void cg_avx2_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
@@ -356,7 +395,8 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
 
 // One Q6_K weight row against n_y ≤ 4 activation rows: the 6-bit quants of a super-block are
 // assembled once (eight 32-byte vectors) and reused for every token.
-void cg_avx2_vec_dot_n_q6_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
+static inline __attribute__((always_inline)) void dot_n_q6_K(int64_t n, float *s, const void *x, const void *y,
+                                                               size_t y_stride, int n_y) {
     const cg_block_q6_K *a = x;
     __m256 acc[CG_QOPS_MAX_NY];
     for (int k = 0; k < CG_QOPS_MAX_NY; k++) acc[k] = _mm256_setzero_ps();
@@ -388,6 +428,12 @@ void cg_avx2_vec_dot_n_q6_K(int64_t n, float *s, const void *x, const void *y, s
         }
     }
     for (int k = 0; k < n_y; k++) s[k] = hsum_ps(acc[k]);
+}
+
+// n_y as a constant in the common case, so the accumulators stay in registers.
+void cg_avx2_vec_dot_n_q6_K(int64_t n, float *s, const void *x, const void *y, size_t y_stride, int n_y) {
+    if (n_y == CG_QOPS_MAX_NY) dot_n_q6_K(n, s, x, y, y_stride, CG_QOPS_MAX_NY);
+    else dot_n_q6_K(n, s, x, y, y_stride, n_y);
 }
 
 // Q2_K: q 0..3 per 16-element sub-block with scale sc & 0xF, min sc >> 4 (through the bsums).

@@ -142,6 +142,11 @@ static const cg_qops AVX2 = {
             [CG_QTYPE_Q4_K] = cg_avx2_vec_dot_n_q4_K,
             [CG_QTYPE_Q6_K] = cg_avx2_vec_dot_n_q6_K,
         },
+    .vec_dot_2n =
+        {
+            [CG_QTYPE_Q4_0] = cg_avx2_vec_dot_2n_q4_0,
+            [CG_QTYPE_Q8_0] = cg_avx2_vec_dot_2n_q8_0,
+        },
     .quant_act =
         {
             [CG_QTYPE_F16] = cg_avx2_quant_f16,

@@ -1,9 +1,10 @@
 // kern_avx2.c — the AVX2 compute-op table ("avx2"), selected by cg_kern_get() on CPUs with
 // AVX2+FMA+F16C. Same contracts as the reference table (kern.h); only float summation order differs.
 //
-// * matmul: kern/qmatmul.c over the AVX2 kernel set (activations quantized once per call with the
-//   byte-identical AVX2 quantizers; rows split across the pool; matvec for one token, the row-tiled
-//   multi-token kernel for several).
+// * matmul, matmul_multi: kern/qmatmul.c over the AVX2 kernel set (activations quantized once per
+//   call — once for all the weights of a matmul_multi — with the byte-identical AVX2 quantizers;
+//   rows split across the pool in one hand-off; matvec for one token, 2-row × 4-token register
+//   tiles for several).
 // * attention: one query over the paged cache, vectorised over head_dim and bit-identical with the
 //   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
 //   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
@@ -27,6 +28,11 @@
 static cg_status avx2_matmul(const cg_tensor *W, const float *X, int64_t n_tok, float *Y, cg_arena *arena,
                              cg_pool *pool, cg_err *err) {
     return cg_kern_qops_matmul(cg_qops_avx2(), W, X, n_tok, Y, arena, pool, err);
+}
+
+static cg_status avx2_matmul_multi(const cg_tensor *const *W, int n_w, const float *X, int64_t n_tok, float *const *Y,
+                                cg_arena *arena, cg_pool *pool, cg_err *err) {
+    return cg_kern_qops_matmul_multi(cg_qops_avx2(), W, n_w, X, n_tok, Y, arena, pool, err);
 }
 
 // ---- exp, SiLU ----------------------------------------------------------------------------------------
@@ -232,6 +238,7 @@ static void avx2_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_
 static const cg_kern AVX2 = {
     .name = "avx2",
     .matmul = avx2_matmul,
+    .matmul_multi = avx2_matmul_multi,
     .rmsnorm = avx2_rmsnorm,
     .rope = avx2_rope,
     .attention = avx2_attention,
