@@ -2,9 +2,11 @@
 //
 // Model code never calls a kernel directly: it asks cg_kern_get() for a table of function pointers
 // (matmul, rmsnorm, rope, attention, gated activation) and calls through it, so SIMD or GPU
-// backends slot in as new tables without touching model code. Today there is one table, the scalar
-// reference ("generic"), written to reproduce ggml's CPU numerics (README section 4 of the testdata):
-// activations are converted to the weight format's vec_dot partner type before a dot product.
+// backends slot in as new tables without touching model code. Tables today: the scalar reference
+// ("generic", the oracle), AVX2 (src/kern/x86/kern_avx2.c) and NEON (src/kern/arm/), chosen once at
+// run time by cg_kern_get() (CHINGU_ISA overrides). All reproduce ggml's CPU numerics (README section 4
+// of the testdata): activations are converted to the weight format's vec_dot partner type before a
+// dot product; the SIMD tables differ from the reference only in float summation order.
 //
 // Shapes use the project's letters: n_tok rows of activations, n_in / n_out matrix sides,
 // head_dim, n_head, n_head_kv. Matrices are row-major; a weight W has n_out rows of n_in elements
