@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
 #include "base/num.h"
 #include "tok/vocab.h"
 
@@ -53,27 +54,13 @@ typedef struct bpe_scratch {
     size_t n_heap, cap_heap;
 } bpe_scratch;
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        if (!cg_mul_size(c, 2, &c)) return false;
-    size_t bytes;
-    if (!cg_mul_size(c, elem, &bytes)) return false;
-    void *q = realloc(*p, bytes);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 // Heap order: lower rank first, then lower left index.
 static bool before(const bigram *a, const bigram *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
 static bool heap_push(bpe_scratch *s, bigram b) {
-    if (!grow((void **)&s->heap, &s->cap_heap, s->n_heap + 1, sizeof(bigram))) return false;
+    if (!cg_grow((void **)&s->heap, &s->cap_heap, s->n_heap + 1, sizeof(bigram))) return false;
     size_t i = s->n_heap++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -136,7 +123,7 @@ static bool bpe_word(const cg_vocab *v, bpe_scratch *s, const char *word, size_t
     // byte-encode
     size_t need;
     if (!cg_mul_size(wn, 2, &need)) return false;
-    if (!grow((void **)&s->enc, &s->cap_enc, need + 1, 1)) return false;
+    if (!cg_grow((void **)&s->enc, &s->cap_enc, need + 1, 1)) return false;
     size_t en = 0;
     for (size_t i = 0; i < wn; i++) {
         uint32_t cp = cg_bpe_byte_cp((uint8_t)word[i]);
@@ -153,7 +140,7 @@ static bool bpe_word(const cg_vocab *v, bpe_scratch *s, const char *word, size_t
     }
     // symbols: one per UTF-8 character of the encoded word
     // one symbol per byte of the word = per character of the encoded word
-    if (!grow((void **)&s->syms, &s->cap_syms, wn + 1, sizeof(sym))) return false;
+    if (!cg_grow((void **)&s->syms, &s->cap_syms, wn + 1, sizeof(sym))) return false;
     int32_t ns = 0;
     for (size_t off = 0, i = 0; off < en; i++) {
         unsigned char c = (unsigned char)s->enc[off];
@@ -254,8 +241,8 @@ static uint32_t *cache_slot(wcache *c, const char *w, size_t n) {
 
 static void cache_put(wcache *c, uint32_t *slot, const char *w, size_t n, const int32_t *ids, size_t n_ids) {
     if (c->n >= CACHE_MAX) return;
-    if (!grow((void **)&c->words, &c->cap_words, c->n_words + n, 1)) return;
-    if (!grow((void **)&c->ids, &c->cap_ids, c->n_ids + n_ids, sizeof(int32_t))) return;
+    if (!cg_grow((void **)&c->words, &c->cap_words, c->n_words + n, 1)) return;
+    if (!cg_grow((void **)&c->ids, &c->cap_ids, c->n_ids + n_ids, sizeof(int32_t))) return;
     memcpy(c->words + c->n_words, w, n);
     if (n_ids) memcpy(c->ids + c->n_ids, ids, n_ids * sizeof(int32_t));
     c->e[c->n] = (centry){(uint32_t)c->n_words, (uint32_t)n, (uint32_t)c->n_ids, (uint32_t)n_ids};

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "base/grow.h"
 #include "base/num.h"
 #include "base/utf8.h"
 #include "tok/vocab.h"
@@ -362,23 +363,8 @@ void cg_pretok_scratch_free(cg_pretok_scratch *s) {
 
 // ---- splitting ------------------------------------------------------------------------------------
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) {
-        if (!cg_mul_size(c, 2, &c)) return false;
-    }
-    size_t bytes;
-    if (!cg_mul_size(c, elem, &bytes)) return false;
-    void *q = realloc(*p, bytes);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 static bool push_piece(cg_pretok_scratch *s, size_t len) {
-    if (!grow((void **)&s->pieces2, &s->cap_pieces2, s->n_pieces + 1, sizeof(size_t))) return false;
+    if (!cg_grow((void **)&s->pieces2, &s->cap_pieces2, s->n_pieces + 1, sizeof(size_t))) return false;
     s->pieces2[s->n_pieces++] = len;
     return true;
 }
@@ -476,7 +462,7 @@ cg_status cg_pretok_split(const cg_pretok *p, const char *text, size_t n, cg_pre
         pcre2_jit_stack_assign(s->mctx, NULL, s->jit_stack);
     }
     // decode (text is valid UTF-8)
-    if (!grow((void **)&s->cpts, &s->cap_cpts, n + 1, sizeof(uint32_t))) goto nomem;
+    if (!cg_grow((void **)&s->cpts, &s->cap_cpts, n + 1, sizeof(uint32_t))) goto nomem;
     size_t cap_off = s->cap_cpts;
     if (cap_off < n + 2) cap_off = n + 2;
     {
@@ -506,16 +492,16 @@ cg_status cg_pretok_split(const cg_pretok *p, const char *text, size_t n, cg_pre
     size_t alt_need = 0;
     if (p->need_collapse) alt_need = nc;
     if (p->need_wide && has_wide_ws) alt_need = nc + n + 1;   // collapsed part first, then wide UTF-8
-    if (alt_need && !grow((void **)&s->alt, &s->cap_alt, alt_need + 1, 1)) goto nomem;
+    if (alt_need && !cg_grow((void **)&s->alt, &s->cap_alt, alt_need + 1, 1)) goto nomem;
     if (p->need_collapse)
         for (size_t i = 0; i < nc; i++) s->alt[i] = s->cpts[i] < 128 ? (unsigned char)s->cpts[i] : collapse_cp(s->cpts[i]);
     if (p->need_wide) {
-        if (!grow((void **)&s->alt_b2c, &s->cap_b2c, nc + 1, sizeof(uint32_t))) goto nomem;
+        if (!cg_grow((void **)&s->alt_b2c, &s->cap_b2c, nc + 1, sizeof(uint32_t))) goto nomem;
         // The wide subject lives after the collapsed bytes in alt; offsets are relative to alt.
         size_t wbase = p->need_collapse ? nc : 0;
         if (!has_wide_ws) {
             // No substitution needed: reuse the original text's offsets by copying the text.
-            if (!grow((void **)&s->alt, &s->cap_alt, wbase + n + 1, 1)) goto nomem;
+            if (!cg_grow((void **)&s->alt, &s->cap_alt, wbase + n + 1, 1)) goto nomem;
             memcpy(s->alt + wbase, text, n);
             for (size_t i = 0; i <= nc; i++) s->alt_b2c[i] = (uint32_t)(wbase + s->cp_off[i]);
         } else {
@@ -535,7 +521,7 @@ cg_status cg_pretok_split(const cg_pretok *p, const char *text, size_t n, cg_pre
         }
     }
 
-    if (!grow((void **)&s->pieces, &s->cap_pieces, 1, sizeof(size_t))) goto nomem;
+    if (!cg_grow((void **)&s->pieces, &s->cap_pieces, 1, sizeof(size_t))) goto nomem;
     s->pieces[0] = nc;
     s->n_pieces = nc ? 1 : 0;
     for (int i = 0; i < p->n_rx; i++) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
 #include "base/num.h"
 #include "tok/vocab.h"
 
@@ -33,27 +34,13 @@ typedef struct spm_scratch {
     size_t n_heap, cap_heap;
 } spm_scratch;
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        if (!cg_mul_size(c, 2, &c)) return false;
-    size_t bytes;
-    if (!cg_mul_size(c, elem, &bytes)) return false;
-    void *q = realloc(*p, bytes);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 // Heap order: higher score first, then lower left index.
 static bool before(const bigram *a, const bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
 static bool heap_push(spm_scratch *s, bigram b) {
-    if (!grow((void **)&s->heap, &s->cap_heap, s->n_heap + 1, sizeof(bigram))) return false;
+    if (!cg_grow((void **)&s->heap, &s->cap_heap, s->n_heap + 1, sizeof(bigram))) return false;
     size_t i = s->n_heap++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -104,7 +91,7 @@ cg_status cg_spm_tokenize(const cg_vocab *v, const char *text, size_t n, cg_toke
     spm_scratch s = {0};
     if (n == 0) return CG_OK;
     if (n > INT32_MAX) return cg_err_set(err, CG_ERR_LIMIT, "spm: text of %zu bytes is too long", n);
-    if (!grow((void **)&s.syms, &s.cap_syms, n, sizeof(sym))) goto nomem;
+    if (!cg_grow((void **)&s.syms, &s.cap_syms, n, sizeof(sym))) goto nomem;
     int32_t ns = 0;
     for (size_t off = 0; off < n;) {
         size_t l = utf8_len_lead((unsigned char)text[off]);
