@@ -13,7 +13,8 @@
 // stored in W->type (ggml layout: ne[0] = n_in is contiguous).
 //
 // Ownership: every pointer argument is borrowed for the duration of the call. Weights are views
-// into the model's mmap. Thread-safety: tables are immutable; functions are re-entrant; matmul and
+// into the model's mmap, or into its repacked copies (cg_tensor.layout != CG_LAYOUT_STORED; every
+// table's matmul accepts both). Thread-safety: tables are immutable; functions are re-entrant; matmul and
 // attention may use the cg_pool they are given (driven by the calling thread only).
 #ifndef CG_KERN_H
 #define CG_KERN_H
@@ -25,13 +26,21 @@
 #include "base/err.h"
 #include "base/thread.h"
 
-// A read-only view of a weight tensor in its stored format.
+// How a weight's bytes are arranged: as stored in the file (ggml's row-major blocks), or repacked
+// at load into an interleaved layout (kern/repack.h).
+typedef enum cg_layout {
+    CG_LAYOUT_STORED = 0,
+    CG_LAYOUT_Q4_0_X8,     // Q4_0, 8 rows interleaved per block column (kern/repack.h)
+} cg_layout;
+
+// A read-only view of a weight tensor.
 typedef struct cg_tensor {
     const char *name;      // borrowed from the GGUF reader
     uint32_t type;         // ggml type id
     int64_t ne[4];         // ne[0] innermost (elements per row)
-    uint64_t row_bytes;    // bytes of one row of ne[0] elements
-    const void *data;      // into the mmap
+    uint64_t row_bytes;    // bytes of one row of ne[0] elements (stored layout; repacked: the same)
+    const void *data;      // into the mmap (stored layout) or the model's repacked copy
+    uint32_t layout;       // cg_layout; 0 (stored) for a zero-initialised view
 } cg_tensor;
 
 typedef enum cg_rope_kind {

@@ -4,8 +4,10 @@
 // one hand-off, in whole 16-row tiles weighted by row bytes: one token runs cg_qops_matvec
 // (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
 // vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
-// it, so matmul_multi equals separate matmuls bit for bit. Tensor views and buffers are borrowed;
-// no state.
+// it, so matmul_multi equals separate matmuls bit for bit. Weights repacked at load
+// (CG_LAYOUT_Q4_0_X8, kern/repack.h) take the table's q4_0x8 kernel (or the scalar reference) over
+// the same row tiles (16 rows: whole 8-row groups); their Q8_0 activations get per-block side data
+// (cg_q8_0_aux) computed with the quantization. Tensor views and buffers are borrowed; no state.
 #include "kern/qmatmul.h"
 
 #include <stdint.h>
@@ -26,6 +28,8 @@ typedef struct mm_job {
     cg_from_f32_fn quant[CG_KERN_MAX_MULTI];
     unsigned char *xq[CG_KERN_MAX_MULTI];
     size_t xq_row[CG_KERN_MAX_MULTI];
+    cg_q8_0_aux *aux[CG_KERN_MAX_MULTI];       // NULL unless a repacked weight reads set q
+    cg_q4_0x8_matmul_fn q4_0x8;                // the table's, or ref_q4_0x8
     const float *X;
     int64_t n_in, n_tok;
 } mm_job;
@@ -34,9 +38,20 @@ static void quant_worker(void *ctx, int i_thread, int n_thread) {
     const mm_job *j = ctx;
     int64_t b, e;
     cg_pool_split(j->n_tok, i_thread, n_thread, &b, &e);
-    for (int q = 0; q < j->n_xq; q++)
+    for (int q = 0; q < j->n_xq; q++) {
         if (j->quant[q])
             for (int64_t k = b; k < e; k++) j->quant[q](j->X + k * j->n_in, j->xq[q] + (size_t)k * j->xq_row[q], j->n_in);
+        if (j->aux[q])
+            for (int64_t k = b; k < e; k++)
+                cg_repack_q8_0_aux(j->xq[q] + (size_t)k * j->xq_row[q], j->n_in, j->aux[q] + k * (j->n_in / 32));
+    }
+}
+
+// The scalar reference in the kernel signature (it needs no side data).
+static void ref_q4_0x8(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
+                       int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    (void)aux;
+    cg_repack_q4_0x8_matmul_ref(W, n_in, xq, xq_row, n_tok, Y, ldy, r0, r1);
 }
 
 // First tile of weight w whose cost offset reaches `at` (tile t starts at cost0[w] + t·row_bytes).
@@ -66,7 +81,9 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
         if (e > W->ne[1]) e = W->ne[1];
         if (b >= e) continue;
         const int q = j->xq_of[w];
-        if (j->n_tok == 1)
+        if (W->layout == CG_LAYOUT_Q4_0_X8)
+            j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
+        else if (j->n_tok == 1)
             cg_qops_matvec(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->Y[w] + b, b, e);
         else
             cg_qops_matmul(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w],
@@ -78,7 +95,9 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
                                     int64_t n_tok, float *const *Y, cg_arena *arena, cg_pool *pool, cg_err *err) {
     if (n_w < 1 || n_w > CG_KERN_MAX_MULTI)
         return cg_err_set(err, CG_ERR_INVALID, "matmul: %d weights in one call (1..%d)", n_w, CG_KERN_MAX_MULTI);
-    mm_job j = {.ops = ops, .n_w = n_w, .X = X, .n_in = W[0]->ne[0], .n_tok = n_tok};
+    mm_job j = {.ops = ops, .n_w = n_w, .X = X, .n_in = W[0]->ne[0], .n_tok = n_tok,
+                .q4_0x8 = ops->q4_0x8_matmul ? ops->q4_0x8_matmul : ref_q4_0x8};
+    bool need_aux[CG_KERN_MAX_MULTI] = {false};
     uint32_t xq_type[CG_KERN_MAX_MULTI] = {0};
     uint64_t work = 0;
     for (int w = 0; w < n_w; w++) {
@@ -96,6 +115,10 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
         if (j.n_in % vt->blck_size || j.n_in % tr->blck_size)
             return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", T->name,
                               (long long)j.n_in, vt->name);
+        if (T->layout != CG_LAYOUT_STORED &&
+            (T->layout != CG_LAYOUT_Q4_0_X8 || T->type != CG_QTYPE_Q4_0 || T->ne[1] % 8))
+            return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
+                              T->name, T->layout, tr->name, (long long)T->ne[1]);
         int q = 0;
         while (q < j.n_xq && xq_type[q] != tr->vec_dot_type) q++;
         if (q == j.n_xq) {
@@ -106,6 +129,7 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             j.n_xq++;
         }
         j.xq_of[w] = q;
+        if (T->layout == CG_LAYOUT_Q4_0_X8) need_aux[q] = true;
         j.W[w] = T;
         j.Y[w] = Y[w];
         const uint64_t tiles = (uint64_t)(T->ne[1] + TILE - 1) / TILE;
@@ -126,6 +150,13 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
         j.xq[q] = cg_arena_alloc(arena, n_bytes, 64);
         if (!j.xq[q]) return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W[0]->name);
         any_quant = true;
+        if (need_aux[q]) {   // Q8_0 set (checked above): n_in/32 entries per token
+            if (!cg_mul_size((size_t)(j.n_in / 32) * sizeof(cg_q8_0_aux), (size_t)n_tok, &n_bytes))
+                return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W[0]->name);
+            j.aux[q] = cg_arena_alloc(arena, n_bytes, 64);
+            if (!j.aux[q])
+                return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W[0]->name);
+        }
     }
     if (any_quant) {
         if (threaded && n_tok >= 4)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "kern/cpu.h"
+#include "kern/repack.h"
 #include "quant/quant.h"
 
 // s[k] = x (n elems, weight type) · y_k for k < n_y (1..CG_QOPS_MAX_NY), where y_k = y + k·y_stride
@@ -31,12 +32,19 @@ typedef void (*cg_vec_dot_n_fn)(int64_t n, float *s, const void *x, const void *
 typedef void (*cg_vec_dot_2n_fn)(int64_t n, float *s, const void *x0, const void *x1, const void *y, size_t y_stride,
                                  int n_y);
 
+// The matmul over the repacked Q4_0 layout (kern/repack.h): Y[k·ldy + r] = W row r · X_k for r in
+// [r0, r1) (multiples of 8), k < n_tok; X_k = xq + k·xq_row (Q8_0) with its side data aux + k·n_in/32.
+// Bit-identical with cg_repack_q4_0x8_matmul_ref.
+typedef void (*cg_q4_0x8_matmul_fn)(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
+                                    int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
+
 typedef struct cg_qops {
     const char *name;
     cg_vec_dot_fn vec_dot[CG_QTYPE_COUNT];        // NULL: use the reference
     cg_vec_dot_n_fn vec_dot_n[CG_QTYPE_COUNT];    // NULL: loop over vec_dot
     cg_vec_dot_2n_fn vec_dot_2n[CG_QTYPE_COUNT];  // NULL: vec_dot_n per row
     cg_from_f32_fn quant_act[CG_QTYPE_COUNT];     // NULL: use the reference
+    cg_q4_0x8_matmul_fn q4_0x8_matmul;            // NULL: the scalar reference (kern/repack.h)
 } cg_qops;
 
 // The table of `isa`; the generic table (all NULL: the reference everywhere) when this build has

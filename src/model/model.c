@@ -2,13 +2,18 @@
 //
 // Every tensor view points into the gguf mapping owned by the model (m->file). The loader checks
 // each bound tensor's shape against the hyper-parameters and that a reference kernel exists for its
-// type, so the forward pass never meets a tensor it cannot handle. Defaults follow llama.cpp
+// type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0
+// matmul weights are repacked into one owned allocation (m->repacked; kern/repack.h) and their views
+// point there (tok_embd never: rows are gathered from it). Defaults follow llama.cpp
 // (rope base 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/num.h"
+#include "kern/cpu.h"
+#include "kern/repack.h"
 #include "model/model_impl.h"
 #include "quant/quant.h"
 
@@ -289,8 +294,71 @@ static cg_status bind_tensors(cg_model *m, cg_err *err) {
     return CG_OK;
 }
 
+// ---- repacking --------------------------------------------------------------------------------------
+
+// The matmul weights of the model (the views the forward pass hands to kern matmul), at most cap of
+// them into out; returns how many. tok_embd is not among them (rows are gathered from it); a tied output is a separate view of the
+// same bytes and is repacked as its own copy, like llama.cpp does.
+static void add_weight(cg_tensor *t, cg_tensor **out, int *n, int cap) {
+    if (t->data && *n < cap) out[(*n)++] = t;
+}
+
+static int matmul_weights(cg_model *m, cg_tensor **out, int cap) {
+    int n = 0;
+    for (int64_t il = 0; il < m->hp.n_layer; il++) {
+        cg_layer *L = &m->layers[il];
+        cg_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) add_weight(ts[i], out, &n, cap);
+    }
+    add_weight(&m->output, out, &n, cap);
+    return n;
+}
+
+// Repacks every eligible weight (kern/repack.h) into one owned allocation, when the kernel set is
+// AVX2 and CHINGU_REPACK is not "0". Stored-layout views stay as they are.
+static cg_status repack_weights(cg_model *m, cg_err *err) {
+    const char *env = getenv("CHINGU_REPACK");
+    if ((env && !strcmp(env, "0")) || cg_cpu_isa() != CG_ISA_AVX2) return CG_OK;
+    const int cap = (int)m->hp.n_layer * 8 + 1;
+    cg_tensor **w = malloc((size_t)cap * sizeof *w);
+    if (!w) return cg_err_set(err, CG_ERR_NOMEM, "model: out of memory for the repack list");
+    cg_status st = CG_OK;
+    const int n = matmul_weights(m, w, cap);
+    size_t total = 0, sz;
+    for (int i = 0; i < n; i++) {
+        if (!cg_repack_q4_0_eligible(w[i])) continue;
+        if ((st = cg_repack_q4_0_size(w[i], &sz, err))) goto done;
+        if (!cg_add_size(total, (sz + 63) & ~(size_t)63, &total)) {
+            st = cg_err_set(err, CG_ERR_LIMIT, "model: repacked weights overflow at '%s'", w[i]->name);
+            goto done;
+        }
+    }
+    if (total == 0) goto done;
+    m->repacked = aligned_alloc(64, total);
+    if (!m->repacked) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "model: out of memory for %zu bytes of repacked weights", total);
+        goto done;
+    }
+    m->repacked_bytes = total;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (!cg_repack_q4_0_eligible(w[i])) continue;
+        if ((st = cg_repack_q4_0_size(w[i], &sz, err))) goto done;
+        cg_tensor view;
+        if ((st = cg_repack_q4_0(w[i], (unsigned char *)m->repacked + off, total - off, &view, err))) goto done;
+        *w[i] = view;
+        off += (sz + 63) & ~(size_t)63;
+    }
+done:
+    free(w);
+    return st;
+}
+
+size_t cg_model_repacked_bytes(const cg_model *m) { return m->repacked_bytes; }
+
 void cg_model_free(cg_model *m) {
     if (!m) return;
+    free(m->repacked);
     free(m->layers);
     cg_gguf_close(m->file);
     free(m);
@@ -320,6 +388,7 @@ cg_status cg_model_load(const char *path, cg_model **out, cg_err *err) {
         goto fail;
     }
     if ((st = bind_tensors(m, err))) goto fail;
+    if ((st = repack_weights(m, err))) goto fail;
     *out = m;
     return CG_OK;
 fail:

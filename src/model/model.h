@@ -3,15 +3,18 @@
 // cg_model_load maps a GGUF file (through the gguf reader), reads `{arch}.*` hyper-parameters with
 // llama.cpp's defaults, and binds tensors by name through the architecture table (arch.c): one
 // row of flags per architecture, one generic Llama-style block. Weights are views into the mmap in
-// their stored format; nothing is copied or converted.
+// their stored format, except that on AVX2 the Q4_0 matmul weights with a multiple of 8 rows are
+// repacked at load into an 8-row interleaved copy owned by the model (kern/repack.h; llama.cpp does
+// the same, and it fixes the float summation order to llama.cpp's). The environment variable
+// CHINGU_REPACK=0 keeps every weight in its stored layout (to test and measure that path).
 //
 // cg_model_decode runs one forward step over a batch of (token, position, sequence id) entries,
 // possibly from many sequences, reading and writing the paged KV cache (engine/kv.h). For each
 // sequence in the batch, its entries must have consecutive positions in batch order, starting at
 // most at the sequence's current cache length (a smaller start rewrites from there on).
 //
-// Ownership: cg_model owns its gguf mapping; tensor views and hparams are borrowed until
-// cg_model_free. A cg_model is immutable after load and may be shared by threads. A cg_model_ctx
+// Ownership: cg_model owns its gguf mapping and its repacked weight copies; tensor views and hparams
+// are borrowed until cg_model_free. A cg_model is immutable after load and may be shared by threads. A cg_model_ctx
 // (scratch arena + thread pool) belongs to one thread at a time.
 #ifndef CG_MODEL_H
 #define CG_MODEL_H
@@ -74,6 +77,9 @@ typedef struct cg_model cg_model;
 // the tensor, the expected and the found dims; a hyper-parameter out of range).
 cg_status cg_model_load(const char *path, cg_model **out, cg_err *err);
 void cg_model_free(cg_model *m);   // accepts NULL
+
+// Bytes of the repacked weight copies the model owns (0: none; see above).
+size_t cg_model_repacked_bytes(const cg_model *m);
 
 // Borrowed until cg_model_free.
 const cg_hparams *cg_model_hparams(const cg_model *m);

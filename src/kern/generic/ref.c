@@ -3,7 +3,8 @@
 // Numerics follow ggml's CPU backend so logits match llama.cpp (testdata README section 4):
 //   * matmul: activations converted per row to the weight type's vec_dot type with the quant
 //     traits' from_f32_act (Q8_0/Q8_1/Q8_K: integer block dots with float block scales; F16/BF16
-//     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot;
+//     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot (weights
+//     repacked at load: kern/repack.h's reference, in llama.cpp's q4_0_8x8 order);
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
 //   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale);
 //   * SiLU and softmax use ggml's AVX2 exp polynomial (v_expf) on 8-wide chunks;
@@ -19,6 +20,7 @@
 
 #include "base/num.h"
 #include "kern/kern.h"
+#include "kern/repack.h"
 #include "quant/f16.h"
 #include "quant/quant.h"
 
@@ -76,6 +78,14 @@ static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, f
         for (int64_t t = 0; t < n_tok; t++) vt->from_f32_act(X + t * n_in, xq + (size_t)t * j.xq_row, n_in);
         j.xq = xq;
     }
+    if (W->layout == CG_LAYOUT_Q4_0_X8 && W->type == CG_QTYPE_Q4_0 && W->ne[1] % 8 == 0) {
+        // Repacked at load (kern/repack.h): its own reference, one thread (this is the oracle).
+        cg_repack_q4_0x8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
+        return CG_OK;
+    }
+    if (W->layout != CG_LAYOUT_STORED)
+        return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
+                          W->name, W->layout, tr->name, (long long)W->ne[1]);
     if (pool && cg_pool_size(pool) > 1 && W->ne[1] * n_tok * n_in >= 4096)
         cg_pool_run(pool, mm_worker, &j);
     else

@@ -1,5 +1,7 @@
 // avx2_quant.c — AVX2 activation quantizers: f32 rows to Q8_0, Q8_1, Q8_K and F16, byte-identical
-// with the traits' from_f32_act (quant/legacy.c, quant/kquants.c, quant/f16.h) for finite input.
+// with the traits' from_f32_act (quant/legacy.c, quant/kquants.c, quant/f16.h) for finite input;
+// and the AVX2 cg_qops table (dot products from avx2_dot.c, the repacked Q4_0 matmul from
+// avx2_repack.c).
 //
 // Why identical: each quantized value is one float multiply (x · scale, the same single rounding as
 // the reference) followed by round-half-to-even (_mm256_round_ps nearest == nearbyintf and ==
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "kern/x86/avx2.h"
+#include "kern/x86/avx2_repack.h"
 #include "quant/blocks.h"
 #include "quant/f16.h"
 
@@ -154,6 +157,7 @@ static const cg_qops AVX2 = {
             [CG_QTYPE_Q8_1] = cg_avx2_quant_q8_1,
             [CG_QTYPE_Q8_K] = cg_avx2_quant_q8_K,
         },
+    .q4_0x8_matmul = cg_avx2_q4_0x8_matmul,
 };
 
 const cg_qops *cg_qops_avx2(void) { return &AVX2; }

@@ -1,0 +1,78 @@
+// avx2_repack.c — AVX2 matmul over the repacked Q4_0 layout (kern/repack.h, avx2_repack.h).
+//
+// One weight block column of a row group (8 rows × 32 elements, 144 bytes) is unpacked once into
+// eight registers of unsigned nibbles, register i holding in 32-bit lane j row j's elements
+// 4i..4i+3. For each activation row of the tile, the four Q8_0 quants of those elements are
+// broadcast to all lanes, multiplied with maddubs (u8 nibble × s8 quant, pairs added into int16),
+// and the eight products summed in int16 (|sum| ≤ 8 · 2 · 15 · 128 = 30720: no overflow), then into
+// int32 per lane with madd — lane j = Σ nibble·quant over row j's block. Adding aux.bias = −8·Σ quant
+// gives the exact integer block dot product isum; then acc = fma((float)isum, d_w·d_a, acc) per
+// block in order — the reference's (and llama.cpp's) float order, so results are bit-identical.
+// Tokens run in chunks (activations of a chunk stay in L2 while every row group of the range
+// passes over them) and, within a chunk, in tiles of 4 with one tile of 1..3 for the rest.
+// No state.
+#include "kern/x86/avx2_repack.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant/blocks.h"
+
+enum { QK = 32, ROWS = 8, TILE_TOK = 4, CHUNK_TOK = 32 };
+
+static inline __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// Y[t·ldy + 0..7] (t < NT) for one row group w (nb blocks) against NT activation rows.
+static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w, int64_t nb, const unsigned char *xq,
+                                                        size_t xq_row, const cg_q8_0_aux *aux, float *Y, int64_t ldy,
+                                                        const int NT) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[TILE_TOK];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i q[8];
+        for (int k = 0; k < 4; k++) {
+            const __m256i r = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * k));
+            q[k] = _mm256_and_si256(r, m4);
+            q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(r, 4), m4);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
+        for (int t = 0; t < NT; t++) {
+            const cg_block_q8_0 *a = (const cg_block_q8_0 *)(xq + (size_t)t * xq_row) + b;
+            const cg_q8_0_aux *x = aux + t * nb + b;
+            __m256i s = _mm256_maddubs_epi16(q[0], bcast4(a->qs));
+            for (int i = 1; i < 8; i++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[i], bcast4(a->qs + 4 * i)));
+            const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(x->bias));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(x->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(Y + t * ldy, acc[t]);
+}
+
+void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
+                           int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = n_in / QK;
+    const cg_block_q4_0x8 *w = W;
+    const unsigned char *x = xq;
+    for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
+        const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
+        for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
+            const cg_block_q4_0x8 *wg = w + g * nb;
+            int64_t k = c0;
+            for (; k + TILE_TOK <= c1; k += TILE_TOK)
+                tile(wg, nb, x + (size_t)k * xq_row, xq_row, aux + k * nb, Y + k * ldy + g * ROWS, ldy, TILE_TOK);
+            const unsigned char *xk = x + (size_t)k * xq_row;
+            float *yk = Y + k * ldy + g * ROWS;
+            switch (c1 - k) {
+            case 1: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 1); break;
+            case 2: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 2); break;
+            case 3: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 3); break;
+            default: break;
+            }
+        }
+    }
+}
