@@ -9,16 +9,21 @@
 //     from the stream probe (the roofline);
 //   * matmul over 64 tokens (prefill): GOP/s (2·n_in·n_out·n_tok / s) of the SIMD row-tiled
 //     kernel and, for comparison, dequantize-to-f32 + F32 FMA dot products (the alternative the
-//     issue asks to measure); the faster of the two is what a prefill kernel should use.
+//     issue asks to measure); the faster of the two is what a prefill kernel should use;
+//   * Q4_0 stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for 1, 8 and
+//     64 tokens: the kernels the model's matmul uses for each (matvec / row-tiled matmul vs the
+//     8-row interleaved kernel), on a 32 MiB matrix.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/thread.h"
 #include "base/time.h"
 #include "cli/cli.h"
 #include "kern/cpu.h"
 #include "kern/qops.h"
+#include "kern/repack.h"
 #include "kern/stream.h"
 #include "quant/quant.h"
 
@@ -77,6 +82,68 @@ static double best_time(cg_pool *pool, cg_pool_fn fn, kjob *j) {
         if (dt < best) best = dt;
     }
     return best;
+}
+
+// CPU seconds of this thread (the repack comparison runs on the calling thread only).
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// Q4_0, stored vs repacked: best of N_REPS single-thread CPU times per token count.
+static void bench_repack(const float *wf, const float *xf) {
+    const cg_qops *ops = cg_qops_get();
+    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q4_0);
+    const size_t rb = (size_t)(N_IN / 32) * tr->type_size, xrb = (size_t)(N_IN / 32) * 34;
+    const int64_t n_rows = ((int64_t)32 << 20) / (int64_t)rb / 8 * 8;
+    unsigned char *W = malloc(rb * (size_t)n_rows), *R = aligned_alloc(64, rb * (size_t)n_rows);
+    unsigned char *xq = malloc(xrb * N_TOK);
+    cg_q8_0_aux *aux = malloc((size_t)(N_IN / 32) * N_TOK * sizeof *aux);
+    float *Y = malloc((size_t)n_rows * N_TOK * sizeof *Y);
+    cg_err err = {0};
+    cg_tensor T = {.name = "bench", .type = CG_QTYPE_Q4_0, .ne = {N_IN, n_rows, 1, 1}, .row_bytes = rb, .data = W}, V;
+    if (!W || !R || !xq || !aux || !Y) {
+        printf("\nQ4_0 repack comparison: out of memory\n");
+        goto done;
+    }
+    for (int r = 0; r < N_DISTINCT; r++) tr->from_f32(wf + (size_t)r * N_IN, W + rb * (size_t)r, N_IN);
+    for (int64_t r = N_DISTINCT; r < n_rows; r++) memcpy(W + rb * (size_t)r, W + rb * (size_t)(r % N_DISTINCT), rb);
+    if (cg_repack_q4_0(&T, R, rb * (size_t)n_rows, &V, &err)) {
+        printf("\nQ4_0 repack comparison: %s\n", err.msg);
+        goto done;
+    }
+    for (int tk = 0; tk < N_TOK; tk++) {
+        cg_qops_quant_act(ops, CG_QTYPE_Q8_0)(xf + tk * N_IN, xq + xrb * (size_t)tk, N_IN);
+        cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
+    }
+    printf("\nQ4_0 stored layout vs repacked at load (%s, 1 thread, CPU time, %.0f MiB matrix, n_in %d):\n\n",
+           ops->name, (double)(rb * (size_t)n_rows) / (1 << 20), N_IN);
+    printf("| tokens | stored GOP/s | repacked GOP/s | repacked/stored |\n| ---: | ---: | ---: | ---: |\n");
+    static const int TOKS[] = {1, 8, 64};
+    for (size_t i = 0; i < sizeof TOKS / sizeof TOKS[0]; i++) {
+        const int nt = TOKS[i];
+        double best[2] = {1e30, 1e30};
+        for (int rep = 0; rep < N_REPS; rep++)
+            for (int layout = 0; layout < 2; layout++) {
+                const double t0 = cpu_s();
+                if (layout == 0 && nt == 1)
+                    cg_qops_matvec(ops, CG_QTYPE_Q4_0, W, rb, N_IN, xq, Y, 0, n_rows);
+                else if (layout == 0)
+                    cg_qops_matmul(ops, CG_QTYPE_Q4_0, W, rb, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (ops->q4_0x8_matmul)
+                    ops->q4_0x8_matmul(R, N_IN, xq, xrb, aux, nt, Y, n_rows, 0, n_rows);
+                else
+                    cg_repack_q4_0x8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                const double dt = cpu_s() - t0;
+                if (dt < best[layout]) best[layout] = dt;
+            }
+        const double ops_n = 2.0 * N_IN * (double)n_rows * nt;
+        printf("| %d | %.1f | %.1f | %.2fx |\n", nt, ops_n / best[0] / 1e9, ops_n / best[1] / 1e9, best[0] / best[1]);
+        fflush(stdout);
+    }
+done:
+    free(W), free(R), free(xq), free(aux), free(Y);
 }
 
 int cg_cli_bench_kernels(int n_thread, int mib) {
@@ -138,6 +205,7 @@ int cg_cli_bench_kernels(int n_thread, int mib) {
         fflush(stdout);
         free(W), free(xq), free(Y);
     }
+    if (wf && xf) bench_repack(wf, xf);
     free(wf), free(xf), free(scratch);
     cg_pool_free(pool);
     return 0;

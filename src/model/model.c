@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/num.h"
 #include "kern/cpu.h"
@@ -314,6 +316,17 @@ static int matmul_weights(cg_model *m, cg_tensor **out, int cap) {
     return n;
 }
 
+// The stored bytes of a repacked tensor are not read again: let the kernel drop their pages from
+// the process (the whole pages inside [p, p+n)). The model's file is mapped read-only and private
+// (cg_gguf_open), so a page touched later is read back from the file — never lost.
+static void drop_pages(const void *p, size_t n) {
+    const long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    const uintptr_t a = (uintptr_t)p, page = (uintptr_t)ps;
+    const uintptr_t lo = (a + page - 1) / page * page, hi = (a + n) / page * page;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 // Repacks every eligible weight (kern/repack.h) into one owned allocation, when the kernel set is
 // AVX2 and CHINGU_REPACK is not "0". Stored-layout views stay as they are.
 static cg_status repack_weights(cg_model *m, cg_err *err) {
@@ -346,6 +359,7 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
         if ((st = cg_repack_q4_0_size(w[i], &sz, err))) goto done;
         cg_tensor view;
         if ((st = cg_repack_q4_0(w[i], (unsigned char *)m->repacked + off, total - off, &view, err))) goto done;
+        if (w[i]->data != m->tok_embd.data) drop_pages(w[i]->data, sz);
         *w[i] = view;
         off += (sz + 63) & ~(size_t)63;
     }
