@@ -228,6 +228,9 @@ int cg_cli_bench(int argc, char **argv) {
         printf("\ncpu: the process ran");
         for (int k = 0; k < n_res; k++) printf("%s %.0f %% of %d threads' time during %s", k ? "," : "", 100.0 * res[k].cpu_share, n_thread, res[k].test);
         printf(" (below 100 %%: the machine is shared, figures are lower than on an idle one)\n");
+        const size_t rp = cg_model_repacked_bytes(b.m);
+        if (rp) printf("repacked at load: %.1f MiB of Q4_0 weights in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
+                       (double)rp / (1024.0 * 1024.0));
     } else {
         printf("{\"model\": \"%s\", \"file\": \"%s\", \"size_bytes\": %" PRIu64 ", \"params\": %" PRId64
                ", \"backend\": \"%s\", \"threads\": %d, \"tests\": [",
@@ -238,7 +241,7 @@ int cg_cli_bench(int argc, char **argv) {
         printf("], \"roofline\": {\"read_gbps\": %.4f, \"bytes_per_token\": %" PRIu64 ", \"ceiling_tps\": %.4f", gbps,
                tok_bytes, roof);
         if (tg) printf(", \"tg_fraction\": %.4f", tg->mean / roof);
-        printf("}}\n");
+        printf("}, \"repacked_bytes\": %zu}\n", cg_model_repacked_bytes(b.m));
     }
 done:
     cg_pool_free(probe_pool);
