@@ -8,9 +8,11 @@
 // int32 per lane with madd — lane j = Σ nibble·quant over row j's block. Adding aux.bias = −8·Σ quant
 // gives the exact integer block dot product isum; then acc = fma((float)isum, d_w·d_a, acc) per
 // block in order — the reference's (and llama.cpp's) float order, so results are bit-identical.
-// Tokens run in chunks (activations of a chunk stay in L2 while every row group of the range
-// passes over them) and, within a chunk, in tiles of 4 with one tile of 1..3 for the rest.
-// No state.
+// Loop nest (cache blocking): row groups in blocks of ~128 KiB of weights (kept in L2 while every
+// token passes over them), tokens in chunks of 8 (their activations stay in L1 while the block's
+// groups pass), and within a chunk tiles of 4 tokens with one tile of 1..3 for the rest; measured
+// here (qwen2.5-0.5b shapes, 512 tokens) ~25 % faster than chunks of 32 without row blocks. The
+// loop order changes which tile computes an element, never its value. No state.
 #include "kern/x86/avx2_repack.h"
 
 #include <immintrin.h>
@@ -18,7 +20,7 @@
 
 #include "quant/blocks.h"
 
-enum { QK = 32, ROWS = 8, TILE_TOK = 4, CHUNK_TOK = 32 };
+enum { QK = 32, ROWS = 8, TILE_TOK = 4, CHUNK_TOK = 8, BLOCK_BYTES = 128 * 1024 };
 
 static inline __m256i bcast4(const int8_t *p) {
     int32_t v;
@@ -55,23 +57,28 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w,
 
 void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
                            int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
-    const int64_t nb = n_in / QK;
+    const int64_t nb = n_in / QK, g_end = r1 / ROWS;
+    const int64_t g_blk = nb * (int64_t)sizeof(cg_block_q4_0x8) < BLOCK_BYTES
+                              ? BLOCK_BYTES / (nb * (int64_t)sizeof(cg_block_q4_0x8)) : 1;
     const cg_block_q4_0x8 *w = W;
     const unsigned char *x = xq;
-    for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
-        const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
-        for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
-            const cg_block_q4_0x8 *wg = w + g * nb;
-            int64_t k = c0;
-            for (; k + TILE_TOK <= c1; k += TILE_TOK)
-                tile(wg, nb, x + (size_t)k * xq_row, xq_row, aux + k * nb, Y + k * ldy + g * ROWS, ldy, TILE_TOK);
-            const unsigned char *xk = x + (size_t)k * xq_row;
-            float *yk = Y + k * ldy + g * ROWS;
-            switch (c1 - k) {
-            case 1: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 1); break;
-            case 2: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 2); break;
-            case 3: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 3); break;
-            default: break;
+    for (int64_t gb = r0 / ROWS; gb < g_end; gb += g_blk) {
+        const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
+        for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
+            const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
+            for (int64_t g = gb; g < ge; g++) {
+                const cg_block_q4_0x8 *wg = w + g * nb;
+                int64_t k = c0;
+                for (; k + TILE_TOK <= c1; k += TILE_TOK)
+                    tile(wg, nb, x + (size_t)k * xq_row, xq_row, aux + k * nb, Y + k * ldy + g * ROWS, ldy, TILE_TOK);
+                const unsigned char *xk = x + (size_t)k * xq_row;
+                float *yk = Y + k * ldy + g * ROWS;
+                switch (c1 - k) {
+                case 1: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 1); break;
+                case 2: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 2); break;
+                case 3: tile(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, 3); break;
+                default: break;
+                }
             }
         }
     }
