@@ -6,8 +6,8 @@
 // all_logits_p<k>.f32 exists every prompt position is compared too. Then 32 greedy tokens must equal
 // the reference's up to the first step whose reference top-2 margin is a near-tie: below 0.01 for
 // F32 files and for Q4_0 files repacked at load (their matmuls then follow llama.cpp's float order,
-// kern/repack.h); for the other quantized/F16/BF16 files below 0.5 % of the reference logit range (a quarter of
-// their logit tolerance), because there a 1-ulp float difference (summation order) can flip one
+// kern/repack.h); for the other quantized/F16/BF16 files below 0.5 % of the reference logit range
+// (a quarter of their logit tolerance), because there a 1-ulp float difference (summation order) can flip one
 // rounding of an activation to Q8/F16 and move logits by ~0.03 on the random models (~0.15 on
 // stories260K) — observed here, and the reason the logit tolerance is 2 % for those files. The same runs with an F16 cache against testdata/gen_kvf16_fa. Batch
 // consistency (one batch vs chunks vs token by token; two sequences in one batch vs alone) is
