@@ -42,6 +42,11 @@ typedef struct db_hit { int64_t id; double bm25; } db_hit;  // bm25: higher is b
 
 typedef struct db_ops {
     const char *name;
+    // The user-id operand for lookups by a list of memory ids scoped to one user
+    // ("… WHERE <user_col> = ? AND id IN (…)"): SQLite "+user_id", which keeps its planner on
+    // rowid lookups instead of the user's whole index range; PostgreSQL "user_id", so the
+    // covering index (user_id, id) answers without reading the table.
+    const char *user_col;
     cg_status (*exec)(void *conn, const char *sql, const db_val *params, int n_params,
                       db_row_fn fn, void *user, cg_err *err);
     // Creates or migrates the schema from version `from` to `to` (the driver's DDL).
@@ -59,6 +64,10 @@ typedef struct db_ops {
     // index and the file (SQLite: FTS5 'optimize' drops tombstoned terms, then a WAL checkpoint;
     // PostgreSQL: nothing here — autovacuum, see docs/memory.md).
     cg_status (*purge)(void *conn, cg_err *err);
+    // Optional (NULL: the driver's statements work at every version): told the schema version
+    // after opening, so the text index reads and writes the layout of that version (a store
+    // opened with cg_store_opts.target_version below the newest).
+    void (*set_version)(void *conn, int version);
     void (*close)(void *conn);
 } db_ops;
 

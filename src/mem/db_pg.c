@@ -2,12 +2,15 @@
 //
 // Statements go through PQexecParams with every parameter and result in binary format (exact
 // integers and doubles, raw bytea); `?` placeholders are rewritten to $1, $2 …. The text index is
-// a plain table of terms (mem_terms: one row per distinct term of a memory with its frequency,
-// mem_doclen: term count per memory, mem_stats: corpus totals, mem_df: documents per term)
-// filled from the same fts_cjk
+// a plain table of terms (mem_terms: one row per distinct term of a memory with its frequency
+// and the memory's term count, mem_doclen: term count per memory, mem_stats: corpus totals,
+// mem_df: documents per term) filled from the same fts_cjk
 // tokenizer as SQLite's FTS5 table, and scored with the same BM25 formula FTS5's bm25() uses
 // (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6, corpus-wide
-// statistics), so both backends rank alike. SQLSTATE class 23 (constraint) maps to
+// statistics), so both backends rank alike. Layout for many users (schema v3): a search reads
+// only index pages led by user_id — postings with tf and term count from mem_terms_pkey, the
+// currency/importance/creation columns from memories_user_id — and then the k result rows, so
+// its cost does not depend on how one user's rows are scattered over the heap. SQLSTATE class 23 (constraint) maps to
 // CG_ERR_INVALID, everything else to CG_ERR_IO.
 #include <libpq-fe.h>
 #include <math.h>
@@ -35,6 +38,7 @@ typedef struct pg_conn {
     PGconn *c;
     pg_prep prep[N_PREPARED];
     unsigned next_evict, serial;
+    int version;  // schema version (set_version); below 3 mem_terms has no n_terms column
 } pg_conn;
 
 // The name of a prepared statement for sql, preparing it when new; NULL after an error.
@@ -292,6 +296,28 @@ static const char *const MIGRATIONS[] = {
     // v2: client-supplied ids for import.
     "ALTER TABLE memories ADD COLUMN client_id TEXT;"
     "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);",
+    // v3: one user's search reads contiguous index pages instead of scattered table rows. The
+    // postings carry their memory's term count and the primary key covers tf and n_terms, so
+    // BM25 is an index-only scan of the user's range; memories_user_id covers what filtering
+    // and ranking read (currency, importance, creation time). mem_terms_term served no query.
+    // The table is rewritten in key order (one sequential pass; an UPDATE of every posting would
+    // touch every index once per row), which also leaves each user's postings together; postings
+    // without a length row were invisible to search before and are dropped.
+    "CREATE TABLE mem_terms_v3 AS SELECT t.memory_id, t.user_id, t.term, t.tf, d.n_terms"
+    " FROM mem_terms t JOIN mem_doclen d ON d.memory_id = t.memory_id"
+    " ORDER BY t.user_id, t.term, t.memory_id;"
+    "DROP TABLE mem_terms;"
+    "ALTER TABLE mem_terms_v3 RENAME TO mem_terms;"
+    "ALTER TABLE mem_terms ALTER COLUMN memory_id SET NOT NULL, ALTER COLUMN user_id SET NOT NULL,"
+    " ALTER COLUMN term SET NOT NULL, ALTER COLUMN tf SET NOT NULL,"
+    " ALTER COLUMN n_terms SET NOT NULL;"
+    "ALTER TABLE mem_terms ADD CONSTRAINT mem_terms_pkey"
+    " PRIMARY KEY (user_id, term, memory_id) INCLUDE (tf, n_terms);"
+    "ALTER TABLE mem_terms ADD CONSTRAINT mem_terms_memory_id_fkey FOREIGN KEY (memory_id)"
+    " REFERENCES memories(id) ON DELETE CASCADE;"
+    "CREATE INDEX mem_terms_memory ON mem_terms(memory_id);"
+    "CREATE INDEX memories_user_id ON memories(user_id, id)"
+    " INCLUDE (superseded_by, valid_to_ms, importance, created_ms);",
 };
 
 static cg_status pg_migrate(void *conn, int from, int to, cg_err *err) {
@@ -348,13 +374,14 @@ static cg_status count_terms(const char *terms, term_tf **out, size_t *n_out, in
 
 static cg_status pg_index_put(void *conn, int64_t mem_id, int64_t user_id, const char *text,
                               const char *terms, cg_err *err) {
+    bool v3 = ((pg_conn *)conn)->version >= 3;
     term_tf *v = NULL;
     size_t n = 0;
     int64_t total = 0;
     cg_status st = count_terms(terms, &v, &n, &total, err);
     if (st) return st;
     enum { BATCH = 500 };
-    db_val *p = malloc(4 * BATCH * sizeof *p);
+    db_val *p = malloc(5 * BATCH * sizeof *p);
     cg_buf q;
     cg_buf_init(&q);
     if (!p) {
@@ -364,19 +391,24 @@ static cg_status pg_index_put(void *conn, int64_t mem_id, int64_t user_id, const
     for (size_t i = 0; i < n; i += BATCH) {
         size_t m = n - i < BATCH ? n - i : BATCH;
         cg_buf_reset(&q);
-        cg_buf_puts(&q, "INSERT INTO mem_terms(memory_id, user_id, term, tf) VALUES ");
+        int w = v3 ? 5 : 4;  // values per posting
+        cg_buf_puts(&q, v3 ? "INSERT INTO mem_terms(memory_id, user_id, term, tf, n_terms) VALUES "
+                           : "INSERT INTO mem_terms(memory_id, user_id, term, tf) VALUES ");
         for (size_t j = 0; j < m; j++) {
-            cg_buf_puts(&q, j ? ",(?, ?, ?, ?)" : "(?, ?, ?, ?)");
-            p[4 * j] = db_int(mem_id);
-            p[4 * j + 1] = db_int(user_id);
-            p[4 * j + 2] = (db_val){.t = DB_TEXT, .p = v[i + j].t, .n = v[i + j].n};
-            p[4 * j + 3] = db_int(v[i + j].tf);
+            cg_buf_puts(&q, j ? "," : "");
+            cg_buf_puts(&q, v3 ? "(?, ?, ?, ?, ?)" : "(?, ?, ?, ?)");
+            db_val *r = &p[(size_t)w * j];
+            r[0] = db_int(mem_id);
+            r[1] = db_int(user_id);
+            r[2] = (db_val){.t = DB_TEXT, .p = v[i + j].t, .n = v[i + j].n};
+            r[3] = db_int(v[i + j].tf);
+            if (v3) r[4] = db_int(total);
         }
         if (!cg_buf_ok(&q)) {
             st = cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
             goto done;
         }
-        if ((st = pg_exec(conn, q.data, p, (int)(4 * m), NULL, NULL, err))) goto done;
+        if ((st = pg_exec(conn, q.data, p, (int)((size_t)w * m), NULL, NULL, err))) goto done;
         // Document frequencies; terms are sorted, so concurrent writers lock rows in one order.
         cg_buf_reset(&q);
         cg_buf_puts(&q, "INSERT INTO mem_df(term, n) VALUES ");
@@ -603,15 +635,27 @@ static cg_status pg_index_search(void *conn, int64_t user_id, const char *const 
         (st = pg_exec(conn, q.data, p, (int)n_terms + 1, int_row, &cutoff, err)))
         goto done;
     cg_buf_reset(&q);
-    cg_buf_puts(&q, current_only
-                        ? "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
-                          " JOIN mem_doclen d ON d.memory_id = t.memory_id"
-                          " JOIN memories m ON m.id = t.memory_id"
-                          " WHERE m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
-                          " AND t.memory_id >= ? AND t.user_id = ? AND t.term IN ("
-                        : "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
-                          " JOIN mem_doclen d ON d.memory_id = t.memory_id"
-                          " WHERE t.memory_id >= ? AND t.user_id = ? AND t.term IN (");
+    // From v3 both halves are index-only scans of the user's contiguous ranges (mem_terms_pkey
+    // and memories_user_id, see MIGRATIONS v3): no table row is read. Before, every posting
+    // costs a length row and a memory row from anywhere in the tables.
+    if (((pg_conn *)conn)->version >= 3)
+        cg_buf_puts(&q, current_only
+                            ? "SELECT t.memory_id, t.term, t.tf, t.n_terms FROM mem_terms t"
+                              " JOIN memories m ON m.user_id = t.user_id AND m.id = t.memory_id"
+                              " WHERE m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
+                              " AND t.memory_id >= ? AND t.user_id = ? AND t.term IN ("
+                            : "SELECT t.memory_id, t.term, t.tf, t.n_terms FROM mem_terms t"
+                              " WHERE t.memory_id >= ? AND t.user_id = ? AND t.term IN (");
+    else
+        cg_buf_puts(&q, current_only
+                            ? "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
+                              " JOIN mem_doclen d ON d.memory_id = t.memory_id"
+                              " JOIN memories m ON m.id = t.memory_id"
+                              " WHERE m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
+                              " AND t.memory_id >= ? AND t.user_id = ? AND t.term IN ("
+                            : "SELECT t.memory_id, t.term, t.tf, d.n_terms FROM mem_terms t"
+                              " JOIN mem_doclen d ON d.memory_id = t.memory_id"
+                              " WHERE t.memory_id >= ? AND t.user_id = ? AND t.term IN (");
     p[0] = db_int(cutoff);
     p[1] = db_int(user_id);
     for (size_t i = 0; i < n_terms; i++) {
@@ -647,6 +691,8 @@ done:
 
 static cg_status pg_purge(void *conn, cg_err *err) { return CG_OK; }
 
+static void pg_set_version(void *conn, int version) { ((pg_conn *)conn)->version = version; }
+
 static void pg_close(void *conn) {
     pg_conn *pc = conn;
     if (!pc) return;
@@ -657,12 +703,14 @@ static void pg_close(void *conn) {
 
 static const db_ops PG_OPS = {
     .name = "postgres",
+    .user_col = "user_id",
     .exec = pg_exec,
     .migrate = pg_migrate,
     .index_put = pg_index_put,
     .index_del = pg_index_del,
     .index_search = pg_index_search,
     .purge = pg_purge,
+    .set_version = pg_set_version,
     .close = pg_close,
 };
 
@@ -671,6 +719,7 @@ cg_status db_pg_open(const char *conninfo, const cg_store_opts *o, void **conn,
     cg_status st = CG_OK;
     pg_conn *pc = calloc(1, sizeof *pc);
     if (!pc) return cg_err_set(err, CG_ERR_NOMEM, "postgres: out of memory");
+    pc->version = CG_STORE_SCHEMA_VERSION;
     pc->c = PQconnectdb(conninfo);
     if (!pc->c || PQstatus(pc->c) != CONNECTION_OK) {
         char msg[300];

@@ -243,6 +243,8 @@ static const char *const MIGRATIONS[] = {
     // v2: client-supplied ids for import.
     "ALTER TABLE memories ADD COLUMN client_id TEXT;"
     "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);",
+    // v3: a PostgreSQL-only change of the text index's layout (db_pg.c); nothing here.
+    "SELECT 1;",
 };
 
 static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {
@@ -367,6 +369,7 @@ static void sq_close(void *conn) {
 
 static const db_ops SQ_OPS = {
     .name = "sqlite",
+    .user_col = "+user_id",
     .exec = sq_exec,
     .migrate = sq_migrate,
     .index_put = sq_index_put,

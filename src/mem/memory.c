@@ -480,44 +480,120 @@ static int cmp_fused_id(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-// Fetches the memories whose ids are in f[0..n_f) (sorted by id) into res, scoring each with
-// its fused rank and the boosts. One query per 200 ids.
-static cg_status fetch_scored(cg_store *s, int64_t user_id, const fused *f, size_t n_f,
-                              int64_t now, mem_vec *res, cg_err *err) {
+// The fused score of one memory: its reciprocal-rank sum times the importance and recency boosts.
+static double boosted(double rrf, double importance, int64_t created_ms, int64_t now) {
+    double age_days = (double)(now - created_ms) / 86400000.0;
+    if (age_days < 0) age_days = 0;
+    return rrf * (1.0 + IMPORTANCE_WEIGHT * importance) *
+           (1.0 + RECENCY_WEIGHT * exp2(-age_days / RECENCY_HALF_LIFE_DAYS));
+}
+
+// What ranking needs of a candidate: read before any full row, so only the k winners' rows
+// (bodies, decryption) are fetched. On PostgreSQL these columns come from the covering index
+// memories_user_id without touching the table (see db_pg.c).
+typedef struct ranked { int64_t id; double importance; int64_t created_ms; double score; } ranked;
+typedef struct ranked_vec {
+    const fused *f;
+    size_t n_f;
+    int64_t now;
+    ranked *v;
+    size_t n;
+} ranked_vec;
+
+static cg_status ranked_row(void *user, const db_val *cols, int n_cols, cg_err *err) {
+    ranked_vec *rv = user;
+    ranked r = {0};
+    cg_status st;
+    if ((st = col_int("memories", 0, "id", &cols[0], false, &r.id, err)) ||
+        (st = col_real("memories", r.id, "importance", &cols[1], &r.importance, err)) ||
+        (st = col_int("memories", r.id, "created_ms", &cols[2], false, &r.created_ms, err)))
+        return st;
+    fused key = {r.id, 0};
+    const fused *hit = bsearch(&key, rv->f, rv->n_f, sizeof *rv->f, cmp_fused_id);
+    if (!hit || rv->n == rv->n_f) return CG_OK;  // not asked for (cannot happen) or duplicate
+    r.score = boosted(hit->rrf, r.importance, r.created_ms, rv->now);
+    rv->v[rv->n++] = r;
+    return CG_OK;
+}
+
+static int cmp_ranked(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->id > y->id ? -1 : x->id < y->id;  // the order cmp_mem_score gives the full rows
+}
+
+// Runs `head` + " AND id IN (…)" over ids[0..n) in batches of 200, with the user id as the first
+// parameter, handing every row to fn.
+static cg_status by_ids(cg_store *s, int64_t user_id, const char *head, const int64_t *ids,
+                        size_t n, db_row_fn fn, void *user, cg_err *err) {
     enum { BATCH = 200 };
     db_val p[BATCH + 1];
     cg_buf q;
     cg_buf_init(&q);
     cg_status st = CG_OK;
-    for (size_t i = 0; i < n_f && !st; i += BATCH) {
-        size_t m = n_f - i < BATCH ? n_f - i : BATCH;
+    for (size_t i = 0; i < n && !st; i += BATCH) {
+        size_t m = n - i < BATCH ? n - i : BATCH;
         cg_buf_reset(&q);
-        // "+user_id" keeps SQLite from choosing the user_id index over rowid lookups.
-        cg_buf_puts(&q, "SELECT " MEM_COLS " FROM memories WHERE +user_id = ? AND id IN (");
+        cg_buf_puts(&q, head);
+        cg_buf_puts(&q, " AND id IN (");
         p[0] = db_int(user_id);
         for (size_t j = 0; j < m; j++) {
             cg_buf_puts(&q, j ? ", ?" : "?");
-            p[j + 1] = db_int(f[i + j].id);
+            p[j + 1] = db_int(ids[i + j]);
         }
         cg_buf_putc(&q, ')');
         if (!cg_buf_ok(&q)) {
             st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
             break;
         }
-        size_t before = res->n;
-        if ((st = s->ops->exec(s->conn, q.data, p, (int)m + 1, mem_row, res, err))) break;
-        for (size_t r = before; r < res->n; r++) {
-            cg_memory *mm = &res->v[r];
-            fused key = {mm->id, 0};
-            const fused *hit = bsearch(&key, f, n_f, sizeof *f, cmp_fused_id);
-            double rrf = hit ? hit->rrf : 0.0;
-            double age_days = (double)(now - mm->created_ms) / 86400000.0;
-            if (age_days < 0) age_days = 0;
-            mm->score = rrf * (1.0 + IMPORTANCE_WEIGHT * mm->importance) *
-                        (1.0 + RECENCY_WEIGHT * exp2(-age_days / RECENCY_HALF_LIFE_DAYS));
-        }
+        st = s->ops->exec(s->conn, q.data, p, (int)m + 1, fn, user, err);
     }
     cg_buf_free(&q);
+    return st;
+}
+
+// Scores the memories whose ids are in f[0..n_f) (sorted by id) with their fused rank and the
+// boosts, and fetches the k best as full rows into res (unsorted).
+static cg_status fetch_scored(cg_store *s, int64_t user_id, const fused *f, size_t n_f,
+                              int64_t now, int k, mem_vec *res, cg_err *err) {
+    ranked_vec rv = {f, n_f, now, NULL, 0};
+    int64_t *ids = malloc((n_f + 1) * sizeof *ids);
+    cg_buf head;
+    cg_buf_init(&head);
+    cg_status st = CG_OK;
+    if (!ids || !(rv.v = malloc((n_f + 1) * sizeof *rv.v))) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_f; i++) ids[i] = f[i].id;
+    cg_buf_printf(&head, "SELECT id, importance, created_ms FROM memories WHERE %s = ?",
+                  s->ops->user_col);
+    if (!cg_buf_ok(&head)) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+        goto done;
+    }
+    if ((st = by_ids(s, user_id, head.data, ids, n_f, ranked_row, &rv, err))) goto done;
+    if (rv.n > 1) qsort(rv.v, rv.n, sizeof *rv.v, cmp_ranked);
+    size_t n_best = rv.n < (size_t)k ? rv.n : (size_t)k;
+    for (size_t i = 0; i < n_best; i++) ids[i] = rv.v[i].id;
+    cg_buf_reset(&head);
+    cg_buf_printf(&head, "SELECT " MEM_COLS " FROM memories WHERE %s = ?", s->ops->user_col);
+    if (!cg_buf_ok(&head)) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+        goto done;
+    }
+    size_t before = res->n;
+    if ((st = by_ids(s, user_id, head.data, ids, n_best, mem_row, res, err))) goto done;
+    for (size_t r = before; r < res->n; r++) {
+        cg_memory *mm = &res->v[r];
+        fused key = {mm->id, 0};
+        const fused *hit = bsearch(&key, f, n_f, sizeof *f, cmp_fused_id);
+        mm->score = boosted(hit ? hit->rrf : 0.0, mm->importance, mm->created_ms, now);
+    }
+done:
+    free(ids);
+    free(rv.v);
+    cg_buf_free(&head);
     return st;
 }
 
@@ -579,7 +655,7 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
         else f[n_u++] = f[i];
     }
     n_f = n_u;
-    if ((st = fetch_scored(s, user_id, f, n_f, now, &res, err))) goto done;
+    if ((st = fetch_scored(s, user_id, f, n_f, now, k, &res, err))) goto done;
     if (res.n > 1) qsort(res.v, res.n, sizeof *res.v, cmp_mem_score);
     if (res.n > (size_t)k) {
         for (size_t i = (size_t)k; i < res.n; i++) cg_memory_clear(&res.v[i]);

@@ -259,6 +259,7 @@ static cg_status migrate(cg_store *s, const cg_store_opts *o, cg_err *err) {
     cg_status st;
     if (pg && (st = st_exec(s, "SELECT pg_advisory_lock(7305993411)", NULL, 0, err))) return st;
     st = migrate_locked(s, o, err);
+    if (!st && s->ops->set_version) s->ops->set_version(s->conn, s->version);
     if (pg) {
         cg_err ignored = {0};
         st_exec(s, "SELECT pg_advisory_unlock(7305993411)", NULL, 0, &ignored);

@@ -764,6 +764,76 @@ static void test_delete_user(void **state) {
     free(url);
 }
 
+typedef struct ranked_ids { size_t n; int64_t id[8]; double score[8]; } ranked_ids;
+
+static ranked_ids search_ranked(cg_store *s, int64_t user, const char *q, bool history) {
+    cg_err err = {0};
+    cg_memory *r = NULL;
+    ranked_ids out = {0};
+    cg_search_opts o = {.k = 8, .include_history = history, .now_ms = 1800000000000};
+    CG_ASSERT_OK(cg_store_memory_search(s, user, q, &o, &r, &out.n, &err), &err);
+    for (size_t i = 0; i < out.n; i++) out.id[i] = r[i].id, out.score[i] = r[i].score;
+    cg_memory_list_free(r, out.n);
+    return out;
+}
+
+// Version 3 changes PostgreSQL's text-index layout (postings carry their memory's term count,
+// covering indexes): the same rows must rank exactly as before the upgrade, and the index must
+// keep working for writes and deletes after it.
+static void test_migration_v3(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_err err = {0};
+    cg_store_opts v2 = {.target_version = 2};
+    cg_store *s = open_ok(url, &v2);
+    assert_int_equal(cg_store_schema_version(s), 2);
+    int64_t u = new_user(s, "mig"), other = new_user(s, "other");
+    int64_t a = add_mem(s, u, "coffee coffee with my sister in Seoul", 0.2);
+    int64_t c = add_mem(s, u, "coffee", 0.9);
+    int64_t k = add_mem(s, u, "서울에서 커피를 마셨어요 coffee", 0.5);
+    add_mem(s, other, "coffee coffee coffee", 1.0);
+    cg_mem_new nm = {.text = "coffee is now tea", .supersedes = c};
+    int64_t d = 0;
+    CG_ASSERT_OK(cg_store_memory_add(s, u, &nm, &d, &err), &err);
+    const char *queries[] = {"coffee", "서울 coffee", "tea sister"};
+    ranked_ids before[3][2];
+    for (int q = 0; q < 3; q++)
+        for (int h = 0; h < 2; h++) before[q][h] = search_ranked(s, u, queries[q], h);
+    assert_int_equal(before[0][0].n, 3);  // a, k, d: c is superseded
+    assert_int_equal(before[0][1].n, 4);
+    cg_store_close(s);
+
+    s = open_ok(url, NULL);  // migrates 2 -> 3
+    assert_int_equal(cg_store_schema_version(s), 3);
+    for (int q = 0; q < 3; q++)
+        for (int h = 0; h < 2; h++) {
+            ranked_ids now = search_ranked(s, u, queries[q], h);
+            assert_int_equal(now.n, before[q][h].n);
+            for (size_t i = 0; i < now.n; i++) {
+                assert_int_equal(now.id[i], before[q][h].id[i]);
+                assert_true(now.score[i] == before[q][h].score[i]);
+            }
+        }
+    if (b->is_pg) {
+        // "coffee coffee with my sister in seoul": 7 terms, on each of its postings.
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT min(n_terms) * 100 + max(n_terms) FROM mem_terms"
+                                  " WHERE memory_id = %lld", (long long)a);
+        assert_int_equal(qint(s, sql), 707);
+    }
+    // Writes and deletes after the upgrade.
+    int64_t e = add_mem(s, u, "tea with coffee", 0.5);
+    int64_t ids[8];
+    size_t n = search_ids(s, u, "tea", false, ids, 8);
+    assert_int_equal(n, 2);
+    assert_true(contains(ids, n, d) && contains(ids, n, e));
+    CG_ASSERT_OK(cg_store_memory_delete(s, u, k, &err), &err);
+    n = search_ids(s, u, "커피", false, ids, 8);
+    assert_int_equal(n, 0);
+    cg_store_close(s);
+    free(url);
+}
+
 static void test_migration(void **state) {
     backend *b = *state;
     FRESH(b, url);
@@ -777,9 +847,9 @@ static void test_migration(void **state) {
     int64_t id = 0;
     assert_int_equal(cg_store_memory_add(s, u, &m, &id, &err), CG_ERR_IO);
     cg_store_close(s);
-    s = open_ok(url, NULL);  // migrates 1 -> 2
-    assert_int_equal(cg_store_schema_version(s), 2);
-    assert_int_equal(qint(s, "SELECT version FROM schema_version"), 2);
+    s = open_ok(url, NULL);  // migrates 1 -> 2 -> 3
+    assert_int_equal(cg_store_schema_version(s), CG_STORE_SCHEMA_VERSION);
+    assert_int_equal(qint(s, "SELECT version FROM schema_version"), CG_STORE_SCHEMA_VERSION);
     int64_t found = 0;
     CG_ASSERT_OK(cg_store_user_find(s, "old", &found, &err), &err);
     assert_int_equal(found, u);
@@ -1192,6 +1262,7 @@ static void pg_stop(void) {
         cmocka_unit_test_prestate(test_isolation, &B),                                          \
         cmocka_unit_test_prestate(test_delete_user, &B),                                     \
         cmocka_unit_test_prestate(test_migration, &B),                                       \
+        cmocka_unit_test_prestate(test_migration_v3, &B),                                    \
         cmocka_unit_test_prestate(test_broken_rows, &B),                                     \
         cmocka_unit_test_prestate(test_encryption, &B),                                      \
         cmocka_unit_test_prestate(test_read_only, &B),                                       \
