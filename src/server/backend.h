@@ -88,6 +88,8 @@ typedef struct cg_srv_request {
     cg_srv_tool_choice tool_choice; const char *tool_choice_name;   // name for NAMED
     bool parallel_tool_calls;
     const char *user;                                    // NULL when absent
+    int64_t key_user;                                    // store user whose API key authenticated the
+                                                         // request; 0: none (--api-key-file key, no auth)
     uint32_t timeout_ms;                                 // 0: none
 } cg_srv_request;
 

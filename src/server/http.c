@@ -79,6 +79,7 @@ typedef struct conn {
     call *call;
     int status;
     uint64_t t_start;
+    int64_t user_id;             // store user of the request's API key; 0: none
     char method[16];
     char path[128];
 } conn;
@@ -297,6 +298,7 @@ static enum MHD_Result generate(cg_server *s, struct MHD_Connection *mc, conn *c
     if (cg_oai_parse(ep, cn->body.data ? cn->body.data : "", cn->body.len, &s->cfg.limits, &q, &e))
         return respond_error(s, mc, cn, &e);
     if (!model_matches(s, mc, cn, q.model, &r)) goto out;
+    q.req.key_user = cn->user_id;
     call *c = calloc(1, sizeof *c);
     if (!c) { r = fail(s, mc, cn, 500, "server_error", NULL, NULL, "The server ran out of memory."); goto out; }
     pthread_mutex_init(&c->mu, NULL);
@@ -554,10 +556,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         snprintf(cn->path, sizeof cn->path, "%s", url);
         *con_cls = cn;
         if (!strcmp(method, "OPTIONS")) return preflight(s, mc, cn);
-        if (s->cfg.auth && strcmp(url, "/health") && !cg_rest_mem_path(url) &&
-            !cg_srv_auth_check(s->cfg.auth, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization")))
-            return fail(s, mc, cn, 401, "invalid_request_error", "invalid_api_key", NULL,
-                        "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
+        // The OpenAI endpoints open with a --api-key-file key or a live store key (the request then
+        // knows its user); the personal layer checks store keys itself.
+        if ((s->cfg.auth || s->cfg.mem) && strcmp(url, "/health") && !cg_rest_mem_path(url)) {
+            const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
+            int a = s->cfg.auth && cg_srv_auth_check(s->cfg.auth, h) ? 0 : 401;
+            if (a && s->cfg.mem) a = cg_rest_mem_authorize(s->cfg.mem, h, &cn->user_id);
+            if (a == 500)
+                return fail(s, mc, cn, 500, "server_error", NULL, NULL, "The server could not check the API key.");
+            if (a)
+                return fail(s, mc, cn, 401, "invalid_request_error", "invalid_api_key", NULL,
+                            "Incorrect, revoked or missing API key. Send it as 'Authorization: Bearer <key>'.");
+        }
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
         unsigned long long n_cl = cl ? strtoull(cl, NULL, 10) : 0;
         if (n_cl > s->cfg.max_body) {
@@ -623,8 +633,9 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     }
     cg_srv_metrics_request(s->metrics, status);
     if (s->cfg.log_requests)
-        CG_INFO("%s %s %d prompt=%" PRIu64 " gen=%" PRIu64 " cached=%" PRIu64 " %.1fms", cn->method, cn->path, status,
-                u.prompt_tokens, u.completion_tokens, u.cached_tokens, (double)(cg_time_ns() - cn->t_start) * 1e-6);
+        CG_INFO("%s %s %d user=%" PRId64 " prompt=%" PRIu64 " gen=%" PRIu64 " cached=%" PRIu64 " %.1fms", cn->method,
+                cn->path, status, cn->user_id, u.prompt_tokens, u.completion_tokens, u.cached_tokens,
+                (double)(cg_time_ns() - cn->t_start) * 1e-6);
     cg_buf_free(&cn->body);
     free(cn);
 }
