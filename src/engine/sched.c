@@ -243,6 +243,7 @@ static bool feed_choice(cg_sched *s, req *r, uint32_t i, const float *logits) {
 }
 
 static void step(cg_sched *s) {
+    uint64_t t_begin = cg_time_ns(), t_fwd = 0, t_cb = 0;
     cg_err err = {0};
     int32_t n = 0, n_out = 0;
     int64_t budget = s->p.chunk;
@@ -291,9 +292,12 @@ static void step(cg_sched *s) {
     }
     if (n == 0) goto done;
     cg_batch b = {.n = n, .token = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .logits = s->b_logits};
+    uint64_t t0 = cg_time_ns();
     cg_status st = cg_model_decode(s->ctx, s->kv, &b, s->logits, &err);
+    t_fwd = cg_time_ns() - t0;
     pthread_mutex_lock(&s->mu);
     s->stats.steps_total++;
+    s->stats.rows_total += (uint64_t)n;
     pthread_mutex_unlock(&s->mu);
     if (st) {
         // A failed step leaves the batch's sequences in an unknown state: every running request fails.
@@ -318,6 +322,7 @@ static void step(cg_sched *s) {
         req *r = s->b_req[o];
         const float *row = s->logits + (size_t)o * (size_t)s->n_vocab;
         bool finished = false;
+        uint64_t t_o = cg_time_ns();
         if (s->b_choice[o] < 0) {
             r->phase = PH_DECODE;
             for (uint32_t i = 1; i < r->n_choices; i++)
@@ -330,10 +335,17 @@ static void step(cg_sched *s) {
         } else {
             finished = feed_choice(s, r, (uint32_t)s->b_choice[o], row);
         }
+        t_cb += cg_time_ns() - t_o;
         if (finished) finish(s, r, CG_SCHED_END_OK, CG_OK, NULL);
     }
 done:
     free(run);
+    uint64_t t_all = cg_time_ns() - t_begin;
+    pthread_mutex_lock(&s->mu);
+    s->stats.forward_ns += t_fwd;
+    s->stats.callback_ns += t_cb;
+    s->stats.step_other_ns += t_all > t_fwd + t_cb ? t_all - t_fwd - t_cb : 0;
+    pthread_mutex_unlock(&s->mu);
 }
 
 // Acts on cancel flags and deadlines, admits what fits. Returns whether there is work.

@@ -84,6 +84,10 @@ typedef struct cg_sched_stats {
     uint64_t queue_depth, running;
     uint64_t prefix_hit_tokens, prefix_lookup_tokens;
     uint64_t cancelled_total, steps_total;
+    // Engine-thread wall time, ns: in forward passes (cg_model_decode), in ops->next callbacks
+    // (sampling, detokenizing, streaming), and in the rest of step() (batch building, KV and
+    // prefix-cache bookkeeping, finishing requests); rows_total: tokens fed to forward passes.
+    uint64_t forward_ns, callback_ns, step_other_ns, rows_total;
     uint64_t cache_entries;   // distinct cached prefixes (leaves of the prefix tree)
     uint64_t cache_blocks;    // KV blocks the prefix cache references (shared ancestors once)
 } cg_sched_stats;

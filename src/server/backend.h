@@ -158,6 +158,9 @@ typedef struct cg_srv_gauges {
     uint64_t queue_depth, running;
     uint64_t prefix_hit_tokens, prefix_lookup_tokens;   // hit ratio = hit / lookup
     uint64_t cancelled_total;
+    // Engine time split (seconds of the engine thread's wall time) and forward-pass work.
+    double engine_forward_s, engine_callback_s, engine_other_s;
+    uint64_t engine_steps, engine_rows;
 } cg_srv_gauges;
 
 typedef struct cg_srv_backend {

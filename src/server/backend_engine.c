@@ -645,7 +645,10 @@ static void be_gauges(void *state, cg_srv_gauges *out) {
     *out = (cg_srv_gauges){.kv_blocks_used = s.kv_blocks_used, .kv_blocks_free = s.kv_blocks_free,
                            .queue_depth = s.queue_depth, .running = s.running,
                            .prefix_hit_tokens = s.prefix_hit_tokens, .prefix_lookup_tokens = s.prefix_lookup_tokens,
-                           .cancelled_total = s.cancelled_total};
+                           .cancelled_total = s.cancelled_total, .engine_forward_s = (double)s.forward_ns * 1e-9,
+                           .engine_callback_s = (double)s.callback_ns * 1e-9,
+                           .engine_other_s = (double)s.step_other_ns * 1e-9, .engine_steps = s.steps_total,
+                           .engine_rows = s.rows_total};
 }
 
 static void be_free(void *state) {
