@@ -13,6 +13,9 @@ const PID = process.env.SERVER_PID;
 const EOS = Number(process.env.EOS_ID ?? 2);
 const GEN = Number(process.env.BENCH_GEN ?? 128);
 const N_LOAD = Number(process.env.BENCH_REQUESTS ?? 1000);
+// How long the load test lets the server idle before reading its RSS (clients' keep-alive sockets
+// close after ~4 s; MHD frees a connection's memory pool then).
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 6000);
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 function rssKiB() {
@@ -111,13 +114,19 @@ async function prefixTtft() {
     `cached ${c.usage?.prompt_tokens_details?.cached_tokens}`);
 }
 
-async function load() {
-  // Warm-up so the baseline includes the KV pages and allocator arenas any served request touches.
+// Baseline: the server's RSS after a 16-request warm-up (the KV pool is resident from start-up;
+// the warm-up touches the per-thread allocator arenas and code pages any request needs).
+async function warmUp() {
   const rssIdle = rssKiB();
   await Promise.all(Array.from({ length: 16 }, (_, k) => post('/v1/chat/completions', { model: MODEL,
     messages: [{ role: 'user', content: text(10 + k, k) }], max_tokens: 48 }).then((r) => r.text())));
-  await new Promise((r) => setTimeout(r, 500));
-  const rss0 = rssKiB();
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const base = rssKiB();
+  console.log(`load: RSS ${rssIdle} KiB at start, ${base} KiB after warm-up (the baseline)`);
+  return base;
+}
+
+async function load(round, rss0) {
   const counts = { ok: 0, malformed400: 0, cancelled: 0, valid5xx: 0, other: 0, errors: 0 };
   const statuses = {};
   let next = 0;
@@ -161,18 +170,20 @@ async function load() {
   }
   await Promise.all(Array.from({ length: 64 }, (_, w) => worker(w)));
   const wall = (now() - t0) / 1000;
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const health = await fetch(`${URL_BASE}/health`);
   const rss1 = rssKiB();
-  console.log(`load: ${N_LOAD} requests by 64 clients in ${wall.toFixed(1)} s; statuses ${JSON.stringify(statuses)}; ` +
-    `${JSON.stringify(counts)}; /health ${health.status}; RSS ${rssIdle} KiB idle, ${rss0} KiB after warm-up, ${rss1} KiB after ` +
-    `(${(100 * (rss1 - rss0) / rss0).toFixed(1)} %)`);
+  console.log(`load round ${round}: ${N_LOAD} requests by 64 clients in ${wall.toFixed(1)} s; statuses ${JSON.stringify(statuses)}; ` +
+    `${JSON.stringify(counts)}; /health ${health.status}; RSS after ${rss1} KiB = baseline ` +
+    `${rss1 >= rss0 ? '+' : ''}${rss1 - rss0} KiB (${(100 * (rss1 - rss0) / rss0).toFixed(1)} %)`);
 }
 
 const which = (process.argv[2] ?? 'all').split(',');
 if (which.includes('all') || which.includes('throughput')) await throughput();
 if (which.includes('all') || which.includes('prefix')) await prefixTtft();
-// BENCH_ROUNDS > 1 repeats the load test: RSS that stops growing after the first round is the KV
-// pool and allocator arenas being touched, not a leak.
-if (which.includes('all') || which.includes('load'))
-  for (let k = 0; k < Number(process.env.BENCH_ROUNDS ?? 1); k++) await load();
+// The load test runs BENCH_ROUNDS (default 3) rounds after one warm-up; RSS after each round is
+// compared with the baseline (the server trims its heap when idle).
+if (which.includes('all') || which.includes('load')) {
+  const base = await warmUp();
+  for (let k = 1; k <= Number(process.env.BENCH_ROUNDS ?? 3); k++) await load(k, base);
+}

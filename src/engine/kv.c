@@ -99,6 +99,14 @@ fail:
     return st;
 }
 
+void cg_kv_prefault(cg_kv *kv) {
+    // calloc'ed pools are zero; rewriting the zeros faults each page in without changing any data.
+    for (int l = 0; l < kv->p.n_layer; l++) {
+        memset(kv->k[l], 0, kv->k_block_bytes * (size_t)kv->p.n_blocks);
+        memset(kv->v[l], 0, kv->v_block_bytes * (size_t)kv->p.n_blocks);
+    }
+}
+
 const cg_kv_params *cg_kv_get_params(const cg_kv *kv) { return &kv->p; }
 int cg_kv_n_free_blocks(const cg_kv *kv) { return kv->n_free; }
 

@@ -40,6 +40,10 @@ typedef struct cg_kv_params {
 cg_status cg_kv_new(const cg_kv_params *p, cg_kv **out, cg_err *err);
 void cg_kv_free(cg_kv *kv);   // accepts NULL
 
+// Writes every byte of the pool (with the zeros it already holds) so all its pages are resident from
+// now on: the process's memory then stays flat as blocks are first used. Not thread-safe.
+void cg_kv_prefault(cg_kv *kv);
+
 const cg_kv_params *cg_kv_get_params(const cg_kv *kv);
 int cg_kv_n_free_blocks(const cg_kv *kv);
 int32_t cg_kv_seq_len(const cg_kv *kv, int seq);   // positions 0..len-1 hold data; -1 for a bad id

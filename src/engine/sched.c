@@ -513,6 +513,9 @@ cg_status cg_sched_new(const cg_model *m, const cg_sched_params *pin, cg_sched *
     // One more sequence id than requests and cache use: the embeddings' scratch sequence.
     cg_kv_params kp = cg_model_kv_params(m, p.kv_type, p.block_size, p.n_blocks, s->max_seqs + 1);
     if ((st = cg_kv_new(&kp, &s->kv, err))) goto fail;
+    // The whole pool resident up front: a server's memory figure then does not creep up as
+    // requests first touch blocks (the pool is sized for the worst case anyway).
+    cg_kv_prefault(s->kv);
     if ((st = cg_model_ctx_new(m, p.n_threads, &s->ctx, err))) goto fail;
     if (p.n_cache >= 0 && (st = cg_prefix_new(s->kv, p.n_cache > 0 && p.n_cache < p.n_blocks ? p.n_cache : p.n_blocks,
                                                &s->prefix, err)))

@@ -18,6 +18,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -51,6 +54,8 @@ struct cg_server {
     pthread_t watchdog;          // cancels parked requests whose client hung up
     bool has_watchdog;
     atomic_bool watchdog_stop;
+    atomic_int n_conns;          // requests between their first call and NOTIFY_COMPLETED
+    atomic_bool freed;           // a request completed or a socket closed since the last heap trim
 };
 
 struct call {
@@ -555,6 +560,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         snprintf(cn->method, sizeof cn->method, "%s", method);
         snprintf(cn->path, sizeof cn->path, "%s", url);
         *con_cls = cn;
+        atomic_fetch_add(&s->n_conns, 1);
         if (!strcmp(method, "OPTIONS")) return preflight(s, mc, cn);
         // The OpenAI endpoints open with a --api-key-file key or a live store key (the request then
         // knows its user); the personal layer checks store keys itself.
@@ -638,6 +644,15 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
                 (double)(cg_time_ns() - cn->t_start) * 1e-6);
     cg_buf_free(&cn->body);
     free(cn);
+    atomic_store(&s->freed, true);
+    atomic_fetch_sub(&s->n_conns, 1);
+}
+
+// A closed socket freed MHD's memory pool for it: worth a heap trim once idle.
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx, enum MHD_ConnectionNotificationCode toe) {
+    (void)mc, (void)socket_ctx;
+    cg_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) atomic_store(&s->freed, true);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -679,6 +694,11 @@ static void *watchdog_main(void *arg) {
         }
         pthread_mutex_unlock(&s->mu);
         for (size_t i = 0; i < n_gone; i++) s->be->cancel(s->be->state, gone[i]);
+#ifdef __GLIBC__
+        // Idle after traffic: hand the heap's free pages back (all of glibc's per-thread arenas —
+        // MHD's threads, the engine's), so resident memory returns to its baseline between bursts.
+        if (atomic_load(&s->n_conns) == 0 && atomic_exchange(&s->freed, false)) malloc_trim(0);
+#endif
     }
     return NULL;
 }
@@ -719,6 +739,7 @@ cg_status cg_server_start(const cg_srv_config *cfg, cg_srv_backend *be, cg_serve
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.n_threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
