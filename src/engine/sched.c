@@ -93,6 +93,7 @@ struct cg_sched {
     size_t n_emb;
     pthread_cond_t emb_cv;  // signalled when an embedding job is done
     req **running;          // membership guarded by mu; contents engine-thread
+    req **run_snap;         // [n_parallel] step()'s snapshot of `running` (no allocation per step)
     size_t n_running;
     int n_running_seqs;     // sequences of running requests (≤ n_parallel)
     cg_sched_stats stats;
@@ -250,10 +251,9 @@ static void step(cg_sched *s) {
     // Snapshot of running requests: only this thread adds or removes them.
     pthread_mutex_lock(&s->mu);
     size_t n_run = s->n_running;
-    req **run = malloc((n_run ? n_run : 1) * sizeof *run);
-    if (run) memcpy(run, s->running, n_run * sizeof *run);
+    req **run = s->run_snap;
+    memcpy(run, s->running, n_run * sizeof *run);
     pthread_mutex_unlock(&s->mu);
-    if (!run) return;
     for (size_t k = 0; k < n_run; k++) {
         req *r = run[k];
         if (r->phase == PH_DECODE) {
@@ -338,8 +338,7 @@ static void step(cg_sched *s) {
         t_cb += cg_time_ns() - t_o;
         if (finished) finish(s, r, CG_SCHED_END_OK, CG_OK, NULL);
     }
-done:
-    free(run);
+done:;
     uint64_t t_all = cg_time_ns() - t_begin;
     pthread_mutex_lock(&s->mu);
     s->stats.forward_ns += t_fwd;
@@ -530,9 +529,10 @@ cg_status cg_sched_new(const cg_model *m, const cg_sched_params *pin, cg_sched *
     s->b_req = malloc((size_t)s->max_out * sizeof *s->b_req);
     s->b_choice = malloc((size_t)s->max_out * sizeof *s->b_choice);
     s->running = malloc((size_t)p.n_parallel * sizeof *s->running);
+    s->run_snap = malloc((size_t)p.n_parallel * sizeof *s->run_snap);
     s->logits = malloc((size_t)s->max_out * (size_t)s->n_vocab * sizeof *s->logits);
     if (!s->free_seqs || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_logits || !s->b_req || !s->b_choice ||
-        !s->running || !s->logits) {
+        !s->running || !s->run_snap || !s->logits) {
         st = cg_err_set(err, CG_ERR_NOMEM, "sched: out of memory");
         goto fail;
     }
@@ -576,6 +576,7 @@ void cg_sched_free(cg_sched *s) {
     free(s->b_req);
     free(s->b_choice);
     free(s->running);
+    free(s->run_snap);
     free(s->logits);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->emb_cv);
