@@ -1,6 +1,7 @@
 // kv.c — paged KV cache (see kv.h).
 //
-// Invariants: refcount[b] == number of sequence block-table entries that name block b; a block with
+// Invariants: refcount[b] == number of sequence block-table entries that name block b plus the
+// references taken with cg_kv_block_retain; a block with
 // refcount 0 is on the free stack exactly once; a sequence of length len has exactly
 // ceil(len / block_size) table entries. K data of layer l, block b starts at
 // k[l] + b * block_size * n_embd_k * elem_size (likewise V). Memory is owned here and freed by
@@ -96,6 +97,14 @@ nomem:
 fail:
     cg_kv_free(kv);
     return st;
+}
+
+void cg_kv_prefault(cg_kv *kv) {
+    // calloc'ed pools are zero; rewriting the zeros faults each page in without changing any data.
+    for (int l = 0; l < kv->p.n_layer; l++) {
+        memset(kv->k[l], 0, kv->k_block_bytes * (size_t)kv->p.n_blocks);
+        memset(kv->v[l], 0, kv->v_block_bytes * (size_t)kv->p.n_blocks);
+    }
 }
 
 const cg_kv_params *cg_kv_get_params(const cg_kv *kv) { return &kv->p; }
@@ -207,6 +216,42 @@ cg_status cg_kv_seq_fork(cg_kv *kv, int src, int dst, cg_err *err) {
     }
     d->n_table = s->n_table;
     d->len = s->len;
+    return CG_OK;
+}
+
+int cg_kv_seq_block(const cg_kv *kv, int seq, int i) {
+    if (seq < 0 || seq >= kv->p.max_seqs || i < 0 || i >= kv->seqs[seq].n_table) return -1;
+    return kv->seqs[seq].table[i];
+}
+
+void cg_kv_block_retain(cg_kv *kv, int b) {
+    if (b < 0 || b >= kv->p.n_blocks || kv->refcount[b] < 1) return;
+    kv->refcount[b]++;
+}
+
+void cg_kv_block_release(cg_kv *kv, int b) {
+    if (b < 0 || b >= kv->p.n_blocks || kv->refcount[b] < 1) return;
+    block_release(kv, b);
+}
+
+cg_status cg_kv_seq_assign(cg_kv *kv, int seq, const int *blocks, int n, cg_err *err) {
+    if (seq < 0 || seq >= kv->p.max_seqs)
+        return cg_err_set(err, CG_ERR_INVALID, "kv: sequence id %d out of range 0..%d", seq, kv->p.max_seqs - 1);
+    if (n < 0 || (int64_t)n * kv->p.block_size > INT32_MAX)
+        return cg_err_set(err, CG_ERR_INVALID, "kv: %d blocks cannot form one sequence", n);
+    for (int i = 0; i < n; i++)
+        if (blocks[i] < 0 || blocks[i] >= kv->p.n_blocks || kv->refcount[blocks[i]] < 1)
+            return cg_err_set(err, CG_ERR_INVALID, "kv: block %d (entry %d) is not a live block of the pool", blocks[i],
+                              i);
+    kv_seq *s = &kv->seqs[seq];
+    cg_status st = ensure_cap(s, n, err);
+    if (st) return st;
+    // References first: a block the sequence already holds must not reach zero while it is cleared.
+    for (int i = 0; i < n; i++) kv->refcount[blocks[i]]++;
+    cg_kv_seq_clear(kv, seq);
+    for (int i = 0; i < n; i++) s->table[i] = blocks[i];
+    s->n_table = n;
+    s->len = (int32_t)n * kv->p.block_size;
     return CG_OK;
 }
 

@@ -6,8 +6,9 @@
 // token at position p lives in row p % block_size of block table[p / block_size].
 //
 // Blocks are reference-counted. cg_kv_seq_fork makes a second sequence share the first one's blocks
-// (prefix caching, n > 1 sampling); a later write into a shared block copies it first
-// (copy-on-write), so sharing never changes what another sequence sees.
+// (n > 1 sampling); cg_kv_block_retain lets a holder outside any sequence (the prefix cache) keep a
+// block alive, and cg_kv_seq_assign builds a sequence from such blocks. A later write into a shared
+// block copies it first (copy-on-write), so sharing never changes what another sequence sees.
 //
 // Ownership: a cg_kv owns all its memory; pointers it returns are borrowed until the next call that
 // changes block tables (prepare, fork, truncate, clear) or cg_kv_free. Thread-safety: none — one
@@ -39,6 +40,10 @@ typedef struct cg_kv_params {
 cg_status cg_kv_new(const cg_kv_params *p, cg_kv **out, cg_err *err);
 void cg_kv_free(cg_kv *kv);   // accepts NULL
 
+// Writes every byte of the pool (with the zeros it already holds) so all its pages are resident from
+// now on: the process's memory then stays flat as blocks are first used. Not thread-safe.
+void cg_kv_prefault(cg_kv *kv);
+
 const cg_kv_params *cg_kv_get_params(const cg_kv *kv);
 int cg_kv_n_free_blocks(const cg_kv *kv);
 int32_t cg_kv_seq_len(const cg_kv *kv, int seq);   // positions 0..len-1 hold data; -1 for a bad id
@@ -61,6 +66,21 @@ void cg_kv_seq_clear(cg_kv *kv, int seq);   // truncate to 0
 
 // The row for (layer, seq, pos): where K/V of that token are stored, in the cache's dtype. pos
 // must be < the sequence's length (after prepare). Returns NULL for out-of-range arguments.
+// Block id of table entry i of seq (positions [i*block_size, (i+1)*block_size)); -1 when seq or
+// i is out of range.
+int cg_kv_seq_block(const cg_kv *kv, int seq, int i);
+
+// One more reference on block b held outside any sequence; ignored for a bad id or a free block.
+void cg_kv_block_retain(cg_kv *kv, int b);
+// Drops a reference taken with cg_kv_block_retain; at zero the block returns to the pool. Ignored
+// for a bad id or a free block.
+void cg_kv_block_release(cg_kv *kv, int b);
+
+// seq (cleared first) becomes blocks[0..n) (each gains a reference), with length n * block_size.
+// The blocks must be live (refcount ≥ 1). Errors: CG_ERR_INVALID (bad seq id, a bad or free block,
+// named), CG_ERR_NOMEM.
+cg_status cg_kv_seq_assign(cg_kv *kv, int seq, const int *blocks, int n, cg_err *err);
+
 void *cg_kv_k_row(cg_kv *kv, int layer, int seq, int32_t pos);
 void *cg_kv_v_row(cg_kv *kv, int layer, int seq, int32_t pos);
 

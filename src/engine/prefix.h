@@ -1,22 +1,26 @@
-// prefix.h — the prefix cache: KV sequences of earlier requests kept so a new request that starts
-// with the same tokens reuses their blocks instead of recomputing them.
+// prefix.h — the prefix cache: a radix tree over whole KV blocks of earlier requests, so a new
+// request that starts with the same tokens reuses their KV instead of recomputing it.
 //
-// An entry is a KV sequence id the cache owns together with the token ids its KV rows hold, cut to
-// whole blocks (block granularity: only full blocks are shared, so a reuser never writes into a
-// block another sequence reads). Lookup finds the entry with the longest common prefix with a new
-// prompt, rounded down to a block boundary and kept below the prompt's length (the last prompt
-// token must run through the model to produce logits); the scheduler then forks that entry's
-// sequence (cg_kv_seq_fork: blocks are shared and ref-counted) and truncates the fork to the match.
-// Entries are ordered by last use; the least recently used one is evicted first, when the entry
-// slots or the block pool run short. An entry whose tokens are a prefix of a newer one is dropped
-// (the newer one covers it).
+// Every node below the (implicit) root stands for one block: block_size token ids, and the KV
+// block (engine/kv.h) that holds those tokens' rows given the tokens on the path above. A path
+// from the root is a cached prefix; prefixes with common leading blocks share those nodes, so a
+// shared ancestor (a system prompt) is stored once, and its KV block once. The cache holds one
+// reference on each node's KV block (cg_kv_block_retain); running sequences that reuse a node hold
+// their own references through their block tables, so evicting a node never pulls a block from
+// under a running sequence — the block returns to the pool when its last holder lets go.
 //
-// Entries are kept in a flat list searched linearly (a few dozen entries of ≤ n_ctx tokens: a
-// lookup costs microseconds next to a forward step); tokens are compared a block at a time.
+// Block granularity: only full blocks are cached, and a reuser gets whole blocks (a write into a
+// shared block would copy it first anyway, kv.h). A match is kept below the prompt's length (the
+// last prompt token must run through the model to produce logits).
 //
-// Ownership: the cache owns its token copies and the sequence ids handed to it; evicted ids are
-// handed back to the caller, who clears them in the KV cache. Not thread-safe: the engine thread
-// owns it.
+// Lookup walks the prompt one block at a time; a node's children are found through one hash table
+// keyed by (parent node, block tokens), so a lookup costs O(prompt blocks × block_size) whatever
+// the number of cached prefixes. Eviction removes leaves only, least recently used first: nodes sit
+// on a recency list where every node is ahead of its descendants (a use touches the path from the
+// deepest node up to the root), so the list's tail is always a leaf.
+//
+// Ownership: the KV cache is borrowed and must outlive the prefix cache; cg_prefix_free releases the
+// cache's block references in it. Not thread-safe: the engine thread owns both.
 #ifndef CG_ENGINE_PREFIX_H
 #define CG_ENGINE_PREFIX_H
 
@@ -25,33 +29,36 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "engine/kv.h"
 
 typedef struct cg_prefix cg_prefix;
 
-// max_entries ≥ 1, block_size ≥ 1. Errors: CG_ERR_INVALID, CG_ERR_NOMEM.
-cg_status cg_prefix_new(int max_entries, int block_size, cg_prefix **out, cg_err *err);
-void cg_prefix_free(cg_prefix *p);   // accepts NULL (does not touch any KV cache)
+// A cache of at most max_blocks nodes (≥ 1) over kv's blocks (block size from kv's parameters).
+// Errors: CG_ERR_INVALID, CG_ERR_NOMEM.
+cg_status cg_prefix_new(cg_kv *kv, int max_blocks, cg_prefix **out, cg_err *err);
+void cg_prefix_free(cg_prefix *p);   // accepts NULL; releases every cached block in the KV cache
 
-// The longest usable cached prefix of tokens[0..n): returns its length (a multiple of the block
-// size, < n; 0 when none) and sets *seq to the entry's sequence id (-1 when none). Marks the entry
-// as used.
-int32_t cg_prefix_lookup(cg_prefix *p, const int32_t *tokens, size_t n, int *seq);
+// Length of the longest usable cached prefix of tokens[0..n): a multiple of the block size, < n;
+// 0 when none. Marks the matched path as used.
+int32_t cg_prefix_match(cg_prefix *p, const int32_t *tokens, size_t n);
 
-// Offers sequence `seq`, whose KV holds tokens[0..n), to the cache. The cache keeps the first
-// floor(n / block_size) blocks' worth of tokens; the caller must truncate the sequence to
-// *n_keep (set on every return). Returns true when the cache took the sequence id. Ids the cache
-// gives up (a covered older entry, or the LRU entry when the slots are full) are written to
-// evicted[0..*n_evicted) (room for 2); the caller clears them. Returns false — the caller keeps
-// and clears seq — when nothing whole-block is left, when an entry already covers the tokens, or
-// on allocation failure.
-bool cg_prefix_insert(cg_prefix *p, int seq, const int32_t *tokens, size_t n, int32_t *n_keep, int evicted[2],
-                      int *n_evicted);
+// Like cg_prefix_match, and makes sequence `seq` (cleared first) hold the matched blocks
+// (cg_kv_seq_assign), so its length is the returned match. Returns 0 and leaves seq cleared when
+// nothing matches or the assignment fails.
+int32_t cg_prefix_attach(cg_prefix *p, const int32_t *tokens, size_t n, int seq);
 
-// Removes the least recently used entry; returns its sequence id, or -1 when empty.
-int cg_prefix_evict_lru(cg_prefix *p);
+// Offers sequence `seq`, whose KV holds tokens[0..n) (n ≤ its length), to the cache: every whole
+// block of it not cached yet becomes a node holding a reference on that KV block. Blocks already
+// cached under the same path are left as they are. When the cache is full, least recently used
+// leaves off this path are evicted first; when none is left, the rest is not cached. The caller
+// keeps its sequence (and clears it as usual). Returns the number of nodes added (0 on allocation
+// failure too: caching is best effort).
+int cg_prefix_insert(cg_prefix *p, int seq, const int32_t *tokens, size_t n);
 
-size_t cg_prefix_n_entries(const cg_prefix *p);
-// Blocks the entries span in total (an upper bound of the blocks only the cache keeps alive).
-int64_t cg_prefix_n_blocks(const cg_prefix *p);
+// Evicts the least recently used leaf; false when the cache is empty.
+bool cg_prefix_evict_leaf(cg_prefix *p);
+
+int64_t cg_prefix_n_blocks(const cg_prefix *p);   // nodes (= KV blocks the cache references)
+size_t cg_prefix_n_leaves(const cg_prefix *p);    // distinct cached prefixes
 
 #endif

@@ -1,8 +1,8 @@
 // sched.c — the engine thread: admission, chunked prefill interleaved with decode, prefix reuse.
 //
 // Invariants (engine thread unless noted):
-//   - every sequence id is in exactly one place: the free list, a running request's choices, or
-//     the prefix cache;
+//   - every sequence id is in exactly one place: the free list or a running request's choices (the
+//     prefix cache holds KV blocks, not sequences);
 //   - `reserved` is the sum of the running requests' block reservations; a request is admitted
 //     only while reserved + its reservation + blocks the prefix cache spans ≤ the pool, so
 //     cg_model_decode never meets a full pool for a running sequence;
@@ -93,6 +93,7 @@ struct cg_sched {
     size_t n_emb;
     pthread_cond_t emb_cv;  // signalled when an embedding job is done
     req **running;          // membership guarded by mu; contents engine-thread
+    req **run_snap;         // [n_parallel] step()'s snapshot of `running` (no allocation per step)
     size_t n_running;
     int n_running_seqs;     // sequences of running requests (≤ n_parallel)
     cg_sched_stats stats;
@@ -117,12 +118,7 @@ static void seq_release(cg_sched *s, int seq) {
     s->free_seqs[s->n_free_seqs++] = seq;
 }
 
-static bool evict_one(cg_sched *s) {
-    int seq = cg_prefix_evict_lru(s->prefix);
-    if (seq < 0) return false;
-    seq_release(s, seq);
-    return true;
-}
+static bool evict_one(cg_sched *s) { return cg_prefix_evict_leaf(s->prefix); }
 
 // ---- finishing -------------------------------------------------------------------------------------
 
@@ -134,7 +130,6 @@ static void finish(cg_sched *s, req *r, cg_sched_end end, cg_status st, const ch
             int seq = r->ch[i].seq;
             if (seq < 0) continue;
             r->ch[i].seq = -1;
-            bool kept = false;
             if (i == 0 && !r->no_cache && end != CG_SCHED_END_ERROR && s->prefix) {
                 // KV holds the prompt part done so far and, while decoding, every token but the last.
                 size_t n_kv = r->n_done_prompt;
@@ -150,17 +145,10 @@ static void finish(cg_sched *s, req *r, cg_sched_end end, cg_status st, const ch
                         n_kv = r->n_prompt + n_extra;
                     }
                 }
-                int32_t kv_len = cg_kv_seq_len(s->kv, seq);
-                if (kv_len >= 0 && (size_t)kv_len < n_kv) n_kv = (size_t)kv_len;
-                int32_t n_keep = 0;
-                int ev[2], n_ev = 0;
-                kept = cg_prefix_insert(s->prefix, seq, toks, n_kv, &n_keep, ev, &n_ev);
-                for (int k = 0; k < n_ev; k++)
-                    if (ev[k] >= 0) seq_release(s, ev[k]);
-                if (kept) cg_kv_seq_truncate(s->kv, seq, n_keep);
+                (void)cg_prefix_insert(s->prefix, seq, toks, n_kv);   // caps n_kv at the sequence's length
                 free(joined);
             }
-            if (!kept) seq_release(s, seq);
+            seq_release(s, seq);
         }
         s->reserved -= r->reserve;
     }
@@ -176,7 +164,8 @@ static void finish(cg_sched *s, req *r, cg_sched_end end, cg_status st, const ch
     s->stats.running = s->n_running;
     s->stats.kv_blocks_free = (uint64_t)cg_kv_n_free_blocks(s->kv);
     s->stats.kv_blocks_used = s->stats.kv_blocks_total - s->stats.kv_blocks_free;
-    s->stats.cache_entries = s->prefix ? cg_prefix_n_entries(s->prefix) : 0;
+    s->stats.cache_entries = s->prefix ? cg_prefix_n_leaves(s->prefix) : 0;
+    s->stats.cache_blocks = s->prefix ? (uint64_t)cg_prefix_n_blocks(s->prefix) : 0;
     pthread_mutex_unlock(&s->mu);
     r->ops->done(r->user, end, (uint32_t)r->n_prompt, r->n_cached, st, msg);
     req_free(r);
@@ -191,10 +180,8 @@ static req *admit_one(cg_sched *s) {
     if (!r) return NULL;
     int64_t pool = s->p.n_blocks;
     if (s->n_running_seqs + (int)r->n_choices > s->p.n_parallel) return NULL;
-    if (s->prefix && !r->no_cache) {   // touch the entry this request would reuse: LRU evicts others first
-        int ignored;
-        (void)cg_prefix_lookup(s->prefix, r->prompt, r->n_prompt, &ignored);
-    }
+    if (s->prefix && !r->no_cache)   // touch the path this request would reuse: LRU evicts others first
+        (void)cg_prefix_match(s->prefix, r->prompt, r->n_prompt);
     while ((int64_t)r->n_choices > s->n_free_seqs ||
            s->reserved + r->reserve + (s->prefix ? cg_prefix_n_blocks(s->prefix) : 0) > pool)
         if (!s->prefix || !evict_one(s)) return NULL;
@@ -206,13 +193,9 @@ static req *admit_one(cg_sched *s) {
     for (uint32_t i = 0; i < r->n_choices; i++) r->ch[i].seq = s->free_seqs[--s->n_free_seqs];
     r->phase = PH_PREFILL;
     if (s->prefix && !r->no_cache) {
-        int src = -1;
-        int32_t hit = cg_prefix_lookup(s->prefix, r->prompt, r->n_prompt, &src);
-        if (hit > 0 && cg_kv_seq_fork(s->kv, src, r->ch[0].seq, NULL) == CG_OK) {
-            cg_kv_seq_truncate(s->kv, r->ch[0].seq, hit);
-            r->n_done_prompt = (size_t)hit;
-            r->n_cached = (uint32_t)hit;
-        }
+        int32_t hit = cg_prefix_attach(s->prefix, r->prompt, r->n_prompt, r->ch[0].seq);
+        r->n_done_prompt = (size_t)hit;
+        r->n_cached = (uint32_t)hit;
         s->stats.prefix_lookup_tokens += r->n_prompt;
         s->stats.prefix_hit_tokens += r->n_cached;
     }
@@ -261,16 +244,16 @@ static bool feed_choice(cg_sched *s, req *r, uint32_t i, const float *logits) {
 }
 
 static void step(cg_sched *s) {
+    uint64_t t_begin = cg_time_ns(), t_fwd = 0, t_cb = 0;
     cg_err err = {0};
     int32_t n = 0, n_out = 0;
     int64_t budget = s->p.chunk;
     // Snapshot of running requests: only this thread adds or removes them.
     pthread_mutex_lock(&s->mu);
     size_t n_run = s->n_running;
-    req **run = malloc((n_run ? n_run : 1) * sizeof *run);
-    if (run) memcpy(run, s->running, n_run * sizeof *run);
+    req **run = s->run_snap;
+    memcpy(run, s->running, n_run * sizeof *run);
     pthread_mutex_unlock(&s->mu);
-    if (!run) return;
     for (size_t k = 0; k < n_run; k++) {
         req *r = run[k];
         if (r->phase == PH_DECODE) {
@@ -309,9 +292,12 @@ static void step(cg_sched *s) {
     }
     if (n == 0) goto done;
     cg_batch b = {.n = n, .token = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .logits = s->b_logits};
+    uint64_t t0 = cg_time_ns();
     cg_status st = cg_model_decode(s->ctx, s->kv, &b, s->logits, &err);
+    t_fwd = cg_time_ns() - t0;
     pthread_mutex_lock(&s->mu);
     s->stats.steps_total++;
+    s->stats.rows_total += (uint64_t)n;
     pthread_mutex_unlock(&s->mu);
     if (st) {
         // A failed step leaves the batch's sequences in an unknown state: every running request fails.
@@ -336,6 +322,7 @@ static void step(cg_sched *s) {
         req *r = s->b_req[o];
         const float *row = s->logits + (size_t)o * (size_t)s->n_vocab;
         bool finished = false;
+        uint64_t t_o = cg_time_ns();
         if (s->b_choice[o] < 0) {
             r->phase = PH_DECODE;
             for (uint32_t i = 1; i < r->n_choices; i++)
@@ -348,10 +335,16 @@ static void step(cg_sched *s) {
         } else {
             finished = feed_choice(s, r, (uint32_t)s->b_choice[o], row);
         }
+        t_cb += cg_time_ns() - t_o;
         if (finished) finish(s, r, CG_SCHED_END_OK, CG_OK, NULL);
     }
-done:
-    free(run);
+done:;
+    uint64_t t_all = cg_time_ns() - t_begin;
+    pthread_mutex_lock(&s->mu);
+    s->stats.forward_ns += t_fwd;
+    s->stats.callback_ns += t_cb;
+    s->stats.step_other_ns += t_all > t_fwd + t_cb ? t_all - t_fwd - t_cb : 0;
+    pthread_mutex_unlock(&s->mu);
 }
 
 // Acts on cancel flags and deadlines, admits what fits. Returns whether there is work.
@@ -408,7 +401,8 @@ static bool housekeeping(cg_sched *s, bool *stop) {
     bool work = s->n_running > 0;
     s->stats.kv_blocks_free = (uint64_t)cg_kv_n_free_blocks(s->kv);
     s->stats.kv_blocks_used = s->stats.kv_blocks_total - s->stats.kv_blocks_free;
-    s->stats.cache_entries = s->prefix ? cg_prefix_n_entries(s->prefix) : 0;
+    s->stats.cache_entries = s->prefix ? cg_prefix_n_leaves(s->prefix) : 0;
+    s->stats.cache_blocks = s->prefix ? (uint64_t)cg_prefix_n_blocks(s->prefix) : 0;
     pthread_mutex_unlock(&s->mu);
     return work;
 }
@@ -498,11 +492,10 @@ cg_status cg_sched_new(const cg_model *m, const cg_sched_params *pin, cg_sched *
     if (p.n_parallel <= 0) p.n_parallel = 4;
     if (p.max_queue <= 0) p.max_queue = 64;
     if (p.chunk <= 0) p.chunk = 256;
-    if (p.n_cache == 0) p.n_cache = p.n_parallel;
-    if (p.n_ctx > (1 << 20) || p.n_parallel > 1024 || p.block_size > 4096 || p.chunk > 65536 || p.n_cache > 4096)
+    if (p.n_ctx > (1 << 20) || p.n_parallel > 1024 || p.block_size > 4096 || p.chunk > 65536 || p.n_cache > (1 << 24))
         return cg_err_set(err, CG_ERR_INVALID,
                           "sched: n_ctx %d (≤ 1048576), n_parallel %d (≤ 1024), block_size %d (≤ 4096), chunk %d "
-                          "(≤ 65536) or n_cache %d (≤ 4096) out of range",
+                          "(≤ 65536) or n_cache %d (≤ 16777216) out of range",
                           p.n_ctx, p.n_parallel, p.block_size, p.chunk, p.n_cache);
     int64_t per_seq = blocks_for(p.n_ctx, p.block_size);
     if (p.n_blocks <= 0) p.n_blocks = (int)((p.n_parallel + 1) * per_seq + p.n_parallel);
@@ -514,13 +507,18 @@ cg_status cg_sched_new(const cg_model *m, const cg_sched_params *pin, cg_sched *
     s->m = m;
     s->p = p;
     s->n_vocab = h->n_vocab;
-    s->max_seqs = p.n_parallel + (p.n_cache > 0 ? p.n_cache : 0);
+    s->max_seqs = p.n_parallel;
     s->next_id = 1;
     // One more sequence id than requests and cache use: the embeddings' scratch sequence.
     cg_kv_params kp = cg_model_kv_params(m, p.kv_type, p.block_size, p.n_blocks, s->max_seqs + 1);
     if ((st = cg_kv_new(&kp, &s->kv, err))) goto fail;
+    // The whole pool resident up front: a server's memory figure then does not creep up as
+    // requests first touch blocks (the pool is sized for the worst case anyway).
+    cg_kv_prefault(s->kv);
     if ((st = cg_model_ctx_new(m, p.n_threads, &s->ctx, err))) goto fail;
-    if (p.n_cache > 0 && (st = cg_prefix_new(p.n_cache, p.block_size, &s->prefix, err))) goto fail;
+    if (p.n_cache >= 0 && (st = cg_prefix_new(s->kv, p.n_cache > 0 && p.n_cache < p.n_blocks ? p.n_cache : p.n_blocks,
+                                               &s->prefix, err)))
+        goto fail;
     s->max_batch = p.chunk + p.n_parallel;
     s->max_out = 2 * p.n_parallel;
     s->free_seqs = malloc((size_t)s->max_seqs * sizeof *s->free_seqs);
@@ -531,9 +529,10 @@ cg_status cg_sched_new(const cg_model *m, const cg_sched_params *pin, cg_sched *
     s->b_req = malloc((size_t)s->max_out * sizeof *s->b_req);
     s->b_choice = malloc((size_t)s->max_out * sizeof *s->b_choice);
     s->running = malloc((size_t)p.n_parallel * sizeof *s->running);
+    s->run_snap = malloc((size_t)p.n_parallel * sizeof *s->run_snap);
     s->logits = malloc((size_t)s->max_out * (size_t)s->n_vocab * sizeof *s->logits);
     if (!s->free_seqs || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_logits || !s->b_req || !s->b_choice ||
-        !s->running || !s->logits) {
+        !s->running || !s->run_snap || !s->logits) {
         st = cg_err_set(err, CG_ERR_NOMEM, "sched: out of memory");
         goto fail;
     }
@@ -577,6 +576,7 @@ void cg_sched_free(cg_sched *s) {
     free(s->b_req);
     free(s->b_choice);
     free(s->running);
+    free(s->run_snap);
     free(s->logits);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->emb_cv);

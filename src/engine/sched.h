@@ -8,8 +8,8 @@
 // drive the scheduler with plain argmax.
 //
 // Each loop iteration of the engine thread: (1) cancels, deadlines; (2) admits waiting requests in
-// FIFO order while their worst-case KV blocks fit the pool (evicting unreferenced prefix-cache
-// entries, LRU first); (3) builds ONE batch: the last token of every decoding choice plus up to
+// FIFO order while their worst-case KV blocks fit the pool (evicting prefix-cache leaves, least
+// recently used first); (3) builds ONE batch: the last token of every decoding choice plus up to
 // `chunk` prompt tokens of prefilling requests (oldest first), so running streams keep flowing
 // while long prompts prefill; (4) one cg_model_decode; (5) calls ops->next for every choice that got
 // logits. A request that finished prefill forks its sequence into n_choices sequences (sharing the
@@ -46,7 +46,7 @@ typedef struct cg_sched_params {
     int n_parallel;      // sequences decoding at once (≤ 0: 4)
     int max_queue;       // requests waiting for admission (≤ 0: 64)
     int chunk;           // prompt tokens per step over all prefilling requests (≤ 0: 256)
-    int n_cache;         // prefix-cache entries (< 0: none; 0: n_parallel)
+    int n_cache;         // prefix-cache capacity in KV blocks (< 0: no cache; 0 or above n_blocks: n_blocks)
     int n_threads;       // forward-pass threads (≤ 0: one per CPU)
     cg_kv_dtype kv_type; // CG_KV_F16 (default) or CG_KV_F32
 } cg_sched_params;
@@ -84,7 +84,12 @@ typedef struct cg_sched_stats {
     uint64_t queue_depth, running;
     uint64_t prefix_hit_tokens, prefix_lookup_tokens;
     uint64_t cancelled_total, steps_total;
-    uint64_t cache_entries;
+    // Engine-thread wall time, ns: in forward passes (cg_model_decode), in ops->next callbacks
+    // (sampling, detokenizing, streaming), and in the rest of step() (batch building, KV and
+    // prefix-cache bookkeeping, finishing requests); rows_total: tokens fed to forward passes.
+    uint64_t forward_ns, callback_ns, step_other_ns, rows_total;
+    uint64_t cache_entries;   // distinct cached prefixes (leaves of the prefix tree)
+    uint64_t cache_blocks;    // KV blocks the prefix cache references (shared ancestors once)
 } cg_sched_stats;
 
 // Creates the KV pool and the forward context and starts the engine thread.

@@ -88,6 +88,8 @@ typedef struct cg_srv_request {
     cg_srv_tool_choice tool_choice; const char *tool_choice_name;   // name for NAMED
     bool parallel_tool_calls;
     const char *user;                                    // NULL when absent
+    int64_t key_user;                                    // store user whose API key authenticated the
+                                                         // request; 0: none (--api-key-file key, no auth)
     uint32_t timeout_ms;                                 // 0: none
 } cg_srv_request;
 
@@ -156,6 +158,9 @@ typedef struct cg_srv_gauges {
     uint64_t queue_depth, running;
     uint64_t prefix_hit_tokens, prefix_lookup_tokens;   // hit ratio = hit / lookup
     uint64_t cancelled_total;
+    // Engine time split (seconds of the engine thread's wall time) and forward-pass work.
+    double engine_forward_s, engine_callback_s, engine_other_s;
+    uint64_t engine_steps, engine_rows;
 } cg_srv_gauges;
 
 typedef struct cg_srv_backend {

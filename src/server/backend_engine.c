@@ -77,6 +77,12 @@ typedef struct job {
     bool tools;               // parse tool calls
     bool tool_marker;         // feed "[TOOL_CALLS]" first (forced Mistral calls)
     cg_grammar *grammar;
+    // Plain greedy (temperature ≤ 0, no penalties, no grammar): tokens are picked by cg_srv_greedy_pick
+    // instead of the sampler; bias ids ascending and distinct (duplicates summed), -100 → -inf.
+    bool greedy;
+    int32_t *gb_id;
+    float *gb;
+    size_t n_gb;
     // totals, engine thread
     size_t n_pending;         // sub-requests without done() yet
     bool silent;              // submit failed: send nothing, just free
@@ -104,6 +110,8 @@ static void job_free(job *j) {
     free(j->ch);
     free(j->subs);
     cg_grammar_free(j->grammar);
+    free(j->gb_id);
+    free(j->gb);
     free(j->err_msg);
     free(j);
 }
@@ -171,6 +179,54 @@ static void end_choice(job *j, uint32_t i_choice, choice_st *c, cg_srv_finish fi
 
 // ---- scheduler callbacks --------------------------------------------------------------------------
 
+// One pass over the logits instead of the sampler's candidate list of n_vocab entries (copied,
+// filtered, then scanned: its main cost per token at a 151,936-entry vocabulary).
+int32_t cg_srv_greedy_pick(const float *logits, int64_t n_vocab, const int32_t *b_id, const float *b, size_t n_b) {
+    int32_t best = -1;
+    float bv = 0;
+    int64_t i = 0;
+    for (size_t k = 0; k <= n_b; k++) {
+        int64_t end = k < n_b ? b_id[k] : n_vocab;
+        for (; i < end; i++) {
+            float v = logits[i];
+            if (v != v || v == -INFINITY) continue;
+            if (best < 0 || v > bv) best = (int32_t)i, bv = v;
+        }
+        if (k == n_b) break;
+        float v = logits[i] + b[k];   // i == b_id[k]
+        if (!(v != v || v == -INFINITY) && (best < 0 || v > bv)) best = (int32_t)i, bv = v;
+        i++;
+    }
+    return best;
+}
+
+static int cmp_bias(const void *a, const void *b) {
+    int32_t x = ((const cg_srv_bias *)a)->token, y = ((const cg_srv_bias *)b)->token;
+    return (x > y) - (x < y);
+}
+
+// Sets j->greedy and its bias table when the request is plain greedy. Errors: CG_ERR_NOMEM.
+static cg_status greedy_init(job *j, const cg_srv_request *rq, cg_err *err) {
+    j->greedy = rq->temperature <= 0 && rq->presence_penalty == 0 && rq->frequency_penalty == 0 && !j->grammar;
+    if (!j->greedy || !rq->n_logit_bias) return CG_OK;
+    cg_srv_bias *sorted = malloc(rq->n_logit_bias * sizeof *sorted);
+    j->gb_id = malloc(rq->n_logit_bias * sizeof *j->gb_id);
+    j->gb = malloc(rq->n_logit_bias * sizeof *j->gb);
+    if (!sorted || !j->gb_id || !j->gb) {
+        free(sorted);
+        return cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
+    }
+    memcpy(sorted, rq->logit_bias, rq->n_logit_bias * sizeof *sorted);
+    qsort(sorted, rq->n_logit_bias, sizeof *sorted, cmp_bias);
+    for (size_t i = 0; i < rq->n_logit_bias; i++) {
+        float b = sorted[i].bias <= -100.0f ? -INFINITY : sorted[i].bias;   // as choice_init maps it
+        if (j->n_gb && j->gb_id[j->n_gb - 1] == sorted[i].token) j->gb[j->n_gb - 1] += b;
+        else j->gb_id[j->n_gb] = sorted[i].token, j->gb[j->n_gb++] = b;
+    }
+    free(sorted);
+    return CG_OK;
+}
+
 static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, const float *logits, int64_t n_vocab,
                        bool is_last) {
     sub *sb = user;
@@ -186,7 +242,13 @@ static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, con
     }
     cg_err err = {0};
     int32_t tok = -1;
-    if (cg_sample_seq_next(&c->seq, logits, &tok, &err)) goto stop_now;   // nothing allowed: stop
+    if (j->greedy) {
+        tok = cg_srv_greedy_pick(logits, n_vocab, j->gb_id, j->gb, j->n_gb);
+        // The sampler keeps the history (nothing reads it without penalties, but it stays exact).
+        if (tok < 0 || cg_sampler_accept(c->seq.smp, tok, &err)) goto stop_now;   // nothing allowed: stop
+    } else if (cg_sample_seq_next(&c->seq, logits, &tok, &err)) {
+        goto stop_now;   // nothing allowed: stop
+    }
     j->completion_tokens++;
 
     cg_srv_event lp = {.kind = CG_SRV_EV_TOKEN, .i_choice = i_choice};
@@ -532,6 +594,8 @@ static cg_status be_submit(void *state, const cg_srv_request *rq, cg_srv_event_f
             if (st != CG_ERR_NOMEM) st = CG_ERR_INVALID;
             goto fail;
         }
+    // After choice_init: the sampler has validated the bias token ids.
+    if ((st = greedy_init(j, rq, err))) goto fail;
     pthread_mutex_lock(&e->mu);
     j->id = e->next_id++;
     j->next = e->jobs;
@@ -645,7 +709,10 @@ static void be_gauges(void *state, cg_srv_gauges *out) {
     *out = (cg_srv_gauges){.kv_blocks_used = s.kv_blocks_used, .kv_blocks_free = s.kv_blocks_free,
                            .queue_depth = s.queue_depth, .running = s.running,
                            .prefix_hit_tokens = s.prefix_hit_tokens, .prefix_lookup_tokens = s.prefix_lookup_tokens,
-                           .cancelled_total = s.cancelled_total};
+                           .cancelled_total = s.cancelled_total, .engine_forward_s = (double)s.forward_ns * 1e-9,
+                           .engine_callback_s = (double)s.callback_ns * 1e-9,
+                           .engine_other_s = (double)s.step_other_ns * 1e-9, .engine_steps = s.steps_total,
+                           .engine_rows = s.rows_total};
 }
 
 static void be_free(void *state) {

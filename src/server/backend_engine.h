@@ -40,6 +40,14 @@ typedef struct cg_srv_engine_params {
     void *progress_user;      // passed to progress
 } cg_srv_engine_params;
 
+// The token a temperature-0 sampler without penalties or grammar picks (the argmax of logits + bias,
+// lowest id among equal maxima, never NaN or -inf, the first +inf if any), in one pass: what the
+// backend uses for plain greedy requests instead of the sampler chain. bias_id[0..n_bias) must be
+// ascending and distinct, within 0..n_vocab-1 (bias -INFINITY bans). -1 when nothing is allowed.
+// Pure function; any thread.
+int32_t cg_srv_greedy_pick(const float *logits, int64_t n_vocab, const int32_t *bias_id, const float *bias,
+                           size_t n_bias);
+
 // Loads the model and its vocabulary, prepares the template, starts the engine thread.
 // Errors: those of cg_model_load, cg_vocab_load, cg_sched_new; CG_ERR_NOMEM.
 cg_status cg_srv_engine_new(const cg_srv_engine_params *p, cg_srv_backend *out, cg_err *err);

@@ -18,6 +18,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -51,6 +54,8 @@ struct cg_server {
     pthread_t watchdog;          // cancels parked requests whose client hung up
     bool has_watchdog;
     atomic_bool watchdog_stop;
+    atomic_int n_conns;          // requests between their first call and NOTIFY_COMPLETED
+    atomic_bool freed;           // a request completed or a socket closed since the last heap trim
 };
 
 struct call {
@@ -79,6 +84,7 @@ typedef struct conn {
     call *call;
     int status;
     uint64_t t_start;
+    int64_t user_id;             // store user of the request's API key; 0: none
     char method[16];
     char path[128];
 } conn;
@@ -297,6 +303,7 @@ static enum MHD_Result generate(cg_server *s, struct MHD_Connection *mc, conn *c
     if (cg_oai_parse(ep, cn->body.data ? cn->body.data : "", cn->body.len, &s->cfg.limits, &q, &e))
         return respond_error(s, mc, cn, &e);
     if (!model_matches(s, mc, cn, q.model, &r)) goto out;
+    q.req.key_user = cn->user_id;
     call *c = calloc(1, sizeof *c);
     if (!c) { r = fail(s, mc, cn, 500, "server_error", NULL, NULL, "The server ran out of memory."); goto out; }
     pthread_mutex_init(&c->mu, NULL);
@@ -553,11 +560,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         snprintf(cn->method, sizeof cn->method, "%s", method);
         snprintf(cn->path, sizeof cn->path, "%s", url);
         *con_cls = cn;
+        atomic_fetch_add(&s->n_conns, 1);
         if (!strcmp(method, "OPTIONS")) return preflight(s, mc, cn);
-        if (s->cfg.auth && strcmp(url, "/health") && !cg_rest_mem_path(url) &&
-            !cg_srv_auth_check(s->cfg.auth, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization")))
-            return fail(s, mc, cn, 401, "invalid_request_error", "invalid_api_key", NULL,
-                        "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
+        // The OpenAI endpoints open with a --api-key-file key or a live store key (the request then
+        // knows its user); the personal layer checks store keys itself.
+        if ((s->cfg.auth || s->cfg.mem) && strcmp(url, "/health") && !cg_rest_mem_path(url)) {
+            const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
+            int a = s->cfg.auth && cg_srv_auth_check(s->cfg.auth, h) ? 0 : 401;
+            if (a && s->cfg.mem) a = cg_rest_mem_authorize(s->cfg.mem, h, &cn->user_id);
+            if (a == 500)
+                return fail(s, mc, cn, 500, "server_error", NULL, NULL, "The server could not check the API key.");
+            if (a)
+                return fail(s, mc, cn, 401, "invalid_request_error", "invalid_api_key", NULL,
+                            "Incorrect, revoked or missing API key. Send it as 'Authorization: Bearer <key>'.");
+        }
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
         unsigned long long n_cl = cl ? strtoull(cl, NULL, 10) : 0;
         if (n_cl > s->cfg.max_body) {
@@ -623,10 +639,20 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     }
     cg_srv_metrics_request(s->metrics, status);
     if (s->cfg.log_requests)
-        CG_INFO("%s %s %d prompt=%" PRIu64 " gen=%" PRIu64 " cached=%" PRIu64 " %.1fms", cn->method, cn->path, status,
-                u.prompt_tokens, u.completion_tokens, u.cached_tokens, (double)(cg_time_ns() - cn->t_start) * 1e-6);
+        CG_INFO("%s %s %d user=%" PRId64 " prompt=%" PRIu64 " gen=%" PRIu64 " cached=%" PRIu64 " %.1fms", cn->method,
+                cn->path, status, cn->user_id, u.prompt_tokens, u.completion_tokens, u.cached_tokens,
+                (double)(cg_time_ns() - cn->t_start) * 1e-6);
     cg_buf_free(&cn->body);
     free(cn);
+    atomic_store(&s->freed, true);
+    atomic_fetch_sub(&s->n_conns, 1);
+}
+
+// A closed socket freed MHD's memory pool for it: worth a heap trim once idle.
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx, enum MHD_ConnectionNotificationCode toe) {
+    (void)mc, (void)socket_ctx;
+    cg_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) atomic_store(&s->freed, true);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -668,6 +694,11 @@ static void *watchdog_main(void *arg) {
         }
         pthread_mutex_unlock(&s->mu);
         for (size_t i = 0; i < n_gone; i++) s->be->cancel(s->be->state, gone[i]);
+#ifdef __GLIBC__
+        // Idle after traffic: hand the heap's free pages back (all of glibc's per-thread arenas —
+        // MHD's threads, the engine's), so resident memory returns to its baseline between bursts.
+        if (atomic_load(&s->n_conns) == 0 && atomic_exchange(&s->freed, false)) malloc_trim(0);
+#endif
     }
     return NULL;
 }
@@ -708,6 +739,7 @@ cg_status cg_server_start(const cg_srv_config *cfg, cg_srv_backend *be, cg_serve
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.n_threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,

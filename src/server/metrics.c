@@ -112,4 +112,16 @@ void cg_srv_metrics_render(cg_srv_metrics *m, const cg_srv_gauges *g, cg_buf *b)
                   "chingu_model_loading %d\n",
                   g->kv_blocks_used, g->kv_blocks_free, g->queue_depth, g->running, ratio, g->cancelled_total,
                   g->loading ? 1 : 0);
+    cg_buf_printf(b,
+                  "# HELP chingu_engine_seconds_total Engine-thread time in decode steps, by part: forward passes, "
+                  "per-token callbacks (sampling, detokenizing, streaming), other bookkeeping.\n"
+                  "# TYPE chingu_engine_seconds_total counter\n"
+                  "chingu_engine_seconds_total{part=\"forward\"} %.6f\n"
+                  "chingu_engine_seconds_total{part=\"callback\"} %.6f\n"
+                  "chingu_engine_seconds_total{part=\"other\"} %.6f\n"
+                  "# HELP chingu_engine_steps_total Forward passes run.\n# TYPE chingu_engine_steps_total counter\n"
+                  "chingu_engine_steps_total %" PRIu64 "\n"
+                  "# HELP chingu_engine_rows_total Tokens fed to forward passes.\n"
+                  "# TYPE chingu_engine_rows_total counter\nchingu_engine_rows_total %" PRIu64 "\n",
+                  g->engine_forward_s, g->engine_callback_s, g->engine_other_s, g->engine_steps, g->engine_rows);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "server/openai.h"
 #include "server/sse.h"
 
@@ -478,6 +479,24 @@ static int authenticate(ctx *c) {
     if (st == CG_ERR_NOT_FOUND || st == CG_ERR_INVALID)
         return error(c, 401, "invalid_api_key", NULL, "Incorrect or revoked API key.");
     if (st) return error(c, 500, NULL, NULL, err.msg);
+    return 0;
+}
+
+int cg_rest_mem_authorize(cg_rest_mem *rm, const char *a, int64_t *user_id) {
+    *user_id = 0;
+    if (!rm || !a || strncmp(a, "Bearer ", 7)) return 401;
+    a += 7;
+    while (*a == ' ') a++;
+    cg_err err = {0};
+    cg_key_scope scope;
+    pthread_mutex_lock(&rm->mu);
+    cg_status st = cg_store_key_verify(rm->store, a, user_id, &scope, &err);
+    pthread_mutex_unlock(&rm->mu);
+    if (st == CG_ERR_NOT_FOUND || st == CG_ERR_INVALID) return 401;
+    if (st) {
+        cg_log(CG_LOG_ERROR, "auth: the store failed to check a key: %s", err.msg);
+        return 500;
+    }
     return 0;
 }
 

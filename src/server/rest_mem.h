@@ -45,6 +45,12 @@ bool cg_rest_mem_path(const char *path);
 cg_status cg_rest_mem_new(cg_store *store, cg_rest_mem **out, cg_err *err);
 void cg_rest_mem_free(cg_rest_mem *rm);  // accepts NULL
 
+// Authenticates a request to the OpenAI endpoints with a store key: `authorization` is the raw
+// header value ("Bearer cg-…", may be NULL). Returns 0 and sets *user_id (and records the key's
+// last use) for a live key; 401 for a missing, unknown or revoked key (or rm NULL); 500 when the
+// store fails. Thread-safe like cg_rest_mem_handle.
+int cg_rest_mem_authorize(cg_rest_mem *rm, const char *authorization, int64_t *user_id);
+
 // Handles one request; appends the JSON body to `out` and returns the HTTP status. rm may be
 // NULL (no store configured): every request then answers 501 with a message saying how to
 // configure one. *allow is set to the allowed methods for a 405 (static string), else NULL.

@@ -26,8 +26,13 @@ trap cleanup EXIT INT TERM
 
 KEY="sk-chingu-e2e-$(date +%s)-$$"
 printf '# test keys\n%s\nsk-another-key-0001\n' "$KEY" > "$WORK/keys"
+# A store with one user and a per-user key: such keys open the OpenAI endpoints too (store_keys.test.mjs).
+"$CHINGU_BIN" user add e2e-user --data-dir "$WORK/data" >/dev/null || { echo "FAIL: user add"; exit 1; }
+STORE_KEY=$("$CHINGU_BIN" key create --user e2e-user --data-dir "$WORK/data" 2>"$WORK/key.err") || { echo "FAIL: key create"; exit 1; }
+STORE_KEY_ID=$(sed -n 's/^key id \([0-9]*\) .*/\1/p' "$WORK/key.err")
 "$CHINGU_BIN" serve -m "fake:latency_ms=3,queue=4" --parallel 4 --ctx 8192 --port 0 --host 127.0.0.1 \
-  --api-key-file "$WORK/keys" --max-body 1048576 --cors-origin http://localhost:5173 >"$WORK/server.log" 2>&1 &
+  --api-key-file "$WORK/keys" --data-dir "$WORK/data" --max-body 1048576 --cors-origin http://localhost:5173 \
+  >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
 PORT=""
@@ -41,7 +46,8 @@ if [ -z "$PORT" ]; then echo "FAIL: server did not start"; cat "$WORK/server.log
 echo "server on 127.0.0.1:$PORT (pid $SERVER_PID)"
 
 rc=0
-CHINGU_URL="http://127.0.0.1:$PORT" CHINGU_KEY="$KEY" timeout 240 node --test --test-concurrency=1 --test-reporter=spec "$E2E"/*.test.mjs || rc=1
+CHINGU_URL="http://127.0.0.1:$PORT" CHINGU_KEY="$KEY" CHINGU_STORE_KEY="$STORE_KEY" CHINGU_STORE_KEY_ID="$STORE_KEY_ID" \
+  timeout 240 node --test --test-concurrency=1 --test-reporter=spec "$E2E"/*.test.mjs || rc=1
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "FAIL: the server died during the tests"; rc=1; fi
 # SIGTERM with a stream still running: the server lets it run for the grace period (5 s), then
