@@ -54,12 +54,17 @@ void cg_qops_matvec(const cg_qops *ops, uint32_t t, const void *W, size_t row_by
     // Offsets rather than pointers: the prefetch position may run past the range (never dereferenced).
     const size_t end = (size_t)r1 * row_bytes;
     size_t pf = (size_t)r0 * row_bytes + PF_AHEAD;   // next line to prefetch
-    for (int64_t r = r0; r < r1; r++) {
+    const cg_vec_dot_x2_fn dot2 = t < CG_QTYPE_COUNT ? ops->vec_dot_x2[t] : NULL;
+    const int step = dot2 ? 2 : 1;
+    for (int64_t r = r0; r < r1; r += step) {
         const size_t row = (size_t)r * row_bytes;
-        size_t lim = row + row_bytes + PF_AHEAD;
+        size_t lim = row + (size_t)step * row_bytes + PF_AHEAD;
         if (lim > end) lim = end;
         for (; pf < lim; pf += PF_LINE) __builtin_prefetch(w + pf, 0, 3);
-        dot(n_in, &y[r - r0], w + row, xq);
+        if (dot2 && r + 1 < r1)
+            dot2(n_in, &y[r - r0], w + row, w + row + row_bytes, xq);
+        else
+            dot(n_in, &y[r - r0], w + row, xq);
     }
 }
 

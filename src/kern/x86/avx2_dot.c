@@ -114,6 +114,35 @@ void cg_avx2_vec_dot_q5_0(int64_t n, float *s, const void *x, const void *y) {
     *s = hsum_ps(acc);
 }
 
+// Q5_0 in ggml's order (ggml_vec_dot_q5_0_q8_0 and tinyBLAS at the reference commit): per block,
+// eight int32 lanes of four products each become floats and are accumulated lane-wise with
+// fma(d_w·d_a, lanes, acc); one horizontal sum at the end (hsum_ps adds the two 128-bit halves, then
+// pairs, like ggml's hsum_float_8). Two rows at a time: the weights as unsigned 0..31 (u = q + 16)
+// through maddubs, minus 16·(y_2j + y_2j+1) computed once per activation block; the int16 pair sums
+// equal those of the signed form, so every lane — and the result — is bit-identical with
+// cg_avx2_vec_dot_q5_0, while the two accumulator chains overlap.
+static inline __m256i q5_0_u(const cg_block_q5_0 *b) {
+    return _mm256_or_si256(nibbles32(b->qs), _mm256_and_si256(bits32(le32(b->qh)), _mm256_set1_epi8(0x10)));
+}
+
+void cg_avx2_vec_dot_x2_q5_0(int64_t n, float s[2], const void *x0, const void *x1, const void *y) {
+    const cg_block_q5_0 *a0 = x0, *a1 = x1;
+    const cg_block_q8_0 *b = y;
+    const __m256i ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i yv = load32(b[i].qs);
+        const __m256i corr = _mm256_maddubs_epi16(sixteen, yv);   // 16·(y_2j + y_2j+1), |.| ≤ 4064
+        const float db = f16(b[i].d);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q5_0_u(&a0[i]), yv), corr), ones);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q5_0_u(&a1[i]), yv), corr), ones);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a0[i].d) * db), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a1[i].d) * db), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    s[0] = hsum_ps(acc0);
+    s[1] = hsum_ps(acc1);
+}
+
 void cg_avx2_vec_dot_q8_0(int64_t n, float *s, const void *x, const void *y) {
     const cg_block_q8_0 *a = x, *b = y;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
