@@ -283,6 +283,15 @@ static inline int32_t k4_min_sum(const uint8_t mins[8], const int16_t *bsums) {
     return _mm_cvtsi128_si32(p);
 }
 
+// Σ_g w[g]·bsums[g] over the 16 sub-blocks of 16 (w as 16 int16 lanes), exact in int32.
+static inline int32_t k_bsum_dot(__m256i w16, const int16_t *bsums) {
+    const __m256i p = _mm256_madd_epi16(w16, _mm256_loadu_si256((const __m256i *)bsums));
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0x4E));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1));
+    return _mm_cvtsi128_si32(q);
+}
+
 // The integer part Σ_j sc[j]·(q · q8 over sub-block j) of one Q4_K super-block, 8 int32 lanes.
 static inline __m256i q4_K_isum(const cg_block_q4_K *a, const int8_t *q8, const uint8_t sc[8]) {
     __m256i sumi = _mm256_setzero_si256();
@@ -396,8 +405,7 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
     for (int64_t i = 0; i < n / 256; i++) {
         const int8_t *sc = a[i].scales;
         __m256i sumi = _mm256_setzero_si256();
-        int32_t corr = 0;
-        for (int g = 0; g < 16; g++) corr += sc[g] * b[i].bsums[g];
+        const int32_t corr = k_bsum_dot(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)), b[i].bsums);
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
             const int8_t *q8 = b[i].qs + 128 * h, *s8 = sc + 8 * h;
@@ -446,10 +454,10 @@ static inline __attribute__((always_inline)) void dot_n_q6_K(int64_t n, float *s
             for (int j = 0; j < 4; j++) scv[4 * h + j] = scales2(sc[8 * h + 2 * j], sc[8 * h + 2 * j + 1]);
         }
         const float d = f16(a[i].d);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
         for (int k = 0; k < n_y; k++) {
             const cg_block_q8_K *b = (const cg_block_q8_K *)((const char *)y + k * y_stride) + i;
-            int32_t corr = 0;
-            for (int g = 0; g < 16; g++) corr += sc[g] * b->bsums[g];
+            const int32_t corr = k_bsum_dot(sc16, b->bsums);
             __m256i sumi = _mm256_setr_epi32(-32 * corr, 0, 0, 0, 0, 0, 0, 0);
             for (int v = 0; v < 8; v++)
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv[v], _mm256_maddubs_epi16(q[v], load32(b->qs + 32 * v))));
@@ -474,8 +482,8 @@ void cg_avx2_vec_dot_q2_K(int64_t n, float *s, const void *x, const void *y) {
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const uint8_t *sc = a[i].scales;
-        int32_t msum = 0;
-        for (int g = 0; g < 16; g++) msum += (sc[g] >> 4) * b[i].bsums[g];
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)sc), 4), _mm_set1_epi8(0x0F));
+        const int32_t msum = k_bsum_dot(_mm256_cvtepu8_epi16(mins), b[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = load32(a[i].qs + 32 * h);
