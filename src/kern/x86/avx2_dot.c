@@ -69,6 +69,29 @@ static inline __m256i scales2(int a, int b) {
     return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
 }
 
+// The sixteen int16 sub-block scales of a K-quant super-block, prepared so that scale_pair() can
+// hand out lanes 0..7 = sc[2j + 8h], lanes 8..15 = sc[2j + 8h + 1] with one byte shuffle (what
+// scales2() builds from scalars): half[h] holds scales 8h..8h+7 in both 128-bit halves.
+typedef struct k_scales16 {
+    __m256i half[2];
+} k_scales16;
+
+static inline k_scales16 k_scales16_of(__m256i sc16) {
+    return (k_scales16){{_mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE)}};
+}
+
+static inline __m256i scale_pair(const k_scales16 *k, int h, int j) {
+    // Per 128-bit half: bytes 4j, 4j+1 (int16 number 2j) in the low half, 4j+2, 4j+3 in the high one.
+    static const uint8_t MASK[4][32] = {
+        {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+        {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+        {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+        {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+         14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+    };
+    return _mm256_shuffle_epi8(k->half[h], load32(MASK[j]));
+}
+
 // ---- legacy formats ----------------------------------------------------------------------------
 
 static inline __m256i q4_0_q(const cg_block_q4_0 *b) { return _mm256_sub_epi8(nibbles32(b->qs), _mm256_set1_epi8(8)); }
@@ -404,11 +427,13 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const int8_t *sc = a[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const k_scales16 ks = k_scales16_of(sc16);
         __m256i sumi = _mm256_setzero_si256();
-        const int32_t corr = k_bsum_dot(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)), b[i].bsums);
+        const int32_t corr = k_bsum_dot(sc16, b[i].bsums);
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
-            const int8_t *q8 = b[i].qs + 128 * h, *s8 = sc + 8 * h;
+            const int8_t *q8 = b[i].qs + 128 * h;
             const __m256i l0 = load32(ql), l1 = load32(ql + 32), hh = load32(qh);
             const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
             const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
@@ -417,10 +442,10 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
             const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-            const __m256i p1 = _mm256_madd_epi16(scales2(s8[0], s8[1]), _mm256_maddubs_epi16(q1, load32(q8)));
-            const __m256i p2 = _mm256_madd_epi16(scales2(s8[2], s8[3]), _mm256_maddubs_epi16(q2, load32(q8 + 32)));
-            const __m256i p3 = _mm256_madd_epi16(scales2(s8[4], s8[5]), _mm256_maddubs_epi16(q3, load32(q8 + 64)));
-            const __m256i p4 = _mm256_madd_epi16(scales2(s8[6], s8[7]), _mm256_maddubs_epi16(q4, load32(q8 + 96)));
+            const __m256i p1 = _mm256_madd_epi16(scale_pair(&ks, h, 0), _mm256_maddubs_epi16(q1, load32(q8)));
+            const __m256i p2 = _mm256_madd_epi16(scale_pair(&ks, h, 1), _mm256_maddubs_epi16(q2, load32(q8 + 32)));
+            const __m256i p3 = _mm256_madd_epi16(scale_pair(&ks, h, 2), _mm256_maddubs_epi16(q3, load32(q8 + 64)));
+            const __m256i p4 = _mm256_madd_epi16(scale_pair(&ks, h, 3), _mm256_maddubs_epi16(q4, load32(q8 + 96)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
         }
         // Σ sc·(q−32)·q8 = Σ sc·q·q8 − 32·Σ sc·bsum, both exact in int32.
@@ -440,6 +465,8 @@ static inline __attribute__((always_inline)) void dot_n_q6_K(int64_t n, float *s
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const int8_t *sc = a[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const k_scales16 ks = k_scales16_of(sc16);
         __m256i q[8], scv[8];
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
@@ -451,10 +478,9 @@ static inline __attribute__((always_inline)) void dot_n_q6_K(int64_t n, float *s
                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
             q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-            for (int j = 0; j < 4; j++) scv[4 * h + j] = scales2(sc[8 * h + 2 * j], sc[8 * h + 2 * j + 1]);
+            for (int j = 0; j < 4; j++) scv[4 * h + j] = scale_pair(&ks, h, j);
         }
         const float d = f16(a[i].d);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
         for (int k = 0; k < n_y; k++) {
             const cg_block_q8_K *b = (const cg_block_q8_K *)((const char *)y + k * y_stride) + i;
             const int32_t corr = k_bsum_dot(sc16, b->bsums);
@@ -482,16 +508,17 @@ void cg_avx2_vec_dot_q2_K(int64_t n, float *s, const void *x, const void *y) {
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const uint8_t *sc = a[i].scales;
-        const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)sc), 4), _mm_set1_epi8(0x0F));
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F));
+        const k_scales16 ks = k_scales16_of(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0F))));
         const int32_t msum = k_bsum_dot(_mm256_cvtepu8_epi16(mins), b[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = load32(a[i].qs + 32 * h);
             for (int k = 0; k < 4; k++) {
                 const __m256i q = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
-                const int g = 8 * h + 2 * k;
                 const __m256i p = _mm256_maddubs_epi16(q, load32(b[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales2(sc[g] & 0x0F, sc[g + 1] & 0x0F), p));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(&ks, h, k), p));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * f16(a[i].d)), _mm256_cvtepi32_ps(sumi), acc);
