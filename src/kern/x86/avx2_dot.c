@@ -315,16 +315,25 @@ static inline int32_t k_bsum_dot(__m256i w16, const int16_t *bsums) {
     return _mm_cvtsi128_si32(q);
 }
 
+// The eight unsigned scales sc[0..7] of a Q4_K/Q5_K super-block as int16 in both 128-bit halves;
+// scale_all(v, m) broadcasts sc[m] to all sixteen lanes with one byte shuffle.
+static inline __m256i k4_scales16(const uint8_t sc[8]) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+}
+
+static inline __m256i scale_all(__m256i v, int m) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 * (2 * m + 1) + 2 * m)));
+}
+
 // The integer part Σ_j sc[j]·(q · q8 over sub-block j) of one Q4_K super-block, 8 int32 lanes.
 static inline __m256i q4_K_isum(const cg_block_q4_K *a, const int8_t *q8, const uint8_t sc[8]) {
     __m256i sumi = _mm256_setzero_si256();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), sv = k4_scales16(sc);
     for (int c = 0; c < 4; c++) {
         const __m256i q4 = load32(a->qs + 32 * c);
         const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-        const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c]),
-                                             _mm256_maddubs_epi16(lo, load32(q8 + 64 * c)));
-        const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c + 1]),
+        const __m256i pl = _mm256_madd_epi16(scale_all(sv, 2 * c), _mm256_maddubs_epi16(lo, load32(q8 + 64 * c)));
+        const __m256i ph = _mm256_madd_epi16(scale_all(sv, 2 * c + 1),
                                              _mm256_maddubs_epi16(hi, load32(q8 + 64 * c + 32)));
         sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
     }
@@ -358,12 +367,13 @@ static inline __attribute__((always_inline)) void dot_n_q4_K(int64_t n, float *s
         k4_unpack(a[i].scales, sm);
         const uint8_t *sc = sm, *mn = sm + 8;
         const float d = f16(a[i].d), dmin = f16(a[i].dmin);
+        const __m256i sv = k4_scales16(sc);
         __m256i sumi[CG_QOPS_MAX_NY];
         for (int k = 0; k < CG_QOPS_MAX_NY; k++) sumi[k] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q4 = load32(a[i].qs + 32 * c);
             const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-            const __m256i sl = _mm256_set1_epi16((short)sc[2 * c]), sh = _mm256_set1_epi16((short)sc[2 * c + 1]);
+            const __m256i sl = scale_all(sv, 2 * c), sh = scale_all(sv, 2 * c + 1);
             for (int k = 0; k < n_y; k++) {
                 const cg_block_q8_K *b = (const cg_block_q8_K *)((const char *)y + k * y_stride) + i;
                 const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, load32(b->qs + 64 * c)));
@@ -396,7 +406,7 @@ void cg_avx2_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
         uint8_t sm[16];
         k4_unpack(a[i].scales, sm);
         const uint8_t *sc = sm, *mn = sm + 8;
-        const __m256i hb = load32(a[i].qh);
+        const __m256i hb = load32(a[i].qh), sv = k4_scales16(sc);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q = load32(a[i].qs + 32 * c);
@@ -407,9 +417,9 @@ void cg_avx2_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
             const __m256i bh = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, ch), one), 4);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), bl);
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), bh);
-            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c]),
+            const __m256i pl = _mm256_madd_epi16(scale_all(sv, 2 * c),
                                                  _mm256_maddubs_epi16(lo, load32(b[i].qs + 64 * c)));
-            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c + 1]),
+            const __m256i ph = _mm256_madd_epi16(scale_all(sv, 2 * c + 1),
                                                  _mm256_maddubs_epi16(hi, load32(b[i].qs + 64 * c + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
