@@ -64,14 +64,9 @@ static inline uint32_t le32(const uint8_t *p) {
     return v;
 }
 
-// int16 vector: eight lanes of a then eight lanes of b (sub-block scales for madd).
-static inline __m256i scales2(int a, int b) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
-}
-
 // The sixteen int16 sub-block scales of a K-quant super-block, prepared so that scale_pair() can
-// hand out lanes 0..7 = sc[2j + 8h], lanes 8..15 = sc[2j + 8h + 1] with one byte shuffle (what
-// scales2() builds from scalars): half[h] holds scales 8h..8h+7 in both 128-bit halves.
+// hand out lanes 0..7 = sc[2j + 8h], lanes 8..15 = sc[2j + 8h + 1] with one byte shuffle instead of
+// two scalar broadcasts: half[h] holds scales 8h..8h+7 in both 128-bit halves.
 typedef struct k_scales16 {
     __m256i half[2];
 } k_scales16;
@@ -538,18 +533,24 @@ void cg_avx2_vec_dot_q2_K(int64_t n, float *s, const void *x, const void *y) {
 }
 
 // Q3_K: q = (2 low bits) − (high bit clear ? 4 : 0), sixteen signed six-bit scales.
+// The sixteen signed six-bit Q3_K scales as bytes −32..31: sc[g] = (low4 | high2 << 4) − 32 with
+// low4 = g < 8 ? scales[g] & 0xF : scales[g−8] >> 4 and high2 = (scales[8 + g%4] >> 2·(g/4)) & 3.
+// The dword shift by 2·(g/4) keeps each byte's wanted two bits in bits 0..1 of that byte.
+static inline __m128i q3_scales(const uint8_t s12[12]) {
+    const __m128i a = _mm_loadl_epi64((const __m128i *)s12), m4 = _mm_set1_epi8(0x0F);
+    const __m128i low4 = _mm_unpacklo_epi64(_mm_and_si128(a, m4), _mm_and_si128(_mm_srli_epi16(a, 4), m4));
+    const __m128i h = _mm_srlv_epi32(_mm_set1_epi32((int)le32(s12 + 8)), _mm_setr_epi32(0, 2, 4, 6));
+    const __m128i high2 = _mm_slli_epi16(_mm_and_si128(h, _mm_set1_epi8(3)), 4);
+    return _mm_sub_epi8(_mm_or_si128(low4, high2), _mm_set1_epi8(32));
+}
+
 void cg_avx2_vec_dot_q3_K(int64_t n, float *s, const void *x, const void *y) {
     const cg_block_q3_K *a = x;
     const cg_block_q8_K *b = y;
     __m256 acc = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / 256; i++) {
-        int sc[16];
-        for (int g = 0; g < 16; g++) {
-            const int low4 = g < 8 ? a[i].scales[g] & 0x0F : a[i].scales[g - 8] >> 4;
-            const int high2 = (a[i].scales[8 + g % 4] >> (2 * (g / 4))) & 3;
-            sc[g] = (low4 | high2 << 4) - 32;
-        }
+        const k_scales16 ks = k_scales16_of(_mm256_cvtepi8_epi16(q3_scales(a[i].scales)));
         const __m256i hm = load32(a[i].hmask);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -560,8 +561,7 @@ void cg_avx2_vec_dot_q3_K(int64_t n, float *s, const void *x, const void *y) {
                 const __m256i sub4 = _mm256_slli_epi16(_mm256_xor_si256(hb, one), 2);  // 4 where the bit is clear
                 const __m256i y8 = load32(b[i].qs + 128 * h + 32 * k);
                 const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y8), _mm256_maddubs_epi16(sub4, y8));
-                const int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales2(sc[g], sc[g + 1]), p));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(&ks, h, k), p));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
