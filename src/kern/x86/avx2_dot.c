@@ -1,7 +1,9 @@
 // avx2_dot.c — AVX2/FMA/F16C dot products of every weight format with its activation partner:
 // Q4_0, Q5_0, Q8_0 (× Q8_0), Q4_1, Q5_1 (× Q8_1), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (× Q8_K), F16 (× F16),
 // BF16 (× BF16), F32 (× F32); plus multi-token variants (one weight row against up to four
-// activation rows) for the formats prefill uses most.
+// activation rows) for the formats prefill uses most, and a two-row Q5_0 variant for matvec whose
+// results are bit-identical with the single-row kernel. K-quant sub-block scales reach the madds
+// through byte shuffles of one prepared vector per super-block, never per-scale scalar broadcasts.
 //
 // Invariant: per block (or sub-block) the integer products are summed exactly — maddubs pairs stay
 // far below the int16 limit for every value the formats and the activation quantizers produce
