@@ -10,8 +10,8 @@
 // threads, the bytes one generated token must read (every matrix once — the tied embedding once, as
 // the output matrix — plus the K/V cache at the test's mean context), their quotient as the
 // ceiling in t/s, and the fraction of it tg reached; and the share of the threads' time the
-// process actually got (getrusage), since a shared machine lowers every figure. Figures, never a
-// pass/fail.
+// process actually got (getrusage), since a shared machine lowers every figure, and the CPU time
+// per token. Figures, never a pass/fail.
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +39,7 @@ typedef struct result {
     int n_tok;
     double mean, sd;   // t/s
     double cpu_share;  // process CPU time / (wall time · threads) over the timed runs
+    double cpu_ms;     // process CPU time per token (all threads) over the timed runs
 } result;
 
 static double cpu_seconds(void) {
@@ -99,7 +100,9 @@ static cg_status run_test(bench *b, bool prompt, int n, int reps, int n_thread, 
         sum2 += tps * tps;
         wall += secs;
     }
-    r->cpu_share = wall > 0 ? (cpu_seconds() - cpu0) / (wall * n_thread) : 0.0;
+    const double cpu = cpu_seconds() - cpu0;
+    r->cpu_share = wall > 0 ? cpu / (wall * n_thread) : 0.0;
+    r->cpu_ms = n > 0 ? 1e3 * cpu / ((double)n * reps) : 0.0;
     r->mean = sum / reps;
     r->sd = reps > 1 ? sqrt(fmax(0.0, (sum2 - sum * sum / reps) / (reps - 1))) : 0.0;
     return st;
@@ -231,13 +234,19 @@ int cg_cli_bench(int argc, char **argv) {
         const size_t rp = cg_model_repacked_bytes(b.m);
         if (rp) printf("repacked at load: %.1f MiB of Q4_0 weights in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
                        (double)rp / (1024.0 * 1024.0));
+        // CPU time per token moves much less than t/s when other processes take the cores (spinning
+        // pool workers count too), so it is the figure to compare between builds on a shared machine.
+        printf("cpu time per token:");
+        for (int k = 0; k < n_res; k++) printf("%s %.2f ms (%s)", k ? "," : "", res[k].cpu_ms, res[k].test);
+        printf("\n");
     } else {
         printf("{\"model\": \"%s\", \"file\": \"%s\", \"size_bytes\": %" PRIu64 ", \"params\": %" PRId64
                ", \"backend\": \"%s\", \"threads\": %d, \"tests\": [",
                model, path, fbytes, n_params, backend, n_thread);
         for (int k = 0; k < n_res; k++)
-            printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"cpu_share\": %.4f}",
-                   k ? ", " : "", res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd, res[k].cpu_share);
+            printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"cpu_share\": %.4f, "
+                   "\"cpu_ms_per_token\": %.4f}",
+                   k ? ", " : "", res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd, res[k].cpu_share, res[k].cpu_ms);
         printf("], \"roofline\": {\"read_gbps\": %.4f, \"bytes_per_token\": %" PRIu64 ", \"ceiling_tps\": %.4f", gbps,
                tok_bytes, roof);
         if (tg) printf(", \"tg_fraction\": %.4f", tg->mean / roof);

@@ -38,20 +38,33 @@ cg_from_f32_fn cg_qops_quant_act(const cg_qops *ops, uint32_t t) {
     return ops->quant_act[t] ? ops->quant_act[t] : tr->from_f32_act;
 }
 
-// How far ahead (in rows) matvec prefetches, and the cache lines touched per row: the hardware
-// prefetcher follows each row's stream; the hint only covers the jump to the next rows.
-enum { PF_ROWS = 2, PF_LINES = 8 };
+// Matvec streams its rows as one contiguous run of bytes. Before each row it prefetches (into all
+// cache levels) every line up to PF_AHEAD bytes past the end of that row, so about PF_AHEAD bytes
+// of loads are always in flight on top of what the hardware prefetcher fetches. Measured on the
+// dev machine (AMD EPYC, CPU time, one thread, 256 MiB of rows): Q8_0 with 896-element rows went
+// from 5.1 to 12.5 GB/s against the former "8 lines of the row two ahead, non-temporal" hint, which
+// was slower than no hint at all; 2 KiB was the best of 0.5–8 KiB for Q8_0, Q4_K and Q6_K rows of
+// 896 and 4864 elements. Lines are never prefetched past the end of the caller's range.
+enum { PF_AHEAD = 2048, PF_LINE = 64 };
 
 void cg_qops_matvec(const cg_qops *ops, uint32_t t, const void *W, size_t row_bytes, int64_t n_in, const void *xq,
                     float *y, int64_t r0, int64_t r1) {
     const cg_vec_dot_fn dot = cg_qops_vec_dot(ops, t);
     const unsigned char *w = (const unsigned char *)W;
-    for (int64_t r = r0; r < r1; r++) {
-        if (r + PF_ROWS < r1) {
-            const unsigned char *p = w + (size_t)(r + PF_ROWS) * row_bytes;
-            for (int k = 0; k < PF_LINES && (size_t)k * 64 < row_bytes; k++) __builtin_prefetch(p + 64 * k, 0, 0);
-        }
-        dot(n_in, &y[r - r0], w + (size_t)r * row_bytes, xq);
+    // Offsets rather than pointers: the prefetch position may run past the range (never dereferenced).
+    const size_t end = (size_t)r1 * row_bytes;
+    size_t pf = (size_t)r0 * row_bytes + PF_AHEAD;   // next line to prefetch
+    const cg_vec_dot_x2_fn dot2 = t < CG_QTYPE_COUNT ? ops->vec_dot_x2[t] : NULL;
+    const int step = dot2 ? 2 : 1;
+    for (int64_t r = r0; r < r1; r += step) {
+        const size_t row = (size_t)r * row_bytes;
+        size_t lim = row + (size_t)step * row_bytes + PF_AHEAD;
+        if (lim > end) lim = end;
+        for (; pf < lim; pf += PF_LINE) __builtin_prefetch(w + pf, 0, 3);
+        if (dot2 && r + 1 < r1)
+            dot2(n_in, &y[r - r0], w + row, w + row + row_bytes, xq);
+        else
+            dot(n_in, &y[r - r0], w + row, xq);
     }
 }
 

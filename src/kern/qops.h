@@ -37,12 +37,17 @@ typedef void (*cg_vec_dot_2n_fn)(int64_t n, float *s, const void *x0, const void
 // Bit-identical with cg_repack_q4_0x8_matmul_ref.
 typedef void (*cg_q4_0x8_matmul_fn)(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
                                     int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
+// Two weight rows against one activation row: s[r] = x_r · y for x_0, x_1 (each n elems), each
+// result bit-identical with the table's vec_dot of that row (same per-lane integer sums, same float
+// accumulation order); only the work is interleaved, so matvec may pair rows freely.
+typedef void (*cg_vec_dot_x2_fn)(int64_t n, float s[2], const void *x0, const void *x1, const void *y);
 
 typedef struct cg_qops {
     const char *name;
     cg_vec_dot_fn vec_dot[CG_QTYPE_COUNT];        // NULL: use the reference
     cg_vec_dot_n_fn vec_dot_n[CG_QTYPE_COUNT];    // NULL: loop over vec_dot
     cg_vec_dot_2n_fn vec_dot_2n[CG_QTYPE_COUNT];  // NULL: vec_dot_n per row
+    cg_vec_dot_x2_fn vec_dot_x2[CG_QTYPE_COUNT];  // NULL: matvec calls vec_dot per row
     cg_from_f32_fn quant_act[CG_QTYPE_COUNT];     // NULL: use the reference
     cg_q4_0x8_matmul_fn q4_0x8_matmul;            // NULL: the scalar reference (kern/repack.h)
 } cg_qops;
@@ -60,7 +65,8 @@ cg_from_f32_fn cg_qops_quant_act(const cg_qops *ops, uint32_t t);
 
 // y[r - r0] = W row r · xq for r in [r0, r1), where W holds rows of `row_bytes` bytes of weight
 // type t, each of n_in elements, and xq is one activation row already in t's vec_dot type.
-// Prefetches the rows ahead. Preconditions: t has a vec_dot (cg_qops_vec_dot != NULL), n_in is a
+// Prefetches the rows ahead; pairs rows through vec_dot_x2 where the table has it (same results).
+// Preconditions: t has a vec_dot (cg_qops_vec_dot != NULL), n_in is a
 // multiple of both block sizes.
 // y (r1-r0,) = W[r0:r1] (r1-r0, n_in) @ xq (n_in,)
 void cg_qops_matvec(const cg_qops *ops, uint32_t t, const void *W, size_t row_bytes, int64_t n_in, const void *xq,

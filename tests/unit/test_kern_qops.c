@@ -9,6 +9,8 @@
 //   (terms per lane)·2^-24·Σ|terms| ≈ 1e-5·Σ|terms| for the longest rows here. A wrong scale, nibble
 //   or bit is an O(1) relative error, far above that.
 // * matvec / matmul loops: each output equal to that row's reference dot within the same bound.
+// * matvec's row pairs (vec_dot_x2): bit-identical with vec_dot, odd and even ranges. Q5_0's dot
+//   product bit-identical with ggml's AVX2 vec_dot values (same summation order).
 // * matmul's two-row tiles (Q4_0, Q8_0): odd row ranges (a lone last row in a tile) and 1..9 tokens
 //   (full and partial groups of four), each output against the reference dot, untouched rows left
 //   alone.
@@ -228,7 +230,7 @@ static void test_vec_dot_matches_ggml(void **state) {
     assert_non_null(root);
     json_t *types = json_object_get(root, "weight_types"), *e;
     size_t i_t;
-    int n_checked = 0;
+    int n_checked = 0, n_exact = 0;
     json_array_foreach(types, i_t, e) {
         cg_qtype t;
         assert_true(cg_qtype_from_name(json_string_value(json_object_get(e, "type")), &t));
@@ -249,8 +251,15 @@ static void test_vec_dot_matches_ggml(void **state) {
             const double terms = abs_terms(t, w + wrb * (size_t)row, tr->vec_dot_type, yq + yrb * (size_t)row, 256);
             if (fabs(got - ref) > 1e-5 * terms + 1e-30)
                 fail_msg("%s row %d: simd %.9g vs ggml %.9g (Σ|terms| %.3g)", tr->name, row, got, ref, terms);
+            // Formats whose kernel follows ggml's summation order must match its value to the bit
+            // (the JSON holds 9 significant digits: a float round-trips).
+            if (t == CG_QTYPE_Q5_0 && got != (float)ref)
+                fail_msg("%s row %d: %.9g, ggml's order gives %.9g", tr->name, row, got, ref);
+            n_exact += got == (float)ref;
             n_checked++;
         }
+        print_message("%-5s %-4s bit-identical with ggml's vec_dot in %2d of 16 rows\n", ops->name, tr->name, n_exact);
+        n_exact = 0;
         free(yq);
         free(w);
     }
@@ -298,6 +307,52 @@ static void test_matvec_matmul(void **state) {
     }
     print_message("%s: matvec and matmul (rows 3..%d of %d, %d tokens) agree with the reference for %zu formats\n",
                   ops->name, N_OUT, N_OUT, N_TOK, N_WEIGHT_TYPES);
+    free(wf);
+    free(xf);
+}
+
+// matvec's row pairs (vec_dot_x2): every output bit-identical with that row's vec_dot of the same
+// table, for even and odd ranges (a lone last row), rows outside the range untouched.
+static void test_matvec_row_pairs(void **state) {
+    (void)state;
+    const cg_qops *ops = simd_or_skip();
+    if (!ops) { skip(); return; }
+    enum { N_IN = 512, N_OUT = 29 };
+    static const int RANGES[][2] = {{0, N_OUT}, {1, N_OUT}, {5, 20}, {16, 17}, {3, 3}};
+    rng r = {4242};
+    float *wf = malloc(N_IN * N_OUT * sizeof *wf), *xf = malloc(N_IN * sizeof *xf);
+    float y[N_OUT + 1];
+    int n_types = 0;
+    for (uint32_t t = 0; t < CG_QTYPE_COUNT; t++) {
+        if (!ops->vec_dot_x2[t]) continue;
+        n_types++;
+        const cg_qtype_traits *tr = cg_qtype_get(t);
+        const size_t wrb = row_bytes(t, N_IN), xrb = row_bytes(tr->vec_dot_type, N_IN);
+        unsigned char *w = calloc(N_OUT, wrb), *xq = calloc(1, xrb);
+        for (int kind = 0; kind < 6; kind++) {
+            for (int o = 0; o < N_OUT; o++) {
+                fill_row(&r, wf + o * N_IN, N_IN, (kind + o) % 6);
+                tr->from_f32(wf + o * N_IN, w + wrb * (size_t)o, N_IN);
+            }
+            fill_row(&r, xf, N_IN, kind);
+            cg_qops_quant_act(ops, tr->vec_dot_type)(xf, xq, N_IN);
+            for (size_t g = 0; g < sizeof RANGES / sizeof RANGES[0]; g++) {
+                const int r0 = RANGES[g][0], r1 = RANGES[g][1];
+                for (int i = 0; i <= N_OUT; i++) y[i] = -777.0f;
+                cg_qops_matvec(ops, t, w, wrb, N_IN, xq, y, r0, r1);
+                for (int o = r0; o < r1; o++) {
+                    float want;
+                    cg_qops_vec_dot(ops, t)(N_IN, &want, w + wrb * (size_t)o, xq);
+                    if (memcmp(&want, &y[o - r0], sizeof want))
+                        fail_msg("%s rows [%d,%d) row %d: %.9g vs vec_dot %.9g", tr->name, r0, r1, o, y[o - r0], want);
+                }
+                assert_true(y[r1 - r0] == -777.0f);   // nothing written past the range
+            }
+        }
+        free(w);
+        free(xq);
+    }
+    print_message("%s: matvec row pairs bit-identical with vec_dot for %d format(s)\n", ops->name, n_types);
     free(wf);
     free(xf);
 }
@@ -379,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_matches_reference),
         cmocka_unit_test(test_vec_dot_matches_ggml),
         cmocka_unit_test(test_matvec_matmul),
+        cmocka_unit_test(test_matvec_row_pairs),
         cmocka_unit_test(test_matmul_row_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

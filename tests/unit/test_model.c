@@ -5,9 +5,10 @@
 // (F32 files) or 2 % of the reference logit range (other files) of llama.cpp's; where
 // all_logits_p<k>.f32 exists every prompt position is compared too. Then 32 greedy tokens must equal
 // the reference's up to the first step whose reference top-2 margin is a near-tie: below 0.01 for
-// F32 files and for Q4_0 files repacked at load (their matmuls then follow llama.cpp's float order,
-// kern/repack.h); for the other quantized/F16/BF16 files below 0.5 % of the reference logit range
-// (a quarter of their logit tolerance), because there a 1-ulp float difference (summation order) can flip one
+// F32 files, the file types in strict_margin() (all but Q4_0 and Q5_0) and Q4_0 files repacked at
+// load (their matmuls then follow llama.cpp's float order, kern/repack.h); for the others below
+// 0.5 % of the reference logit range (a quarter of
+// their logit tolerance), because there a 1-ulp float difference (summation order) can flip one
 // rounding of an activation to Q8/F16 and move logits by ~0.03 on the random models (~0.15 on
 // stories260K) — observed here, and the reason the logit tolerance is 2 % for those files. The same runs with an F16 cache against testdata/gen_kvf16_fa. Batch
 // consistency (one batch vs chunks vs token by token; two sequences in one batch vs alone) is
@@ -101,6 +102,23 @@ static bool is_f32_model(const char *name) {
     return !strcmp(name, "stories260K") || (n > 4 && !strcmp(name + n - 4, "-F32"));
 }
 
+// File types (name suffixes) whose greedy tokens match llama.cpp at the plain 0.01 near-tie margin
+// in every file (measured on all 91: 89 pass at 0.01). The two left out keep the relative margin:
+// rand-llama-spm-Q4_0 (59/60; its kernels get llama.cpp's repacked order on another branch) and
+// rand-llama-spm-Q5_0 (51/52 at a 0.0124 margin in the 97-token prompt: its Q5_0 dot products are
+// bit-identical with ggml's — test_kern_qops — so the 0.03 logit move is an activation rounding
+// flip from a 1-ulp difference elsewhere, as described above).
+static bool strict_margin(const char *name) {
+    static const char *const STRICT[] = {"-F16",   "-BF16",   "-Q8_0",   "-Q4_1",   "-Q5_1",
+                                         "-Q2_K",  "-Q3_K_M", "-Q4_K_M", "-Q5_K_M", "-Q6_K"};
+    const size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof STRICT / sizeof STRICT[0]; i++) {
+        const size_t k = strlen(STRICT[i]);
+        if (n > k && !strcmp(name + n - k, STRICT[i])) return true;
+    }
+    return false;
+}
+
 // One model directory of `set` (gen or gen_kvf16_fa): loads, runs the 3 prompts, prints a row.
 static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_stats *rs) {
     const char *td = cg_test_testdata_dir();
@@ -148,7 +166,7 @@ static void run_model(const char *set, const char *name, cg_kv_dtype kvt, run_st
             hi = fmaxf(hi, ref_last[i]);
         }
         double tol = f32 ? 1e-3 : 0.02 * (hi - lo);
-        float near_tie = strict ? MARGIN_F32 : fmaxf(MARGIN_F32, MARGIN_REL_QUANT * (hi - lo));
+        float near_tie = strict || strict_margin(name) ? MARGIN_F32 : fmaxf(MARGIN_F32, MARGIN_REL_QUANT * (hi - lo));
         const float *got_last = all_file ? lg + (size_t)(c.n_prompt - 1) * (size_t)nv : lg;
         for (int64_t i = 0; i < nv; i++) {
             double d = fabs((double)got_last[i] - ref_last[i]);

@@ -1,7 +1,9 @@
 // avx2_dot.c — AVX2/FMA/F16C dot products of every weight format with its activation partner:
 // Q4_0, Q5_0, Q8_0 (× Q8_0), Q4_1, Q5_1 (× Q8_1), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (× Q8_K), F16 (× F16),
 // BF16 (× BF16), F32 (× F32); plus multi-token variants (one weight row against up to four
-// activation rows) for the formats prefill uses most.
+// activation rows) for the formats prefill uses most, and a two-row Q5_0 variant for matvec whose
+// results are bit-identical with the single-row kernel. K-quant sub-block scales reach the madds
+// through byte shuffles of one prepared vector per super-block, never per-scale scalar broadcasts.
 //
 // Invariant: per block (or sub-block) the integer products are summed exactly — maddubs pairs stay
 // far below the int16 limit for every value the formats and the activation quantizers produce
@@ -64,9 +66,27 @@ static inline uint32_t le32(const uint8_t *p) {
     return v;
 }
 
-// int16 vector: eight lanes of a then eight lanes of b (sub-block scales for madd).
-static inline __m256i scales2(int a, int b) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
+// The sixteen int16 sub-block scales of a K-quant super-block, prepared so that scale_pair() can
+// hand out lanes 0..7 = sc[2j + 8h], lanes 8..15 = sc[2j + 8h + 1] with one byte shuffle instead of
+// two scalar broadcasts: half[h] holds scales 8h..8h+7 in both 128-bit halves.
+typedef struct k_scales16 {
+    __m256i half[2];
+} k_scales16;
+
+static inline k_scales16 k_scales16_of(__m256i sc16) {
+    return (k_scales16){{_mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE)}};
+}
+
+static inline __m256i scale_pair(const k_scales16 *k, int h, int j) {
+    // Per 128-bit half: bytes 4j, 4j+1 (int16 number 2j) in the low half, 4j+2, 4j+3 in the high one.
+    static const uint8_t MASK[4][32] = {
+        {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+        {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+        {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+        {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+         14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+    };
+    return _mm256_shuffle_epi8(k->half[h], load32(MASK[j]));
 }
 
 // ---- legacy formats ----------------------------------------------------------------------------
@@ -112,6 +132,35 @@ void cg_avx2_vec_dot_q5_0(int64_t n, float *s, const void *x, const void *y) {
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * f16(b[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
     *s = hsum_ps(acc);
+}
+
+// Q5_0 in ggml's order (ggml_vec_dot_q5_0_q8_0 and tinyBLAS at the reference commit): per block,
+// eight int32 lanes of four products each become floats and are accumulated lane-wise with
+// fma(d_w·d_a, lanes, acc); one horizontal sum at the end (hsum_ps adds the two 128-bit halves, then
+// pairs, like ggml's hsum_float_8). Two rows at a time: the weights as unsigned 0..31 (u = q + 16)
+// through maddubs, minus 16·(y_2j + y_2j+1) computed once per activation block; the int16 pair sums
+// equal those of the signed form, so every lane — and the result — is bit-identical with
+// cg_avx2_vec_dot_q5_0, while the two accumulator chains overlap.
+static inline __m256i q5_0_u(const cg_block_q5_0 *b) {
+    return _mm256_or_si256(nibbles32(b->qs), _mm256_and_si256(bits32(le32(b->qh)), _mm256_set1_epi8(0x10)));
+}
+
+void cg_avx2_vec_dot_x2_q5_0(int64_t n, float s[2], const void *x0, const void *x1, const void *y) {
+    const cg_block_q5_0 *a0 = x0, *a1 = x1;
+    const cg_block_q8_0 *b = y;
+    const __m256i ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i yv = load32(b[i].qs);
+        const __m256i corr = _mm256_maddubs_epi16(sixteen, yv);   // 16·(y_2j + y_2j+1), |.| ≤ 4064
+        const float db = f16(b[i].d);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q5_0_u(&a0[i]), yv), corr), ones);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q5_0_u(&a1[i]), yv), corr), ones);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a0[i].d) * db), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a1[i].d) * db), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    s[0] = hsum_ps(acc0);
+    s[1] = hsum_ps(acc1);
 }
 
 void cg_avx2_vec_dot_q8_0(int64_t n, float *s, const void *x, const void *y) {
@@ -254,16 +303,34 @@ static inline int32_t k4_min_sum(const uint8_t mins[8], const int16_t *bsums) {
     return _mm_cvtsi128_si32(p);
 }
 
+// Σ_g w[g]·bsums[g] over the 16 sub-blocks of 16 (w as 16 int16 lanes), exact in int32.
+static inline int32_t k_bsum_dot(__m256i w16, const int16_t *bsums) {
+    const __m256i p = _mm256_madd_epi16(w16, _mm256_loadu_si256((const __m256i *)bsums));
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0x4E));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1));
+    return _mm_cvtsi128_si32(q);
+}
+
+// The eight unsigned scales sc[0..7] of a Q4_K/Q5_K super-block as int16 in both 128-bit halves;
+// scale_all(v, m) broadcasts sc[m] to all sixteen lanes with one byte shuffle.
+static inline __m256i k4_scales16(const uint8_t sc[8]) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+}
+
+static inline __m256i scale_all(__m256i v, int m) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 * (2 * m + 1) + 2 * m)));
+}
+
 // The integer part Σ_j sc[j]·(q · q8 over sub-block j) of one Q4_K super-block, 8 int32 lanes.
 static inline __m256i q4_K_isum(const cg_block_q4_K *a, const int8_t *q8, const uint8_t sc[8]) {
     __m256i sumi = _mm256_setzero_si256();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), sv = k4_scales16(sc);
     for (int c = 0; c < 4; c++) {
         const __m256i q4 = load32(a->qs + 32 * c);
         const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-        const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c]),
-                                             _mm256_maddubs_epi16(lo, load32(q8 + 64 * c)));
-        const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c + 1]),
+        const __m256i pl = _mm256_madd_epi16(scale_all(sv, 2 * c), _mm256_maddubs_epi16(lo, load32(q8 + 64 * c)));
+        const __m256i ph = _mm256_madd_epi16(scale_all(sv, 2 * c + 1),
                                              _mm256_maddubs_epi16(hi, load32(q8 + 64 * c + 32)));
         sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
     }
@@ -297,12 +364,13 @@ static inline __attribute__((always_inline)) void dot_n_q4_K(int64_t n, float *s
         k4_unpack(a[i].scales, sm);
         const uint8_t *sc = sm, *mn = sm + 8;
         const float d = f16(a[i].d), dmin = f16(a[i].dmin);
+        const __m256i sv = k4_scales16(sc);
         __m256i sumi[CG_QOPS_MAX_NY];
         for (int k = 0; k < CG_QOPS_MAX_NY; k++) sumi[k] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q4 = load32(a[i].qs + 32 * c);
             const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-            const __m256i sl = _mm256_set1_epi16((short)sc[2 * c]), sh = _mm256_set1_epi16((short)sc[2 * c + 1]);
+            const __m256i sl = scale_all(sv, 2 * c), sh = scale_all(sv, 2 * c + 1);
             for (int k = 0; k < n_y; k++) {
                 const cg_block_q8_K *b = (const cg_block_q8_K *)((const char *)y + k * y_stride) + i;
                 const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, load32(b->qs + 64 * c)));
@@ -335,7 +403,7 @@ void cg_avx2_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
         uint8_t sm[16];
         k4_unpack(a[i].scales, sm);
         const uint8_t *sc = sm, *mn = sm + 8;
-        const __m256i hb = load32(a[i].qh);
+        const __m256i hb = load32(a[i].qh), sv = k4_scales16(sc);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q = load32(a[i].qs + 32 * c);
@@ -346,9 +414,9 @@ void cg_avx2_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
             const __m256i bh = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, ch), one), 4);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), bl);
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), bh);
-            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c]),
+            const __m256i pl = _mm256_madd_epi16(scale_all(sv, 2 * c),
                                                  _mm256_maddubs_epi16(lo, load32(b[i].qs + 64 * c)));
-            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16((short)sc[2 * c + 1]),
+            const __m256i ph = _mm256_madd_epi16(scale_all(sv, 2 * c + 1),
                                                  _mm256_maddubs_epi16(hi, load32(b[i].qs + 64 * c + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
@@ -366,12 +434,13 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const int8_t *sc = a[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const k_scales16 ks = k_scales16_of(sc16);
         __m256i sumi = _mm256_setzero_si256();
-        int32_t corr = 0;
-        for (int g = 0; g < 16; g++) corr += sc[g] * b[i].bsums[g];
+        const int32_t corr = k_bsum_dot(sc16, b[i].bsums);
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
-            const int8_t *q8 = b[i].qs + 128 * h, *s8 = sc + 8 * h;
+            const int8_t *q8 = b[i].qs + 128 * h;
             const __m256i l0 = load32(ql), l1 = load32(ql + 32), hh = load32(qh);
             const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
             const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
@@ -380,10 +449,10 @@ void cg_avx2_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
             const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-            const __m256i p1 = _mm256_madd_epi16(scales2(s8[0], s8[1]), _mm256_maddubs_epi16(q1, load32(q8)));
-            const __m256i p2 = _mm256_madd_epi16(scales2(s8[2], s8[3]), _mm256_maddubs_epi16(q2, load32(q8 + 32)));
-            const __m256i p3 = _mm256_madd_epi16(scales2(s8[4], s8[5]), _mm256_maddubs_epi16(q3, load32(q8 + 64)));
-            const __m256i p4 = _mm256_madd_epi16(scales2(s8[6], s8[7]), _mm256_maddubs_epi16(q4, load32(q8 + 96)));
+            const __m256i p1 = _mm256_madd_epi16(scale_pair(&ks, h, 0), _mm256_maddubs_epi16(q1, load32(q8)));
+            const __m256i p2 = _mm256_madd_epi16(scale_pair(&ks, h, 1), _mm256_maddubs_epi16(q2, load32(q8 + 32)));
+            const __m256i p3 = _mm256_madd_epi16(scale_pair(&ks, h, 2), _mm256_maddubs_epi16(q3, load32(q8 + 64)));
+            const __m256i p4 = _mm256_madd_epi16(scale_pair(&ks, h, 3), _mm256_maddubs_epi16(q4, load32(q8 + 96)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
         }
         // Σ sc·(q−32)·q8 = Σ sc·q·q8 − 32·Σ sc·bsum, both exact in int32.
@@ -403,6 +472,8 @@ static inline __attribute__((always_inline)) void dot_n_q6_K(int64_t n, float *s
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const int8_t *sc = a[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const k_scales16 ks = k_scales16_of(sc16);
         __m256i q[8], scv[8];
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
@@ -414,13 +485,12 @@ static inline __attribute__((always_inline)) void dot_n_q6_K(int64_t n, float *s
                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
             q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-            for (int j = 0; j < 4; j++) scv[4 * h + j] = scales2(sc[8 * h + 2 * j], sc[8 * h + 2 * j + 1]);
+            for (int j = 0; j < 4; j++) scv[4 * h + j] = scale_pair(&ks, h, j);
         }
         const float d = f16(a[i].d);
         for (int k = 0; k < n_y; k++) {
             const cg_block_q8_K *b = (const cg_block_q8_K *)((const char *)y + k * y_stride) + i;
-            int32_t corr = 0;
-            for (int g = 0; g < 16; g++) corr += sc[g] * b->bsums[g];
+            const int32_t corr = k_bsum_dot(sc16, b->bsums);
             __m256i sumi = _mm256_setr_epi32(-32 * corr, 0, 0, 0, 0, 0, 0, 0);
             for (int v = 0; v < 8; v++)
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv[v], _mm256_maddubs_epi16(q[v], load32(b->qs + 32 * v))));
@@ -445,16 +515,17 @@ void cg_avx2_vec_dot_q2_K(int64_t n, float *s, const void *x, const void *y) {
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / 256; i++) {
         const uint8_t *sc = a[i].scales;
-        int32_t msum = 0;
-        for (int g = 0; g < 16; g++) msum += (sc[g] >> 4) * b[i].bsums[g];
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F));
+        const k_scales16 ks = k_scales16_of(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0F))));
+        const int32_t msum = k_bsum_dot(_mm256_cvtepu8_epi16(mins), b[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = load32(a[i].qs + 32 * h);
             for (int k = 0; k < 4; k++) {
                 const __m256i q = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
-                const int g = 8 * h + 2 * k;
                 const __m256i p = _mm256_maddubs_epi16(q, load32(b[i].qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales2(sc[g] & 0x0F, sc[g + 1] & 0x0F), p));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(&ks, h, k), p));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * f16(a[i].d)), _mm256_cvtepi32_ps(sumi), acc);
@@ -464,18 +535,24 @@ void cg_avx2_vec_dot_q2_K(int64_t n, float *s, const void *x, const void *y) {
 }
 
 // Q3_K: q = (2 low bits) − (high bit clear ? 4 : 0), sixteen signed six-bit scales.
+// The sixteen signed six-bit Q3_K scales as bytes −32..31: sc[g] = (low4 | high2 << 4) − 32 with
+// low4 = g < 8 ? scales[g] & 0xF : scales[g−8] >> 4 and high2 = (scales[8 + g%4] >> 2·(g/4)) & 3.
+// The dword shift by 2·(g/4) keeps each byte's wanted two bits in bits 0..1 of that byte.
+static inline __m128i q3_scales(const uint8_t s12[12]) {
+    const __m128i a = _mm_loadl_epi64((const __m128i *)s12), m4 = _mm_set1_epi8(0x0F);
+    const __m128i low4 = _mm_unpacklo_epi64(_mm_and_si128(a, m4), _mm_and_si128(_mm_srli_epi16(a, 4), m4));
+    const __m128i h = _mm_srlv_epi32(_mm_set1_epi32((int)le32(s12 + 8)), _mm_setr_epi32(0, 2, 4, 6));
+    const __m128i high2 = _mm_slli_epi16(_mm_and_si128(h, _mm_set1_epi8(3)), 4);
+    return _mm_sub_epi8(_mm_or_si128(low4, high2), _mm_set1_epi8(32));
+}
+
 void cg_avx2_vec_dot_q3_K(int64_t n, float *s, const void *x, const void *y) {
     const cg_block_q3_K *a = x;
     const cg_block_q8_K *b = y;
     __m256 acc = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / 256; i++) {
-        int sc[16];
-        for (int g = 0; g < 16; g++) {
-            const int low4 = g < 8 ? a[i].scales[g] & 0x0F : a[i].scales[g - 8] >> 4;
-            const int high2 = (a[i].scales[8 + g % 4] >> (2 * (g / 4))) & 3;
-            sc[g] = (low4 | high2 << 4) - 32;
-        }
+        const k_scales16 ks = k_scales16_of(_mm256_cvtepi8_epi16(q3_scales(a[i].scales)));
         const __m256i hm = load32(a[i].hmask);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -486,8 +563,7 @@ void cg_avx2_vec_dot_q3_K(int64_t n, float *s, const void *x, const void *y) {
                 const __m256i sub4 = _mm256_slli_epi16(_mm256_xor_si256(hb, one), 2);  // 4 where the bit is clear
                 const __m256i y8 = load32(b[i].qs + 128 * h + 32 * k);
                 const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y8), _mm256_maddubs_epi16(sub4, y8));
-                const int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales2(sc[g], sc[g + 1]), p));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(&ks, h, k), p));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);

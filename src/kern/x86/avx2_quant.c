@@ -150,6 +150,7 @@ static const cg_qops AVX2 = {
             [CG_QTYPE_Q4_0] = cg_avx2_vec_dot_2n_q4_0,
             [CG_QTYPE_Q8_0] = cg_avx2_vec_dot_2n_q8_0,
         },
+    .vec_dot_x2 = {[CG_QTYPE_Q5_0] = cg_avx2_vec_dot_x2_q5_0},
     .quant_act =
         {
             [CG_QTYPE_F16] = cg_avx2_quant_f16,
