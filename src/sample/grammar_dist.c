@@ -78,11 +78,13 @@ bool cg_grammar_compute_dist(cg_grammar *g) {
     bool ok = minlen && heads && g->rem;
     if (!ok) goto out;
     for (uint32_t r = 0; r < g->n_rules; r++) minlen[r] = INF;
-    // Later rules are mostly the generated parts of earlier ones: visiting them first settles most
-    // grammars in two or three passes.
-    for (bool changed = true; changed;) {
+    // Passes alternate between backward and forward: a chain of references settles in one pass in
+    // its own direction (generated rules mostly refer to later ones), so typical grammars need two
+    // or three passes.
+    for (bool changed = true, backward = true; changed; backward = !backward) {
         changed = false;
-        for (uint32_t r = g->n_rules; r-- > 0;) {
+        for (uint32_t k = 0; k < g->n_rules; k++) {
+            uint32_t r = backward ? g->n_rules - 1 - k : k;
             uint32_t best = INF, sum = 0;
             for (uint32_t p = g->rule_off[r];;) {
                 if (end_type(g->el[p].type)) {
