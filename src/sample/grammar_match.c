@@ -13,6 +13,11 @@
 // Masking walks the vocabulary trie depth-first with the set of stacks: each edge consumes one
 // byte (strict UTF-8 decoding; a partial code point keeps only the stacks whose top can match some
 // code point with that prefix), and a subtree is pruned as soon as the set is empty.
+//
+// Distances (grammar.h, "Budgets"): every stack node carries its distance (g->rem of its position
+// plus its parent's, fixed at interning, as the node is immutable), every cached transition state
+// the minimum over its stacks; a budgeted mask only compares the state after each token with the
+// limit. Masks the limit cut are not cached, so a cached mask is always the grammar's full mask.
 #include <stdlib.h>
 #include <string.h>
 
