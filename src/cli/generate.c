@@ -8,9 +8,13 @@
 // default); with --temp > 0 the chain uses llama.cpp's defaults (top-k 40, top-p 0.95, min-p 0.05)
 // unless told otherwise. Generation stops at an end-of-generation token (unless --ignore-eos), at a
 // --stop string (matched across token boundaries, not printed), when the grammar allows nothing
-// more, at N tokens, or when the context is full. Text output streams the continuation to stdout as
-// it is produced (valid UTF-8: the streaming detokenizer holds back incomplete sequences; the stop
-// matcher holds back what could still become a stop string). --json prints one line
+// more, at N tokens, or when the context is full. Under a grammar or schema, N (or the room left in
+// the context) is a budget the output always fits in: it closes what it opened and ends complete,
+// with finish "grammar" (setup.h, cg_sample_seq_set_budget), given a vocabulary with single-byte
+// tokens (byte-level BPE, SentencePiece byte fallback) and N at least the shortest sentence. Text
+// output streams the continuation to stdout as it is produced (valid UTF-8: the streaming
+// detokenizer holds back incomplete sequences; the stop matcher holds back what could still become
+// a stop string). --json prints one line
 // {"prompt_tokens":[…],"tokens":[…],"text":"…","finish":"eog|stop|length|grammar|context"} at the end.
 // A prompt longer than the context is an error that states both numbers; a bad grammar or schema
 // file is one line naming the file, the line and the column (or the JSON pointer of a schema keyword).
@@ -288,6 +292,11 @@ int cg_cli_generate(int argc, char **argv) {
             cg_cli_fail("generate: %s", err.msg);
             goto done;
         }
+    // Under a grammar the budget (N, or what the context leaves if less) keeps the output
+    // completable: it closes its strings and containers and ends as a complete sentence before
+    // the limit (setup.h), reported as finish "grammar".
+    long room = (long)cg_session_n_ctx(s) - (long)pt.n;
+    cg_sample_seq_set_budget(&seq, room > 0 && room < n_gen ? room : n_gen, CG_SAMPLE_BUDGET_MARGIN);
     const float *logits;
     if (cg_session_feed(s, pt.ids, pt.n, &logits, &err)) {
         cg_cli_fail("generate: %s", err.msg);

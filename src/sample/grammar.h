@@ -21,7 +21,33 @@
 // Cost (qwen3, 151,936 tokens, JSON grammar, release build): a mask that walks the trie takes
 // 10–15 ms when most of the vocabulary is allowed (inside a string); a state seen before is served
 // from the matcher's mask cache (~1 ms, the copy of the mask); masks where the grammar allows few
-// tokens visit only their prefixes.
+// tokens visit only their prefixes. A mask cut by a budget (below) is never cached: in closing mode
+// each step walks the trie, about as long as an uncached mask (test_grammar, release, busy machine:
+// 18.8 ms against 22.8 ms) — only for the last few tokens of an output that runs into its budget.
+//
+// Budgets (termination within a token limit). Every compiled grammar carries, for each element
+// position, the fewest UTF-8 bytes that complete its alternative (grammar_dist.c: a least fixed
+// point over the rules; a character set costs the length of its shortest code point). The distance
+// of a stack is the sum over its frames, the distance of the matcher the minimum over its stacks
+// (inside a partial code point: the bytes still missing plus the rest). Distance 0 ⇔ can_end.
+// cg_grammar_matcher_mask_budget allows only tokens after which the distance is <= max_dist; the
+// caller (cg_sample_seq_next, setup.h) picks max_dist = left − 1 normally and dist − 1 in closing
+// mode, where left = tokens that may still be generated, including this one.
+//
+// Why it terminates. Claim: if dist ≤ left before a step, some token is allowed, and after it
+// dist' ≤ left − 1, so the invariant holds at the next step; at left = 0 the distance is 0, the
+// output is a complete sentence, and the sequence ends without an EOG token (setup.h). Proof of
+// "some token is allowed": take a stack of least distance d > 0; its top character set has a
+// cheapest code point c of L bytes; its first byte b leads to a state whose distance is d − 1
+// (L − 1 bytes missing + the rest: the min-cost alternatives the expansion reaches are among the
+// stacks). A token whose text is exactly b is therefore allowed (d − 1 ≤ max_dist in both modes).
+// Closing mode only ever allows tokens with dist' < dist, so it ends within dist more tokens.
+// What it needs: a single-byte token for every byte along a shortest completion — byte-level BPE
+// (all 256 bytes) and SentencePiece with byte fallback (<0x00>..<0xFF>) have them. Without one
+// (a vocabulary lacking "}" say) the mask can become empty before the end: the sampler then
+// reports CG_ERR_STATE "no token is allowed" and the caller ends the sequence (an incomplete
+// output, finish "length"), never a hang. A grammar with no finite completion (distance UINT32_MAX)
+// allows nothing under a budget.
 //
 // Ownership and threads: cg_grammar and cg_grammar_vocab are immutable after creation and may be
 // shared between threads and matchers (they must outlive every matcher using them). A
@@ -81,6 +107,16 @@ void cg_grammar_matcher_free(cg_grammar_matcher *m);   // accepts NULL
 // Errors: CG_ERR_NOMEM.
 cg_status cg_grammar_matcher_mask(cg_grammar_matcher *m, const cg_grammar_vocab *v, uint8_t *allowed,
                                   cg_err *err);
+
+// As cg_grammar_matcher_mask, but a token is allowed only when the matcher's distance after it is
+// <= max_dist (INT64_MAX: no budget; negative: no token at all); EOG tokens are allowed exactly when
+// the grammar can end. *cut (optional) is set when the budget removed a token the grammar allows.
+// Masks the budget does not cut are cached as before. Errors: CG_ERR_NOMEM.
+cg_status cg_grammar_matcher_mask_budget(cg_grammar_matcher *m, const cg_grammar_vocab *v, uint8_t *allowed,
+                                         int64_t max_dist, bool *cut, cg_err *err);
+
+// The fewest bytes that complete the input so far (0: complete; UINT32_MAX: no completion exists).
+uint32_t cg_grammar_matcher_distance(const cg_grammar_matcher *m);
 
 // Advances over token id's bytes (an EOG token: only checks that the grammar can end).
 // Errors: CG_ERR_STATE (the grammar does not accept it; the matcher is unchanged), CG_ERR_INVALID.

@@ -7,6 +7,7 @@
 #ifndef CG_SAMPLE_GRAMMAR_INT_H
 #define CG_SAMPLE_GRAMMAR_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sample/grammar.h"
@@ -33,7 +34,11 @@ struct cg_grammar {
     uint32_t *rule_off;  // owned: first element of each rule
     uint32_t n_rules;
     uint32_t root;
+    uint32_t *rem;       // owned [n_el]: bytes that complete the alternative from each head (grammar_dist.c)
 };
+
+// Fills g->rem (g->el, rule_off, n_rules and n_el set). False when out of memory.
+bool cg_grammar_compute_dist(cg_grammar *g);
 
 static inline int gelem_is_char(uint32_t t) { return t == GE_CHAR || t == GE_CHAR_NOT || t == GE_CHAR_ANY; }
 

@@ -13,6 +13,11 @@
 // Masking walks the vocabulary trie depth-first with the set of stacks: each edge consumes one
 // byte (strict UTF-8 decoding; a partial code point keeps only the stacks whose top can match some
 // code point with that prefix), and a subtree is pruned as soon as the set is empty.
+//
+// Distances (grammar.h, "Budgets"): every stack node carries its distance (g->rem of its position
+// plus its parent's, fixed at interning, as the node is immutable), every cached transition state
+// the minimum over its stacks; a budgeted mask only compares the state after each token with the
+// limit. Masks the limit cut are not cached, so a cached mask is always the grammar's full mask.
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +169,7 @@ typedef struct snode {
     uint32_t n_exp;
     bool has_exp;
     struct snode *fwd;        // during compaction: the copy in the new arena
+    uint32_t dist;            // bytes to complete this stack: rem[pos] + parent's dist (saturating)
 } snode;
 
 typedef struct pstate {       // partial UTF-8 sequence
@@ -196,7 +202,8 @@ struct cg_grammar_matcher {
     cg_arena darena;
     // whole-mask cache by start state: generation inside a long string or list revisits the same
     // state token after token, and then a mask is a copy
-    struct mcache { int32_t state; uint8_t *bits; } mc[MC_SLOTS];
+    // (only masks the budget did not cut are cached; maxd: the largest distance after an allowed token)
+    struct mcache { int32_t state; uint32_t maxd; uint8_t *bits; } mc[MC_SLOTS];
     uint32_t n_mc, next_mc;
     const cg_grammar_vocab *mc_vocab;
 };
@@ -209,6 +216,7 @@ typedef struct dstate {
     snode **set;              // sorted by address (canonical)
     uint32_t n;
     pstate p;                 // need == 0: all other fields zero
+    uint32_t dist;            // distance of this state (set_dist)
     uint64_t hash;
     int32_t next[256];
 } dstate;
@@ -244,6 +252,8 @@ static snode *intern(cg_grammar_matcher *m, uint32_t pos, snode *parent) {
     if (!nd) return NULL;
     nd->pos = pos;
     nd->parent = parent;
+    uint32_t pd = parent ? parent->dist : 0, r = m->g->rem[pos];
+    nd->dist = r > UINT32_MAX - pd ? UINT32_MAX : r + pd;
     m->tab[h] = nd;
     m->n_nodes++;
     return nd;
@@ -621,6 +631,22 @@ static bool ds_same(const dstate *d, sset s, const pstate *p) {
            memcmp(d->set, s.p, (size_t)s.n * sizeof *s.p) == 0;
 }
 
+// The distance of the state (s, p): the fewest bytes to a complete sentence (UINT32_MAX: none).
+// In a partial code point the top's character costs the bytes still missing instead of its minimum.
+static uint32_t set_dist(const cg_grammar_matcher *m, sset s, const pstate *p) {
+    uint32_t best = UINT32_MAX;
+    for (uint32_t i = 0; i < s.n; i++) {
+        const snode *nd = s.p[i];
+        uint32_t d = nd->dist;
+        if (nd != &m->done && p->need && d != UINT32_MAX) {
+            uint32_t c = m->g->rem[nd->pos] - m->g->rem[skip_char(m->g, nd->pos)];
+            d = d - c + p->need;
+        }
+        if (d < best) best = d;
+    }
+    return best;
+}
+
 // The id of the state (s sorted, p), creating it. -3 on out of memory.
 static int32_t ds_intern(cg_grammar_matcher *m, sset s, pstate p) {
     if (p.need == 0) memset(&p, 0, sizeof p);
@@ -657,6 +683,7 @@ static int32_t ds_intern(cg_grammar_matcher *m, sset s, pstate p) {
     d->set = set;
     d->n = s.n;
     d->p = p;
+    d->dist = set_dist(m, s, &p);
     d->hash = hash;
     for (int i = 0; i < 256; i++) d->next[i] = DS_UNKNOWN;
     m->ds[m->n_ds] = d;
@@ -686,6 +713,9 @@ typedef struct walk_ctx {
     const cg_grammar_vocab *v;
     uint8_t *allowed;
     bool nomem;
+    int64_t limit;            // a token is allowed when the distance after it is <= limit
+    bool cut;                 // the limit removed a token the grammar allows
+    uint32_t maxd;            // the largest distance after a token the grammar allows
 } walk_ctx;
 
 static void walk(walk_ctx *w, uint32_t node, int32_t state) {
@@ -699,18 +729,28 @@ static void walk(walk_ctx *w, uint32_t node, int32_t state) {
             continue;
         }
         const tnode *child = &w->v->nodes[ed->child];
-        for (uint32_t t = 0; t < child->n_tok; t++) w->allowed[w->v->toks[child->tok_first + t]] = 1;
+        if (child->n_tok) {
+            uint32_t d = w->m->ds[next]->dist;
+            if (d > w->maxd) w->maxd = d;
+            if ((int64_t)d <= w->limit) {
+                for (uint32_t t = 0; t < child->n_tok; t++) w->allowed[w->v->toks[child->tok_first + t]] = 1;
+            } else {
+                w->cut = true;
+            }
+        }
         if (child->n_edges) walk(w, ed->child, next);
     }
 }
 
-cg_status cg_grammar_matcher_mask(cg_grammar_matcher *m, const cg_grammar_vocab *v, uint8_t *allowed, cg_err *err) {
+cg_status cg_grammar_matcher_mask_budget(cg_grammar_matcher *m, const cg_grammar_vocab *v, uint8_t *allowed,
+                                         int64_t max_dist, bool *cut, cg_err *err) {
     memset(allowed, 0, (size_t)v->n_tokens);
     m->visits = 0;
+    if (cut) *cut = false;
     if (m->ended) return CG_OK;
     cg_arena_reset(&m->scratch);
     if (m->n_ds > DS_MAX) ds_flush(m);
-    walk_ctx w = {m, v, allowed, false};
+    walk_ctx w = {m, v, allowed, false, max_dist, false, 0};
     snode **sorted = malloc((size_t)(m->n_cur ? m->n_cur : 1) * sizeof *sorted);
     if (!sorted) return cg_err_set(err, CG_ERR_NOMEM, "grammar: out of memory while masking");
     memcpy(sorted, m->cur, (size_t)m->n_cur * sizeof *sorted);
@@ -725,26 +765,37 @@ cg_status cg_grammar_matcher_mask(cg_grammar_matcher *m, const cg_grammar_vocab 
     size_t n_bytes = ((size_t)v->n_tokens + 7) / 8;
     for (uint32_t i = 0; i < m->n_mc; i++) {
         if (m->mc[i].state != start) continue;
+        if ((int64_t)m->mc[i].maxd > max_dist) break;   // the budget cuts this mask: walk
         const uint8_t *bits = m->mc[i].bits;
         for (int32_t t = 0; t < v->n_tokens; t++) allowed[t] = (bits[t >> 3] >> (t & 7)) & 1;
         goto eog;
     }
     if (v->n_nodes) walk(&w, 0, start);
     if (w.nomem) return cg_err_set(err, CG_ERR_NOMEM, "grammar: out of memory while masking");
-    uint8_t *bits = calloc(n_bytes, 1);
+    if (cut) *cut = w.cut;
+    uint8_t *bits = w.cut ? NULL : calloc(n_bytes, 1);
     if (bits) {   // caching is an optimisation: without memory, just do not cache
         for (int32_t t = 0; t < v->n_tokens; t++) bits[t >> 3] |= (uint8_t)(allowed[t] << (t & 7));
-        uint32_t slot;
+        uint32_t slot;   // (start is not cached: a cached state's mask is cut by a budget or copied above)
         if (m->n_mc < MC_SLOTS) {
             slot = m->n_mc++;
         } else {   // evict round-robin
             slot = m->next_mc++ % MC_SLOTS;
             free(m->mc[slot].bits);
         }
-        m->mc[slot] = (struct mcache){start, bits};
+        m->mc[slot] = (struct mcache){start, w.maxd, bits};
     }
 eog:
     if (cg_grammar_matcher_can_end(m))
         for (uint32_t i = 0; i < v->n_eog; i++) allowed[v->eog[i]] = 1;
     return CG_OK;
+}
+
+cg_status cg_grammar_matcher_mask(cg_grammar_matcher *m, const cg_grammar_vocab *v, uint8_t *allowed, cg_err *err) {
+    return cg_grammar_matcher_mask_budget(m, v, allowed, INT64_MAX, NULL, err);
+}
+
+uint32_t cg_grammar_matcher_distance(const cg_grammar_matcher *m) {
+    if (m->ended) return 0;
+    return set_dist(m, (sset){m->cur, m->n_cur}, &m->partial);
 }

@@ -503,6 +503,7 @@ void cg_grammar_free(cg_grammar *g) {
     if (!g) return;
     free(g->el);
     free(g->rule_off);
+    free(g->rem);
     free(g);
 }
 
@@ -548,6 +549,7 @@ cg_status cg_grammar_parse(const char *src, size_t n, const char *root, cg_gramm
     }
     g->n_rules = ps.n_syms;
     g->root = root_id;
+    if (!cg_grammar_compute_dist(g)) st = cg_err_set(err, CG_ERR_NOMEM, "grammar: out of memory");
 done:
     for (uint32_t i = 0; i < ps.n_syms; i++) {
         free(ps.syms[i].name);

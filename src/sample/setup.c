@@ -111,17 +111,44 @@ void cg_sample_seq_free(cg_sample_seq *q) {
     memset(q, 0, sizeof *q);
 }
 
+void cg_sample_seq_set_budget(cg_sample_seq *q, int64_t max_tokens, uint32_t margin) {
+    q->budget = max_tokens > 0 ? max_tokens : 0;
+    q->margin = margin;
+}
+
+// Whether closing mode holds with `left` tokens to go at distance d.
+static bool closing_at(const cg_sample_seq *q, int64_t left, uint32_t d) {
+    return left <= (int64_t)d + (int64_t)q->margin;
+}
+
 cg_status cg_sample_seq_next(cg_sample_seq *q, const float *logits, int32_t *out_token, cg_err *err) {
     cg_status st;
     int32_t tok = -1;
-    if (q->gm && (st = cg_grammar_matcher_mask(q->gm, q->sv->gvocab, q->allowed, err))) return st;
+    if (q->gm && q->budget) {
+        int64_t left = q->budget - q->n_gen;
+        if (left < 1) left = 1;   // called past the budget: behave as on the last step
+        uint32_t d = cg_grammar_matcher_distance(q->gm);
+        bool closing = closing_at(q, left, d);
+        int64_t max_dist = closing ? (int64_t)d - 1 : left - 1;
+        bool cut = false;
+        if ((st = cg_grammar_matcher_mask_budget(q->gm, q->sv->gvocab, q->allowed, max_dist, &cut, err))) return st;
+        q->closing |= closing;
+        q->n_cut += cut;
+    } else if (q->gm && (st = cg_grammar_matcher_mask(q->gm, q->sv->gvocab, q->allowed, err))) {
+        return st;
+    }
     if ((st = cg_sampler_sample(q->smp, logits, q->allowed, &tok, err))) return st;
     if ((st = cg_sampler_accept(q->smp, tok, err))) return st;
     // The mask allowed tok, so the matcher accepts it; a refusal would be a matcher bug, reported
     // as the end of what the grammar allows rather than a crash.
     if (q->gm && (st = cg_grammar_matcher_accept_token(q->gm, q->sv->gvocab, tok, err))) return st;
+    q->n_gen++;
     *out_token = tok;
     return CG_OK;
 }
 
-bool cg_sample_seq_must_end(const cg_sample_seq *q) { return q->gm && cg_grammar_matcher_must_end(q->gm); }
+bool cg_sample_seq_must_end(const cg_sample_seq *q) {
+    if (!q->gm) return false;
+    if (cg_grammar_matcher_must_end(q->gm)) return true;
+    return q->budget && cg_grammar_matcher_can_end(q->gm) && closing_at(q, q->budget - q->n_gen, 0);
+}

@@ -62,7 +62,15 @@ typedef struct cg_sample_seq {
     cg_grammar_matcher *gm;      // owned; NULL without a grammar
     uint8_t *allowed;            // owned [n_vocab] mask; NULL without a grammar
     const cg_sample_vocab *sv;   // borrowed
+    // token budget (cg_sample_seq_set_budget); budget 0: none
+    int64_t budget;              // the most tokens this sequence may generate
+    int64_t n_gen;               // tokens picked by cg_sample_seq_next so far
+    uint32_t margin;             // closing mode starts when tokens left <= distance + margin
+    uint32_t n_cut;              // steps whose mask the budget cut (statistics)
+    bool closing;                // closing mode was entered (statistics)
 } cg_sample_seq;
+
+#define CG_SAMPLE_BUDGET_MARGIN 8u   // the default margin of closing mode (tokens)
 
 // Creates the sampler for p and, when g is not NULL, a matcher for g (sv must then have been
 // prepared with_grammar). Errors: those of cg_sampler_new (CG_ERR_INVALID naming the field),
@@ -78,7 +86,18 @@ void cg_sample_seq_free(cg_sample_seq *q);   // accepts NULL and a zeroed struct
 // sequence should end), CG_ERR_NOMEM.
 cg_status cg_sample_seq_next(cg_sample_seq *q, const float *logits, int32_t *out_token, cg_err *err);
 
-// True when a grammar allows nothing but the end (the sequence should stop); false without one.
+// Bounds the sequence to max_tokens generated tokens (<= 0: no bound). Under a grammar every mask
+// then keeps the output completable in the tokens left (grammar.h, "Budgets"): a token is allowed
+// only if the grammar's distance after it is at most left − 1, and once left <= distance + margin
+// (closing mode) only if it strictly lowers the distance. The sequence is complete — must_end — as
+// soon as the grammar can end in closing mode, so with a single-byte token for every byte (byte
+// BPE, SPM byte fallback) a grammar-constrained output always ends as a complete sentence within
+// max_tokens, if max_tokens is at least the grammar's shortest sentence in bytes. Callers report
+// that end as a grammar stop ("stop"), not as "length". Without a grammar only n_gen is counted.
+void cg_sample_seq_set_budget(cg_sample_seq *q, int64_t max_tokens, uint32_t margin);
+
+// True when a grammar allows nothing but the end (the sequence should stop), or under a budget
+// when the grammar can end and closing mode is on; false without a grammar.
 bool cg_sample_seq_must_end(const cg_sample_seq *q);
 
 #endif

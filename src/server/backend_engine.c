@@ -493,6 +493,8 @@ static cg_status choice_init(eng *e, const cg_srv_request *rq, job *j, uint32_t 
     st = cg_sample_seq_init(&c->seq, &sp, j->grammar, &e->sv, err);
     free(lb);
     if (st) return st;
+    // under a grammar, max_tokens is a budget the output closes and completes in (finish "stop")
+    cg_sample_seq_set_budget(&c->seq, rq->max_tokens, CG_SAMPLE_BUDGET_MARGIN);
     size_t *lens = NULL;
     if (rq->n_stop && !(lens = calloc(rq->n_stop, sizeof *lens))) return cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
     for (size_t i = 0; i < rq->n_stop; i++) lens[i] = strlen(rq->stop[i]);

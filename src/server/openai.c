@@ -861,21 +861,27 @@ static void stream_event(cg_oai_acc *a, acc_choice *c, const cg_srv_event *ev, c
         chunk_tail(a, &f);
         sse_frame(sse, &f);
     } else if (ev->kind == CG_SRV_EV_TOOL_CALL && chat) {
-        chunk_head(a, &f);
-        cg_buf_printf(&f, "{\"index\":%u,\"delta\":{\"tool_calls\":[{\"index\":%u", ev->i_choice, ev->i_tool);
+        // As OpenAI streams a call: the first delta carries id, type, name and empty arguments;
+        // the arguments follow in deltas that carry only the call's index and a fragment.
         if (ev->tool_id) {
-            cg_buf_puts(&f, ",\"id\":");
+            chunk_head(a, &f);
+            cg_buf_printf(&f, "{\"index\":%u,\"delta\":{\"tool_calls\":[{\"index\":%u,\"id\":", ev->i_choice, ev->i_tool);
             cg_json_cstr(&f, ev->tool_id);
             cg_buf_puts(&f, ",\"type\":\"function\",\"function\":{\"name\":");
-            cg_json_cstr(&f, ev->tool_name);
-            cg_buf_puts(&f, ",\"arguments\":");
-        } else {
-            cg_buf_puts(&f, ",\"function\":{\"arguments\":");
+            cg_json_cstr(&f, ev->tool_name ? ev->tool_name : "");
+            cg_buf_puts(&f, ",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}");
+            chunk_tail(a, &f);
+            sse_frame(sse, &f);
         }
-        cg_json_str(&f, ev->args, ev->n_args);
-        cg_buf_puts(&f, "}}]},\"logprobs\":null,\"finish_reason\":null}");
-        chunk_tail(a, &f);
-        sse_frame(sse, &f);
+        if (ev->n_args) {
+            chunk_head(a, &f);
+            cg_buf_printf(&f, "{\"index\":%u,\"delta\":{\"tool_calls\":[{\"index\":%u,\"function\":{\"arguments\":",
+                          ev->i_choice, ev->i_tool);
+            cg_json_str(&f, ev->args, ev->n_args);
+            cg_buf_puts(&f, "}}]},\"logprobs\":null,\"finish_reason\":null}");
+            chunk_tail(a, &f);
+            sse_frame(sse, &f);
+        }
     } else if (ev->kind == CG_SRV_EV_CHOICE_END) {
         chunk_head(a, &f);
         if (chat) cg_buf_printf(&f, "{\"index\":%u,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}", ev->i_choice, finish_name(ev->finish));

@@ -95,6 +95,29 @@ test('json_schema output parses and validates', async () => {
   }
 });
 
+test('a tight max_tokens: constrained output still closes and ends complete (finish "stop" / "tool_calls")', async () => {
+  // any object: free-form strings and open containers, adversarial at temperature 1
+  for (const seed of [1, 2, 3, 4]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 24, seed, temperature: 1,
+      response_format: { type: 'json_object' } });
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.ok(r.usage.completion_tokens <= 24);
+    const v = JSON.parse(r.choices[0].message.content);
+    assert.equal(typeof v, 'object');
+  }
+  // parallel calls allowed: a model that keeps adding calls is closed by the budget, every call complete
+  const params = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: params } }];
+  for (const seed of [5, 6]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 120, seed, temperature: 1,
+      tools, tool_choice: 'required', parallel_tool_calls: true });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.ok(r.usage.completion_tokens <= 120);
+    assert.ok(r.choices[0].message.tool_calls.length >= 1);
+    for (const call of r.choices[0].message.tool_calls) assert.deepEqual(validate(params, JSON.parse(call.function.arguments)), []);
+  }
+});
+
 test('a prompt that cannot fit is a 400 naming both numbers', async () => {
   const r = await raw('/v1/chat/completions', { body: JSON.stringify({ model: MODEL, messages: MSGS, max_tokens: 1000 }) });
   assert.equal(r.status, 400);

@@ -2,7 +2,8 @@
 # `chingu generate` under constraints, with the random-weight qwen2 model (adversarial: it writes
 # anything the grammar lets it): --json-schema over five of tests/schemas with four seeds each →
 # every output ends by itself (EOG or the grammar's end) and validates with ajv (pinned in
-# tests/e2e, an independent validator); --json-object yields a JSON object; --grammar yields only
+# tests/e2e, an independent validator), also under a tight token budget (-n 40) with free-form
+# strings; --json-object yields a JSON object; --grammar yields only
 # the grammar's sentences; the same seed gives the same tokens, and different seeds differ; --stop
 # cuts the text; bad grammar/schema files are one line naming file, line and column (exit 1); bad
 # options exit 2. Skips (77) without the models, python3, or node/npm with the registry.
@@ -114,6 +115,23 @@ for sc in 01_person 03_array_minmax 10_formats 12_number_bounds 18_calendar_even
     done
 done
 check "json-schema: all $n generations ended by themselves" $n $ended
+# A tight budget (-n 40) on schemas with free-form strings and open containers: the output still
+# closes everything and ends complete (finish grammar or eog) within 40 tokens.
+n2=0; ended2=0
+for sc in 14_additional_true 20_any_object; do
+    cp "$S/tests/schemas/$sc.json" "$TMP/schemas/"
+    mkdir -p "$TMP/out/$sc"
+    for seed in 1 2 3 4 5 6; do
+        n2=$((n2 + 1))
+        "$B" generate -m "$MODEL" -p "Hello" -c 4096 -n 40 --temp 1 --json --json-schema "$S/tests/schemas/$sc.json" \
+            --seed $seed > "$TMP/g.json" || { echo "FAIL $sc seed $seed (-n 40): exit $?"; fail=1; continue; }
+        fin=$(field "$TMP/g.json" finish)
+        ntok=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['tokens']))" "$TMP/g.json")
+        case "$fin" in eog|grammar) [ "$ntok" -le 40 ] && ended2=$((ended2 + 1));; *) echo "FAIL $sc seed $seed: finish '$fin'"; fail=1;; esac
+        python3 -c "import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))['text'])" "$TMP/g.json" > "$TMP/out/$sc/$seed.json"
+    done
+done
+check "json-schema -n 40: all $n2 generations ended complete within 40 tokens" $n2 $ended2
 NODE_PATH="$S/tests/e2e/node_modules" node "$S/tests/e2e/validate_schemas.cjs" "$TMP/schemas" "$TMP/out"
 check "json-schema: ajv validates every output" 0 $?
 exit $fail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # schema_ajv.sh — 200 grammar-constrained generations per schema in tests/schemas (made by the
 # test_sample_schema binary, adversarial random logits) and CG_MODEL_GENS (default 2) per schema made
-# with the random-weight qwen2 model (test_sample_model), validated by ajv (pinned in
+# with the random-weight qwen2 model (test_sample_model, under a token budget of the schema's shortest
+# sentence + 24 unless CG_MODEL_MAX_TOKENS says otherwise, so closing mode runs), validated by ajv (pinned in
 # tests/e2e/package.json), an independent JSON Schema validator. Exit 77 (skip) without node/npm
 # or when the npm registry cannot be reached.
 set -euo pipefail
