@@ -241,8 +241,8 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX audit_user ON audit(user_id);"
     "CREATE VIRTUAL TABLE mem_fts USING fts5(body, tokenize='cg_cjk');",
     // v2: client-supplied ids for import.
-    "ALTER TABLE memories ADD COLUMN client_id TEXT;"
-    "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);",
+    ("ALTER TABLE memories ADD COLUMN client_id TEXT;"
+     "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);"),
     // v3: a PostgreSQL-only change of the text index's layout (db_pg.c); nothing here.
     "SELECT 1;",
 };
