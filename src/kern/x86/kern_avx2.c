@@ -9,6 +9,9 @@
 //   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
 //   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
 //   onto 8-lane registers one to one. F16C conversions round exactly like cg_f32_to_f16.
+//   attention_multi: up to CG_ATTN_SLABS (query position, head) pairs of one kv head walk the cache
+//   together, each key/value row loaded once for all of them; per pair the single-query operations
+//   in the same order (bit-identical with attention()).
 // * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
 //   reference (negligible time next to the matrix products).
 // No state; the table is static and immutable.
@@ -121,34 +124,50 @@ static inline float score(const cg_attn_args *a, float dot) {
     return a->softcap * tanhf(dot * (a->scale / a->softcap));
 }
 
+// Softmax of the scores p[first..last] in place (max, ggml's exp, sum in double in key order);
+// returns 1/sum, by which the caller scales each weight.
+static float softmax_scores(float *p, int32_t first, int32_t last) {
+    float M = -INFINITY;
+    for (int32_t t = first; t <= last; t++)
+        if (p[t] > M) M = p[t];
+    int32_t t = first;
+    for (; t + 8 <= last + 1; t += 8) {
+        const __m256 e = v_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + t), _mm256_set1_ps(M)));
+        _mm256_storeu_ps(p + t, e);
+    }
+    for (; t <= last; t++) {
+        // One lane of v_expf8 for the tail (bit-identical with the scalar v_expf).
+        float tmp[8] = {p[t] - M};
+        _mm256_storeu_ps(tmp, v_expf8(_mm256_loadu_ps(tmp)));
+        p[t] = tmp[0];
+    }
+    double sum = 0.0;
+    for (t = first; t <= last; t++) sum += (double)p[t];
+    return (float)(1.0 / sum);
+}
+
+// q rounded to F16 and back (the online path's query), head_dim floats.
+static void round_q_f16(const float *q, float *qv, int hd) {
+    int d = 0;
+    for (; d + 8 <= hd; d += 8)
+        _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
+    for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+}
+
 static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
     const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
     const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
     const bool f16 = a->kv_type == CG_KV_F16;
     const float *q = a->q + (int64_t)h * hd;
     float *p = a->scratch + hd + hdv;
-    float M = -INFINITY;
     for (int32_t t = first; t <= a->pos; t++) {
         const int b = t / a->block_size, r = t % a->block_size;
         p[t] = score(a, dot_qk(q, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16));
-        if (p[t] > M) M = p[t];
     }
-    double sum = 0.0;
-    int32_t t = first;
-    for (; t + 8 <= a->pos + 1; t += 8) {
-        const __m256 e = v_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + t), _mm256_set1_ps(M)));
-        _mm256_storeu_ps(p + t, e);
-    }
-    for (; t <= a->pos; t++) {
-        // One lane of v_expf8 for the tail (bit-identical with the scalar v_expf).
-        float tmp[8] = {p[t] - M};
-        _mm256_storeu_ps(tmp, v_expf8(_mm256_loadu_ps(tmp)));
-        p[t] = tmp[0];
-    }
-    for (t = first; t <= a->pos; t++) sum += (double)p[t];
-    const float inv = (float)(1.0 / sum);
+    const float inv = softmax_scores(p, first, a->pos);
     float *out = a->out + (int64_t)h * hdv;
     int d = 0;
+    int32_t t;
     for (; d + 8 <= hdv; d += 8) {
         __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
         for (t = first; t <= a->pos; t++) {
@@ -177,10 +196,8 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
     const float *q = a->q + (int64_t)h * hd;
     float *qv = a->scratch;
     uint16_t *acc = (uint16_t *)(a->scratch + hd);
-    int d = 0;
-    for (; d + 8 <= hd; d += 8)
-        _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
-    for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+    int d;
+    round_q_f16(q, qv, hd);
     memset(acc, 0, (size_t)hdv * sizeof *acc);
     float M = -INFINITY, S = 0.0f;
     for (int32_t t = first; t <= a->pos; t++) {
@@ -225,6 +242,209 @@ static void avx2_attention(const cg_attn_args *a) {
     }
 }
 
+// ---- multi-query attention --------------------------------------------------------------------------
+//
+// A "pair" is one (query position, query head) of the kv head at hand. Up to CG_ATTN_SLABS pairs
+// walk the keys/values together: each key row is loaded once for all pairs that see it
+// (dot_qk_n), each value chunk once for all of them. Per pair every operation — the q·k lanes and
+// reduction, the softmax, the value sums, the F16 accumulator roundings — is the single-query
+// kernel's in the same order, so the results are bit-identical; only which rows stay in registers
+// or L1 between pairs changes.
+
+typedef struct attn_pair {
+    const float *q;        // the pair's q (the F16-rounded copy in its slab for the online path)
+    float *out;            // head_dim_v floats
+    float *slab;           // head_dim + head_dim_v + pos + n_q floats of scratch
+    int32_t first, last;   // visible keys
+    float M, S;            // online softmax state
+} attn_pair;
+
+// dot_qk for nq query rows against one key, the key chunk loaded once: per row the same FMA lanes,
+// reduction tree and double tail.
+static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, int64_t off, int n, bool f16,
+                            float *dots) {
+    __m256 acc[CG_ATTN_SLABS][4];
+    for (int k = 0; k < nq; k++)
+        for (int j = 0; j < 4; j++) acc[k][j] = _mm256_setzero_ps();
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32) {
+        __m256 kv[4];
+        for (int j = 0; j < 4; j++) kv[j] = load_kv(kbase, off + i + 8 * j, f16);
+        for (int k = 0; k < nq; k++)
+            for (int j = 0; j < 4; j++) acc[k][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qs[k] + i + 8 * j), kv[j], acc[k][j]);
+    }
+    for (int k = 0; k < nq; k++) {
+        const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][2]), _mm256_add_ps(acc[k][1], acc[k][3]));
+        const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
+        const __m128 h = _mm_hadd_ps(t0, t0);
+        double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+        for (int d = np; d < n; d++) sum += (double)(qs[k][d] * kv_elem(kbase, off + d, f16));
+        dots[k] = (float)sum;
+    }
+}
+
+// The pairs of P that see key t: their indices into act, their q rows into qs; returns the count.
+static inline int active_pairs(const attn_pair *P, int np, int32_t t, int *act, const float **qs) {
+    int n = 0;
+    for (int k = 0; k < np; k++)
+        if (P[k].first <= t && t <= P[k].last) {
+            act[n] = k;
+            qs[n++] = P[k].q;
+        }
+    return n;
+}
+
+static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np, int32_t lo, int32_t hi) {
+    const int hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const bool f16 = a->kv_type == CG_KV_F16;
+    int act[CG_ATTN_SLABS];
+    const float *qs[CG_ATTN_SLABS];
+    float dots[CG_ATTN_SLABS], inv[CG_ATTN_SLABS];
+    float *p[CG_ATTN_SLABS];
+    for (int k = 0; k < np; k++) p[k] = P[k].slab + hd + hdv;
+    for (int32_t t = lo; t <= hi; t++) {
+        const int b = t / a->block_size, r = t % a->block_size;
+        const int n = active_pairs(P, np, t, act, qs);
+        dot_qk_n(qs, n, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16, dots);
+        for (int m = 0; m < n; m++) p[act[m]][t] = score(a, dots[m]);
+    }
+    for (int k = 0; k < np; k++) inv[k] = softmax_scores(p[k], P[k].first, P[k].last);
+    int d = 0;
+    for (; d + 8 <= hdv; d += 8) {
+        __m256d acc_lo[CG_ATTN_SLABS], acc_hi[CG_ATTN_SLABS];
+        for (int k = 0; k < np; k++) acc_lo[k] = acc_hi[k] = _mm256_setzero_pd();
+        for (int32_t t = lo; t <= hi; t++) {
+            const int b = t / a->block_size, r = t % a->block_size;
+            const __m256 v = load_kv(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16);
+            for (int k = 0; k < np; k++) {
+                if (t < P[k].first || t > P[k].last) continue;
+                const __m256 w = _mm256_mul_ps(_mm256_set1_ps(p[k][t] * inv[k]), v);
+                acc_lo[k] = _mm256_add_pd(acc_lo[k], _mm256_cvtps_pd(_mm256_castps256_ps128(w)));
+                acc_hi[k] = _mm256_add_pd(acc_hi[k], _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)));
+            }
+        }
+        for (int k = 0; k < np; k++) {
+            _mm_storeu_ps(P[k].out + d, _mm256_cvtpd_ps(acc_lo[k]));
+            _mm_storeu_ps(P[k].out + d + 4, _mm256_cvtpd_ps(acc_hi[k]));
+        }
+    }
+    for (; d < hdv; d++)
+        for (int k = 0; k < np; k++) {
+            double acc = 0.0;
+            for (int32_t t = P[k].first; t <= P[k].last; t++) {
+                const int b = t / a->block_size, r = t % a->block_size;
+                acc += (double)(p[k][t] * inv[k] * kv_elem(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+            }
+            P[k].out[d] = (float)acc;
+        }
+}
+
+static void online_f16_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np, int32_t lo, int32_t hi) {
+    const int hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    int act[CG_ATTN_SLABS];
+    const float *qs[CG_ATTN_SLABS];
+    float dots[CG_ATTN_SLABS], ms[CG_ATTN_SLABS], vs[CG_ATTN_SLABS];
+    bool rescale[CG_ATTN_SLABS];
+    uint16_t *acc[CG_ATTN_SLABS];
+    for (int k = 0; k < np; k++) {
+        round_q_f16(P[k].q, P[k].slab, hd);
+        P[k].q = P[k].slab;
+        acc[k] = (uint16_t *)(P[k].slab + hd);
+        memset(acc[k], 0, (size_t)hdv * sizeof *acc[k]);
+        P[k].M = -INFINITY;
+        P[k].S = 0.0f;
+    }
+    for (int32_t t = lo; t <= hi; t++) {
+        const int b = t / a->block_size, r = t % a->block_size;
+        const int n = active_pairs(P, np, t, act, qs);
+        dot_qk_n(qs, n, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, true, dots);
+        for (int m = 0; m < n; m++) {
+            attn_pair *pp = &P[act[m]];
+            const float s = score(a, dots[m]);
+            ms[m] = 1.0f;
+            vs[m] = 1.0f;
+            rescale[m] = s > pp->M;
+            if (rescale[m]) {
+                const float m_old = pp->M;
+                pp->M = s;
+                ms[m] = expf(m_old - pp->M);
+            } else {
+                vs[m] = expf(s - pp->M);
+            }
+        }
+        const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
+        int d = 0;
+        for (; d + 8 <= hdv; d += 8) {
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            for (int m = 0; m < n; m++) {
+                uint16_t *ac = acc[act[m]];
+                __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ac + d)));
+                if (rescale[m])
+                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, _mm256_set1_ps(ms[m])), _MM_FROUND_TO_NEAREST_INT));
+                _mm_storeu_si128((__m128i *)(ac + d),
+                                 _mm256_cvtps_ph(_mm256_fmadd_ps(vv, _mm256_set1_ps(vs[m]), x), _MM_FROUND_TO_NEAREST_INT));
+            }
+        }
+        for (; d < hdv; d++)
+            for (int m = 0; m < n; m++) {
+                uint16_t *ac = acc[act[m]];
+                float x = cg_f16_to_f32(ac[d]);
+                if (rescale[m]) x = cg_f16_to_f32(cg_f32_to_f16(x * ms[m]));
+                ac[d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs[m], x));
+            }
+        for (int m = 0; m < n; m++) P[act[m]].S = P[act[m]].S * ms[m] + vs[m];
+    }
+    for (int k = 0; k < np; k++) {
+        const float inv = P[k].S == 0.0f ? 0.0f : 1.0f / P[k].S;
+        for (int d = 0; d < hdv; d++) P[k].out[d] = cg_f16_to_f32(acc[k][d]) * inv;
+    }
+}
+
+// One pass over the keys/values [lo, hi] for the pairs gathered so far.
+static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    int32_t lo = P[0].first, hi = P[0].last;
+    for (int k = 1; k < np; k++) {
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
+    }
+    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_f16_multi(a, kvh, P, np, lo, hi);
+    else two_pass_multi(a, kvh, P, np, lo, hi);
+}
+
+static void avx2_attention_multi(const cg_attn_args *a, int n_q) {
+    if (n_q < 1 || n_q > CG_ATTN_MAX_Q) return;
+    const int group = a->n_head / a->n_head_kv;
+    const int64_t slab = (int64_t)a->head_dim + a->head_dim_v + a->pos + n_q;
+    attn_pair P[CG_ATTN_SLABS];
+    int np = 0;
+    for (int kvh = 0; kvh < a->n_head_kv; kvh++) {
+        for (int i = 0; i < n_q; i++)
+            for (int g = 0; g < group; g++) {
+                const int h = kvh * group + g;
+                const int32_t pos = a->pos + i;
+                int32_t first = 0;
+                if (a->n_swa > 0 && pos - a->n_swa + 1 > 0) first = pos - a->n_swa + 1;
+                P[np] = (attn_pair){
+                    .q = a->q + (int64_t)i * a->n_head * a->head_dim + (int64_t)h * a->head_dim,
+                    .out = a->out + (int64_t)i * a->n_head * a->head_dim_v + (int64_t)h * a->head_dim_v,
+                    .slab = a->scratch + np * slab,
+                    .first = first,
+                    .last = pos,
+                };
+                if (++np == CG_ATTN_SLABS) {
+                    run_pairs(a, kvh, P, np);
+                    np = 0;
+                }
+            }
+        if (np > 0) {
+            run_pairs(a, kvh, P, np);
+            np = 0;
+        }
+    }
+}
+
 // ---- the rest: the reference ---------------------------------------------------------------------
 
 static void avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
@@ -242,6 +462,7 @@ static const cg_kern AVX2 = {
     .rmsnorm = avx2_rmsnorm,
     .rope = avx2_rope,
     .attention = avx2_attention,
+    .attention_multi = avx2_attention_multi,
     .glu = avx2_glu,
 };
 
