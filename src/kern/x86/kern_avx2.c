@@ -294,50 +294,101 @@ static inline int active_pairs(const attn_pair *P, int np, int32_t t, int *act, 
     return n;
 }
 
-static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np, int32_t lo, int32_t hi) {
-    const int hd = a->head_dim, hdv = a->head_dim_v;
-    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+// Scores of NP (1..2, a constant after inlining) pairs over their keys: dot_qk_n with the key
+// loaded once for both, the block walked without divisions.
+static inline __attribute__((always_inline)) void scores_group(const cg_attn_args *a, int kvh, const attn_pair *P,
+                                                                float *const *p, const int NP) {
+    const int hd = a->head_dim;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd;
     const bool f16 = a->kv_type == CG_KV_F16;
-    int act[CG_ATTN_SLABS];
-    const float *qs[CG_ATTN_SLABS];
-    float dots[CG_ATTN_SLABS], inv[CG_ATTN_SLABS];
-    float *p[CG_ATTN_SLABS];
-    for (int k = 0; k < np; k++) p[k] = P[k].slab + hd + hdv;
-    for (int32_t t = lo; t <= hi; t++) {
-        const int b = t / a->block_size, r = t % a->block_size;
-        const int n = active_pairs(P, np, t, act, qs);
-        dot_qk_n(qs, n, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16, dots);
-        for (int m = 0; m < n; m++) p[act[m]][t] = score(a, dots[m]);
+    int32_t lo = P[0].first, hi = P[0].last;
+    for (int k = 1; k < NP; k++) {
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
     }
-    for (int k = 0; k < np; k++) inv[k] = softmax_scores(p[k], P[k].first, P[k].last);
+    int b = lo / a->block_size, r = lo % a->block_size;
+    for (int32_t t = lo; t <= hi; t++) {
+        const float *qs[2];
+        int act[2], n = 0;
+        for (int k = 0; k < NP; k++)
+            if (P[k].first <= t && t <= P[k].last) {
+                act[n] = k;
+                qs[n++] = P[k].q;
+            }
+        float dots[2];
+        if (n == NP && NP == 2) dot_qk_n(qs, 2, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16, dots);
+        else
+            for (int m = 0; m < n; m++) dots[m] = dot_qk(qs[m], a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16);
+        for (int m = 0; m < n; m++) p[act[m]][t] = score(a, dots[m]);
+        if (++r == a->block_size) r = 0, b++;
+    }
+}
+
+// Σ w·v of NP (1..4, a constant after inlining) pairs whose weights w[k][t] = p[t]·inv are final:
+// per pair and 8-lane chunk the single-query kernel's double-lane sums in key order, the value
+// chunk loaded once for all NP and the accumulators in registers.
+static inline __attribute__((always_inline)) void values_group(const cg_attn_args *a, int kvh, const attn_pair *P,
+                                                                float *const *w, const int NP) {
+    const int hdv = a->head_dim_v;
+    const int64_t kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const bool f16 = a->kv_type == CG_KV_F16;
+    int32_t lo = P[0].first, hi = P[0].last, c_lo = P[0].first, c_hi = P[0].last;
+    for (int k = 1; k < NP; k++) {
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
+        if (P[k].first > c_lo) c_lo = P[k].first;
+        if (P[k].last < c_hi) c_hi = P[k].last;
+    }
     int d = 0;
     for (; d + 8 <= hdv; d += 8) {
-        __m256d acc_lo[CG_ATTN_SLABS], acc_hi[CG_ATTN_SLABS];
-        for (int k = 0; k < np; k++) acc_lo[k] = acc_hi[k] = _mm256_setzero_pd();
+        __m256d acc_lo[4], acc_hi[4];
+        for (int k = 0; k < NP; k++) acc_lo[k] = acc_hi[k] = _mm256_setzero_pd();
+        int b = lo / a->block_size, r = lo % a->block_size;
         for (int32_t t = lo; t <= hi; t++) {
-            const int b = t / a->block_size, r = t % a->block_size;
             const __m256 v = load_kv(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16);
-            for (int k = 0; k < np; k++) {
-                if (t < P[k].first || t > P[k].last) continue;
-                const __m256 w = _mm256_mul_ps(_mm256_set1_ps(p[k][t] * inv[k]), v);
-                acc_lo[k] = _mm256_add_pd(acc_lo[k], _mm256_cvtps_pd(_mm256_castps256_ps128(w)));
-                acc_hi[k] = _mm256_add_pd(acc_hi[k], _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)));
+            const bool all = t >= c_lo && t <= c_hi;
+            for (int k = 0; k < NP; k++) {
+                if (!all && (t < P[k].first || t > P[k].last)) continue;
+                const __m256 x = _mm256_mul_ps(_mm256_set1_ps(w[k][t]), v);
+                acc_lo[k] = _mm256_add_pd(acc_lo[k], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+                acc_hi[k] = _mm256_add_pd(acc_hi[k], _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
             }
+            if (++r == a->block_size) r = 0, b++;
         }
-        for (int k = 0; k < np; k++) {
+        for (int k = 0; k < NP; k++) {
             _mm_storeu_ps(P[k].out + d, _mm256_cvtpd_ps(acc_lo[k]));
             _mm_storeu_ps(P[k].out + d + 4, _mm256_cvtpd_ps(acc_hi[k]));
         }
     }
     for (; d < hdv; d++)
-        for (int k = 0; k < np; k++) {
+        for (int k = 0; k < NP; k++) {
             double acc = 0.0;
             for (int32_t t = P[k].first; t <= P[k].last; t++) {
                 const int b = t / a->block_size, r = t % a->block_size;
-                acc += (double)(p[k][t] * inv[k] * kv_elem(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+                acc += (double)(w[k][t] * kv_elem(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
             }
             P[k].out[d] = (float)acc;
         }
+}
+
+static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    const int hd = a->head_dim, hdv = a->head_dim_v;
+    float *p[CG_ATTN_SLABS];
+    for (int k = 0; k < np; k++) p[k] = P[k].slab + hd + hdv;
+    int k = 0;
+    for (; k + 2 <= np; k += 2) scores_group(a, kvh, P + k, p + k, 2);
+    if (k < np) scores_group(a, kvh, P + k, p + k, 1);
+    for (k = 0; k < np; k++) {
+        const float inv = softmax_scores(p[k], P[k].first, P[k].last);
+        for (int32_t t = P[k].first; t <= P[k].last; t++) p[k][t] *= inv;   // the single kernel's p[t] * inv
+    }
+    for (k = 0; k + 4 <= np; k += 4) values_group(a, kvh, P + k, p + k, 4);
+    switch (np - k) {
+    case 3: values_group(a, kvh, P + k, p + k, 3); break;
+    case 2: values_group(a, kvh, P + k, p + k, 2); break;
+    case 1: values_group(a, kvh, P + k, p + k, 1); break;
+    default: break;
+    }
 }
 
 static void online_f16_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np, int32_t lo, int32_t hi) {
@@ -410,7 +461,7 @@ static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
         if (P[k].last > hi) hi = P[k].last;
     }
     if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_f16_multi(a, kvh, P, np, lo, hi);
-    else two_pass_multi(a, kvh, P, np, lo, hi);
+    else two_pass_multi(a, kvh, P, np);
 }
 
 static void avx2_attention_multi(const cg_attn_args *a, int n_q) {
