@@ -283,17 +283,6 @@ static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, i
     }
 }
 
-// The pairs of P that see key t: their indices into act, their q rows into qs; returns the count.
-static inline int active_pairs(const attn_pair *P, int np, int32_t t, int *act, const float **qs) {
-    int n = 0;
-    for (int k = 0; k < np; k++)
-        if (P[k].first <= t && t <= P[k].last) {
-            act[n] = k;
-            qs[n++] = P[k].q;
-        }
-    return n;
-}
-
 // Scores of NP (1..2, a constant after inlining) pairs over their keys: dot_qk_n with the key
 // loaded once for both, the block walked without divisions.
 static inline __attribute__((always_inline)) void scores_group(const cg_attn_args *a, int kvh, const attn_pair *P,
@@ -391,76 +380,100 @@ static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np)
     }
 }
 
-static void online_f16_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np, int32_t lo, int32_t hi) {
+// The online F16 path for NP (1..4, a constant after inlining) pairs: per key the scores (two
+// pairs per key load), each pair's running max/sum update with libm expf, then every value chunk
+// loaded once and folded into each active pair's F16 accumulator exactly as attend_online_f16 does.
+static inline __attribute__((always_inline)) void online_group(const cg_attn_args *a, int kvh, attn_pair *P,
+                                                                const int NP) {
     const int hd = a->head_dim, hdv = a->head_dim_v;
     const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
-    int act[CG_ATTN_SLABS];
-    const float *qs[CG_ATTN_SLABS];
-    float dots[CG_ATTN_SLABS], ms[CG_ATTN_SLABS], vs[CG_ATTN_SLABS];
-    bool rescale[CG_ATTN_SLABS];
-    uint16_t *acc[CG_ATTN_SLABS];
-    for (int k = 0; k < np; k++) {
+    uint16_t *acc[4];
+    int32_t lo = P[0].first, hi = P[0].last;
+    for (int k = 0; k < NP; k++) {
         round_q_f16(P[k].q, P[k].slab, hd);
         P[k].q = P[k].slab;
         acc[k] = (uint16_t *)(P[k].slab + hd);
         memset(acc[k], 0, (size_t)hdv * sizeof *acc[k]);
         P[k].M = -INFINITY;
         P[k].S = 0.0f;
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
     }
+    int b = lo / a->block_size, r = lo % a->block_size;
     for (int32_t t = lo; t <= hi; t++) {
-        const int b = t / a->block_size, r = t % a->block_size;
-        const int n = active_pairs(P, np, t, act, qs);
-        dot_qk_n(qs, n, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, true, dots);
-        for (int m = 0; m < n; m++) {
-            attn_pair *pp = &P[act[m]];
-            const float s = score(a, dots[m]);
-            ms[m] = 1.0f;
-            vs[m] = 1.0f;
-            rescale[m] = s > pp->M;
-            if (rescale[m]) {
-                const float m_old = pp->M;
-                pp->M = s;
-                ms[m] = expf(m_old - pp->M);
+        bool on[4], rescale[4] = {false, false, false, false};
+        float dots[4], ms[4] = {1.0f, 1.0f, 1.0f, 1.0f}, vs[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+        const void *kb = a->k_blocks[b];
+        const int64_t koff = r * kv_row + (int64_t)kvh * hd;
+        for (int k = 0; k < NP; k++) on[k] = P[k].first <= t && t <= P[k].last;
+        for (int k = 0; k < NP; k += 2) {
+            if (k + 1 < NP && on[k] && on[k + 1]) {
+                const float *qs[2] = {P[k].q, P[k + 1].q};
+                dot_qk_n(qs, 2, kb, koff, hd, true, dots + k);
             } else {
-                vs[m] = expf(s - pp->M);
+                if (on[k]) dots[k] = dot_qk(P[k].q, kb, koff, hd, true);
+                if (k + 1 < NP && on[k + 1]) dots[k + 1] = dot_qk(P[k + 1].q, kb, koff, hd, true);
+            }
+        }
+        for (int k = 0; k < NP; k++) {
+            if (!on[k]) continue;
+            const float sc = score(a, dots[k]);
+            ms[k] = 1.0f;
+            vs[k] = 1.0f;
+            rescale[k] = sc > P[k].M;
+            if (rescale[k]) {
+                const float m_old = P[k].M;
+                P[k].M = sc;
+                ms[k] = expf(m_old - P[k].M);
+            } else {
+                vs[k] = expf(sc - P[k].M);
             }
         }
         const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
         int d = 0;
         for (; d + 8 <= hdv; d += 8) {
             const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
-            for (int m = 0; m < n; m++) {
-                uint16_t *ac = acc[act[m]];
-                __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ac + d)));
-                if (rescale[m])
-                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, _mm256_set1_ps(ms[m])), _MM_FROUND_TO_NEAREST_INT));
-                _mm_storeu_si128((__m128i *)(ac + d),
-                                 _mm256_cvtps_ph(_mm256_fmadd_ps(vv, _mm256_set1_ps(vs[m]), x), _MM_FROUND_TO_NEAREST_INT));
+            for (int k = 0; k < NP; k++) {
+                if (!on[k]) continue;
+                uint16_t *ac = acc[k] + d;
+                __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ac));
+                if (rescale[k])
+                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, _mm256_set1_ps(ms[k])), _MM_FROUND_TO_NEAREST_INT));
+                _mm_storeu_si128((__m128i *)ac,
+                                 _mm256_cvtps_ph(_mm256_fmadd_ps(vv, _mm256_set1_ps(vs[k]), x), _MM_FROUND_TO_NEAREST_INT));
             }
         }
         for (; d < hdv; d++)
-            for (int m = 0; m < n; m++) {
-                uint16_t *ac = acc[act[m]];
-                float x = cg_f16_to_f32(ac[d]);
-                if (rescale[m]) x = cg_f16_to_f32(cg_f32_to_f16(x * ms[m]));
-                ac[d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs[m], x));
+            for (int k = 0; k < NP; k++) {
+                if (!on[k]) continue;
+                float x = cg_f16_to_f32(acc[k][d]);
+                if (rescale[k]) x = cg_f16_to_f32(cg_f32_to_f16(x * ms[k]));
+                acc[k][d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs[k], x));
             }
-        for (int m = 0; m < n; m++) P[act[m]].S = P[act[m]].S * ms[m] + vs[m];
+        for (int k = 0; k < NP; k++)
+            if (on[k]) P[k].S = P[k].S * ms[k] + vs[k];
+        if (++r == a->block_size) r = 0, b++;
     }
-    for (int k = 0; k < np; k++) {
+    for (int k = 0; k < NP; k++) {
         const float inv = P[k].S == 0.0f ? 0.0f : 1.0f / P[k].S;
         for (int d = 0; d < hdv; d++) P[k].out[d] = cg_f16_to_f32(acc[k][d]) * inv;
     }
 }
 
-// One pass over the keys/values [lo, hi] for the pairs gathered so far.
-static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
-    int32_t lo = P[0].first, hi = P[0].last;
-    for (int k = 1; k < np; k++) {
-        if (P[k].first < lo) lo = P[k].first;
-        if (P[k].last > hi) hi = P[k].last;
+static void online_f16_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    int k = 0;
+    for (; k + 4 <= np; k += 4) online_group(a, kvh, P + k, 4);
+    switch (np - k) {
+    case 3: online_group(a, kvh, P + k, 3); break;
+    case 2: online_group(a, kvh, P + k, 2); break;
+    case 1: online_group(a, kvh, P + k, 1); break;
+    default: break;
     }
-    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_f16_multi(a, kvh, P, np, lo, hi);
+}
+
+// One pass over the keys/values for the pairs gathered so far.
+static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_f16_multi(a, kvh, P, np);
     else two_pass_multi(a, kvh, P, np);
 }
 
