@@ -316,8 +316,9 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
             st = cg_err_set(err, CG_ERR_NOMEM, "decode: out of memory for attention tiles");
             goto out;
         }
-        attn_job aj = {.k = K, .m = m, .L = L, .b = b, .q = q, .out = att, .scratch = scratch, .scratch_stride = scratch_stride, .kb = kb, .vb = vb,
-                       .tile = tiles, .n_tile = attn_tiles(b, tiles), .kv_type = kp->type, .block_size = kp->block_size};
+        attn_job aj = {.k = K, .m = m, .L = L, .b = b, .q = q, .out = att, .scratch = scratch,
+                       .scratch_stride = scratch_stride, .kb = kb, .vb = vb, .tile = tiles,
+                       .n_tile = attn_tiles(b, tiles), .kv_type = kp->type, .block_size = kp->block_size};
         atomic_init(&aj.next, 0);
         if (aj.n_tile > 1 && cg_pool_size(c->pool) > 1)
             cg_pool_run(c->pool, attn_worker, &aj);

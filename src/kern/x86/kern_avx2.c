@@ -9,9 +9,9 @@
 //   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
 //   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
 //   onto 8-lane registers one to one. F16C conversions round exactly like cg_f32_to_f16.
-//   attention_multi: up to CG_ATTN_SLABS (query position, head) pairs of one kv head walk the cache
-//   together, each key/value row loaded once for all of them; per pair the single-query operations
-//   in the same order (bit-identical with attention()).
+//   attention_multi: the (query position, head) pairs of one kv head go through the cache in groups
+//   that share each key/value load; per pair the single-query operations in the same order
+//   (bit-identical with attention()).
 // * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
 //   reference (negligible time next to the matrix products).
 // No state; the table is static and immutable.
@@ -244,9 +244,10 @@ static void avx2_attention(const cg_attn_args *a) {
 
 // ---- multi-query attention --------------------------------------------------------------------------
 //
-// A "pair" is one (query position, query head) of the kv head at hand. Up to CG_ATTN_SLABS pairs
-// walk the keys/values together: each key row is loaded once for all pairs that see it
-// (dot_qk_n), each value chunk once for all of them. Per pair every operation — the q·k lanes and
+// A "pair" is one (query position, query head) of the kv head at hand; up to CG_ATTN_SLABS pairs
+// (one scratch slab each) go through the cache together, in register-sized groups: scores two
+// pairs per key load (dot_qk_n), value sums four pairs per value-chunk load with the accumulators
+// in registers; block rows are walked without divisions. Per pair every operation — the q·k lanes and
 // reduction, the softmax, the value sums, the F16 accumulator roundings — is the single-query
 // kernel's in the same order, so the results are bit-identical; only which rows stay in registers
 // or L1 between pairs changes.
@@ -271,7 +272,8 @@ static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, i
         __m256 kv[4];
         for (int j = 0; j < 4; j++) kv[j] = load_kv(kbase, off + i + 8 * j, f16);
         for (int k = 0; k < nq; k++)
-            for (int j = 0; j < 4; j++) acc[k][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qs[k] + i + 8 * j), kv[j], acc[k][j]);
+            for (int j = 0; j < 4; j++)
+                acc[k][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qs[k] + i + 8 * j), kv[j], acc[k][j]);
     }
     for (int k = 0; k < nq; k++) {
         const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][2]), _mm256_add_ps(acc[k][1], acc[k][3]));
@@ -305,9 +307,10 @@ static inline __attribute__((always_inline)) void scores_group(const cg_attn_arg
                 qs[n++] = P[k].q;
             }
         float dots[2];
-        if (n == NP && NP == 2) dot_qk_n(qs, 2, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16, dots);
+        const int64_t koff = r * kv_row + (int64_t)kvh * hd;
+        if (n == NP && NP == 2) dot_qk_n(qs, 2, a->k_blocks[b], koff, hd, f16, dots);
         else
-            for (int m = 0; m < n; m++) dots[m] = dot_qk(qs[m], a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16);
+            for (int m = 0; m < n; m++) dots[m] = dot_qk(qs[m], a->k_blocks[b], koff, hd, f16);
         for (int m = 0; m < n; m++) p[act[m]][t] = score(a, dots[m]);
         if (++r == a->block_size) r = 0, b++;
     }
@@ -437,10 +440,12 @@ static inline __attribute__((always_inline)) void online_group(const cg_attn_arg
                 if (!on[k]) continue;
                 uint16_t *ac = acc[k] + d;
                 __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ac));
-                if (rescale[k])
-                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(x, _mm256_set1_ps(ms[k])), _MM_FROUND_TO_NEAREST_INT));
-                _mm_storeu_si128((__m128i *)ac,
-                                 _mm256_cvtps_ph(_mm256_fmadd_ps(vv, _mm256_set1_ps(vs[k]), x), _MM_FROUND_TO_NEAREST_INT));
+                if (rescale[k]) {
+                    const __m256 y = _mm256_mul_ps(x, _mm256_set1_ps(ms[k]));
+                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
+                }
+                const __m256 z = _mm256_fmadd_ps(vv, _mm256_set1_ps(vs[k]), x);
+                _mm_storeu_si128((__m128i *)ac, _mm256_cvtps_ph(z, _MM_FROUND_TO_NEAREST_INT));
             }
         }
         for (; d < hdv; d++)
