@@ -92,6 +92,19 @@ typedef struct cg_attn_args {
     float *scratch;              // caller's, at least head_dim + head_dim_v + pos + 1 floats
 } cg_attn_args;
 
+// attention_multi: n_q (1..CG_ATTN_MAX_Q) consecutive query positions pos, pos+1, …, pos+n_q-1 of ONE
+// sequence. q holds n_q rows of n_head*head_dim floats, out n_q rows of n_head*head_dim_v; the
+// block table covers position pos+n_q-1; each query's causal / sliding window is its own. scratch
+// must hold cg_attn_multi_scratch(a, n_q) floats.
+#define CG_ATTN_MAX_Q 16
+// Query heads handled together over one pass of the keys/values (scratch slabs).
+#define CG_ATTN_SLABS 8
+
+// Floats of scratch attention_multi needs for n_q queries starting at a->pos.
+static inline int64_t cg_attn_multi_scratch(const cg_attn_args *a, int n_q) {
+    return (int64_t)CG_ATTN_SLABS * ((int64_t)a->head_dim + a->head_dim_v + a->pos + n_q);
+}
+
 // The most weights one matmul_multi call takes (q, k, v).
 #define CG_KERN_MAX_MULTI 4
 
@@ -122,6 +135,13 @@ typedef struct cg_kern {
 
     // One token's multi-head attention (see cg_attn_args). GQA: head h uses kv head h/(n_head/n_head_kv).
     void (*attention)(const cg_attn_args *a);
+
+    // n_q consecutive queries of one sequence (see CG_ATTN_MAX_Q above): every query's output is
+    // bit-identical with what attention() writes for it alone (its own q row, out row, pos, and a
+    // scratch of the single-query size); the gain is that each key/value row is read once for all
+    // the query heads and positions that see it (GQA heads of one kv head included).
+    // n_q outside 1..CG_ATTN_MAX_Q is a caller bug (the call does nothing).
+    void (*attention_multi)(const cg_attn_args *a, int n_q);
 
     // out (n,) = act(gate (n,)) * up (n,); out may alias gate.
     void (*glu)(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n);

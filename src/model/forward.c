@@ -8,6 +8,7 @@
 // hidden-state mode used for embeddings, straight to the caller. All per-step buffers come from
 // the context's arena, reset at the start of each step. Compute goes through the kern table.
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,16 @@ static void store_row(cg_kv_dtype t, void *dst, const float *src, int64_t n) {
     }
 }
 
-// ---- attention over the batch, split by entries across threads ---------------------------------
+// ---- attention over the batch, split by tiles across threads -----------------------------------
+//
+// Adjacent batch entries of one sequence at consecutive positions form runs; runs are cut into
+// tiles of at most ATTN_TILE queries, each handed whole to attention_multi (K/V read once per
+// tile); a tile of one entry (decode: one entry per sequence) takes the single-query kernel.
+// Threads take tiles from a shared counter, last tile (the longest prefix) first, so a causal
+// prompt's uneven tiles spread over the threads. Outputs do not depend on the assignment.
+
+#define ATTN_TILE 8
+_Static_assert(ATTN_TILE <= CG_ATTN_MAX_Q, "a tile must fit attention_multi");
 
 typedef struct attn_job {
     const cg_kern *k;
@@ -83,16 +93,35 @@ typedef struct attn_job {
     float *scratch;           // (n_thread, scratch_stride)
     int64_t scratch_stride;
     const void ***kb, ***vb;  // per batch entry: its sequence's block pointers
+    const int32_t *tile;      // n_tile + 1 entry indices: tile t is entries tile[t] .. tile[t+1]-1
+    int32_t n_tile;
+    atomic_int next;          // tiles taken so far
     cg_kv_dtype kv_type;
     int block_size;
 } attn_job;
 
+// Cuts the batch into tiles (see above); writes n_tile + 1 bounds into tile, returns n_tile.
+static int32_t attn_tiles(const cg_batch *b, int32_t *tile) {
+    int32_t n_tile = 0;
+    for (int32_t i = 0; i < b->n;) {
+        int32_t j = i + 1;
+        while (j < b->n && j - i < ATTN_TILE && b->seq[j] == b->seq[i] && b->pos[j] == b->pos[j - 1] + 1) j++;
+        tile[n_tile++] = i;
+        i = j;
+    }
+    tile[n_tile] = b->n;
+    return n_tile;
+}
+
 static void attn_worker(void *ctx, int i_thread, int n_thread) {
-    const attn_job *j = ctx;
+    attn_job *j = ctx;
     const cg_hparams *h = &j->m->hp;
-    int64_t begin, end;
-    cg_pool_split(j->b->n, i_thread, n_thread, &begin, &end);
-    for (int64_t i = begin; i < end; i++) {
+    (void)n_thread;
+    for (;;) {
+        const int32_t taken = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (taken >= j->n_tile) break;
+        const int32_t t = j->n_tile - 1 - taken;
+        const int64_t i = j->tile[t], n_q = j->tile[t + 1] - j->tile[t], last = i + n_q - 1;
         cg_attn_args a = {
             .q = j->q + i * h->n_head * h->head_dim,
             .out = j->out + i * h->n_head * h->head_dim_v,
@@ -107,11 +136,12 @@ static void attn_worker(void *ctx, int i_thread, int n_thread) {
             .kv_type = j->kv_type,
             .f32_acc = j->b->n >= 64,
             .block_size = j->block_size,
-            .k_blocks = j->kb[i],
-            .v_blocks = j->vb[i],
+            .k_blocks = j->kb[last],   // the last entry's table covers the whole tile
+            .v_blocks = j->vb[last],
             .scratch = j->scratch + (int64_t)i_thread * j->scratch_stride,
         };
-        j->k->attention(&a);
+        if (n_q == 1) j->k->attention(&a);
+        else j->k->attention_multi(&a, (int)n_q);
     }
 }
 
@@ -209,7 +239,8 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
     int32_t max_pos = 0;
     for (int64_t i = 0; i < n; i++)
         if (b->pos[i] > max_pos) max_pos = b->pos[i];
-    const int64_t scratch_stride = h->head_dim + h->head_dim_v + max_pos + 1 + 16;
+    // attention_multi's scratch for up to ATTN_TILE queries ending at max_pos (a single query needs less).
+    const int64_t scratch_stride = CG_ATTN_SLABS * (h->head_dim + h->head_dim_v + max_pos + 1) + 16;
     ALLOC(scratch, (int64_t)cg_pool_size(c->pool) * scratch_stride);
     const void ***kb = cg_arena_calloc(&c->arena, (size_t)n, sizeof *kb, 8);
     const void ***vb = cg_arena_calloc(&c->arena, (size_t)n, sizeof *vb, 8);
@@ -280,9 +311,16 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
                 goto out;
             }
         }
-        attn_job aj = {.k = K, .m = m, .L = L, .b = b, .q = q, .out = att, .scratch = scratch, .scratch_stride = scratch_stride, .kb = kb, .vb = vb,
-                       .kv_type = kp->type, .block_size = kp->block_size};
-        if (n > 1 && cg_pool_size(c->pool) > 1)
+        int32_t *tiles = cg_arena_alloc(&c->arena, (size_t)(n + 1) * sizeof *tiles, 8);
+        if (!tiles) {
+            st = cg_err_set(err, CG_ERR_NOMEM, "decode: out of memory for attention tiles");
+            goto out;
+        }
+        attn_job aj = {.k = K, .m = m, .L = L, .b = b, .q = q, .out = att, .scratch = scratch,
+                       .scratch_stride = scratch_stride, .kb = kb, .vb = vb, .tile = tiles,
+                       .n_tile = attn_tiles(b, tiles), .kv_type = kp->type, .block_size = kp->block_size};
+        atomic_init(&aj.next, 0);
+        if (aj.n_tile > 1 && cg_pool_size(c->pool) > 1)
             cg_pool_run(c->pool, attn_worker, &aj);
         else
             attn_worker(&aj, 0, 1);

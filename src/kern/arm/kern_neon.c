@@ -1,7 +1,7 @@
 // kern_neon.c — the NEON compute-op table ("neon"), selected by cg_kern_get() on aarch64: matmul
 // through kern/qmatmul.c over the NEON kernel set (formats without NEON kernels use the reference
-// dot products inside the same pooled driver); rmsnorm, rope, attention and glu are the
-// reference's. Static and immutable.
+// dot products inside the same pooled driver); rmsnorm, rope, attention (single and multi-query) and glu
+// are the reference's. Static and immutable.
 #include "kern/arm/neon.h"
 #include "kern/kern.h"
 #include "kern/qmatmul.h"
@@ -26,6 +26,8 @@ static void neon_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_
 
 static void neon_attention(const cg_attn_args *a) { cg_kern_generic()->attention(a); }
 
+static void neon_attention_multi(const cg_attn_args *a, int n_q) { cg_kern_generic()->attention_multi(a, n_q); }
+
 static void neon_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
     cg_kern_generic()->glu(kind, gate, up, out, n);
 }
@@ -37,6 +39,7 @@ static const cg_kern NEON = {
     .rmsnorm = neon_rmsnorm,
     .rope = neon_rope,
     .attention = neon_attention,
+    .attention_multi = neon_attention_multi,
     .glu = neon_glu,
 };
 

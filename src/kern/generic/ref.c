@@ -12,7 +12,8 @@
 //     soft_max + mul_mat steps (scores, max, exp, sum in double, normalise, Σ p·v); an F16 cache
 //     takes ggml's one-chunk flash attention (q rounded to F16, online softmax with running max M
 //     and sum S, value accumulator rounded to F16 after every key). q·k is summed in the lane
-//     order of ggml's AVX2 vec_dot. Both read K/V through the block table;
+//     order of ggml's AVX2 vec_dot. Both read K/V through the block table; attention_multi is
+//     the single-query kernel once per query;
 //   * GeGLU: gelu_tanh through F16 (x rounded to F16, result rounded to F16, |x| ≥ 10 clamps).
 // No state: every function works only on its arguments.
 #include <math.h>
@@ -333,6 +334,19 @@ static void ref_attention(const cg_attn_args *a) {
     }
 }
 
+// The reference multi-query entry: the single-query kernel once per query (one scratch slab of
+// head_dim + head_dim_v + pos + n_q floats covers every query's pos + 1 scores).
+static void ref_attention_multi(const cg_attn_args *a, int n_q) {
+    if (n_q < 1 || n_q > CG_ATTN_MAX_Q) return;
+    for (int i = 0; i < n_q; i++) {
+        cg_attn_args one = *a;
+        one.q = a->q + (int64_t)i * a->n_head * a->head_dim;
+        one.out = a->out + (int64_t)i * a->n_head * a->head_dim_v;
+        one.pos = a->pos + i;
+        ref_attention(&one);
+    }
+}
+
 static const cg_kern GENERIC = {
     .name = "generic",
     .matmul = ref_matmul,
@@ -340,6 +354,7 @@ static const cg_kern GENERIC = {
     .rmsnorm = ref_rmsnorm,
     .rope = ref_rope,
     .attention = ref_attention,
+    .attention_multi = ref_attention_multi,
     .glu = ref_glu,
 };
 

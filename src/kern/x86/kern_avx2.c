@@ -9,6 +9,9 @@
 //   reference's two modes (F16 online softmax with an F16 accumulator for small batches; two-pass
 //   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
 //   onto 8-lane registers one to one. F16C conversions round exactly like cg_f32_to_f16.
+//   attention_multi: the (query position, head) pairs of one kv head go through the cache in groups
+//   that share each key/value load; per pair the single-query operations in the same order
+//   (bit-identical with attention()).
 // * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
 //   reference (negligible time next to the matrix products).
 // No state; the table is static and immutable.
@@ -121,34 +124,50 @@ static inline float score(const cg_attn_args *a, float dot) {
     return a->softcap * tanhf(dot * (a->scale / a->softcap));
 }
 
+// Softmax of the scores p[first..last] in place (max, ggml's exp, sum in double in key order);
+// returns 1/sum, by which the caller scales each weight.
+static float softmax_scores(float *p, int32_t first, int32_t last) {
+    float M = -INFINITY;
+    for (int32_t t = first; t <= last; t++)
+        if (p[t] > M) M = p[t];
+    int32_t t = first;
+    for (; t + 8 <= last + 1; t += 8) {
+        const __m256 e = v_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + t), _mm256_set1_ps(M)));
+        _mm256_storeu_ps(p + t, e);
+    }
+    for (; t <= last; t++) {
+        // One lane of v_expf8 for the tail (bit-identical with the scalar v_expf).
+        float tmp[8] = {p[t] - M};
+        _mm256_storeu_ps(tmp, v_expf8(_mm256_loadu_ps(tmp)));
+        p[t] = tmp[0];
+    }
+    double sum = 0.0;
+    for (t = first; t <= last; t++) sum += (double)p[t];
+    return (float)(1.0 / sum);
+}
+
+// q rounded to F16 and back (the online path's query), head_dim floats.
+static void round_q_f16(const float *q, float *qv, int hd) {
+    int d = 0;
+    for (; d + 8 <= hd; d += 8)
+        _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
+    for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+}
+
 static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
     const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
     const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
     const bool f16 = a->kv_type == CG_KV_F16;
     const float *q = a->q + (int64_t)h * hd;
     float *p = a->scratch + hd + hdv;
-    float M = -INFINITY;
     for (int32_t t = first; t <= a->pos; t++) {
         const int b = t / a->block_size, r = t % a->block_size;
         p[t] = score(a, dot_qk(q, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16));
-        if (p[t] > M) M = p[t];
     }
-    double sum = 0.0;
-    int32_t t = first;
-    for (; t + 8 <= a->pos + 1; t += 8) {
-        const __m256 e = v_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + t), _mm256_set1_ps(M)));
-        _mm256_storeu_ps(p + t, e);
-    }
-    for (; t <= a->pos; t++) {
-        // One lane of v_expf8 for the tail (bit-identical with the scalar v_expf).
-        float tmp[8] = {p[t] - M};
-        _mm256_storeu_ps(tmp, v_expf8(_mm256_loadu_ps(tmp)));
-        p[t] = tmp[0];
-    }
-    for (t = first; t <= a->pos; t++) sum += (double)p[t];
-    const float inv = (float)(1.0 / sum);
+    const float inv = softmax_scores(p, first, a->pos);
     float *out = a->out + (int64_t)h * hdv;
     int d = 0;
+    int32_t t;
     for (; d + 8 <= hdv; d += 8) {
         __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
         for (t = first; t <= a->pos; t++) {
@@ -177,10 +196,8 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
     const float *q = a->q + (int64_t)h * hd;
     float *qv = a->scratch;
     uint16_t *acc = (uint16_t *)(a->scratch + hd);
-    int d = 0;
-    for (; d + 8 <= hd; d += 8)
-        _mm256_storeu_ps(qv + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
-    for (; d < hd; d++) qv[d] = cg_f16_to_f32(cg_f32_to_f16(q[d]));
+    int d;
+    round_q_f16(q, qv, hd);
     memset(acc, 0, (size_t)hdv * sizeof *acc);
     float M = -INFINITY, S = 0.0f;
     for (int32_t t = first; t <= a->pos; t++) {
@@ -225,6 +242,278 @@ static void avx2_attention(const cg_attn_args *a) {
     }
 }
 
+// ---- multi-query attention --------------------------------------------------------------------------
+//
+// A "pair" is one (query position, query head) of the kv head at hand; up to CG_ATTN_SLABS pairs
+// (one scratch slab each) go through the cache together, in register-sized groups: scores two
+// pairs per key load (dot_qk_n), value sums four pairs per value-chunk load with the accumulators
+// in registers; block rows are walked without divisions. Per pair every operation — the q·k lanes and
+// reduction, the softmax, the value sums, the F16 accumulator roundings — is the single-query
+// kernel's in the same order, so the results are bit-identical; only which rows stay in registers
+// or L1 between pairs changes.
+
+typedef struct attn_pair {
+    const float *q;        // the pair's q (the F16-rounded copy in its slab for the online path)
+    float *out;            // head_dim_v floats
+    float *slab;           // head_dim + head_dim_v + pos + n_q floats of scratch
+    int32_t first, last;   // visible keys
+    float M, S;            // online softmax state
+} attn_pair;
+
+// dot_qk for nq query rows against one key, the key chunk loaded once: per row the same FMA lanes,
+// reduction tree and double tail.
+static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, int64_t off, int n, bool f16,
+                            float *dots) {
+    __m256 acc[CG_ATTN_SLABS][4];
+    for (int k = 0; k < nq; k++)
+        for (int j = 0; j < 4; j++) acc[k][j] = _mm256_setzero_ps();
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32) {
+        __m256 kv[4];
+        for (int j = 0; j < 4; j++) kv[j] = load_kv(kbase, off + i + 8 * j, f16);
+        for (int k = 0; k < nq; k++)
+            for (int j = 0; j < 4; j++)
+                acc[k][j] = _mm256_fmadd_ps(_mm256_loadu_ps(qs[k] + i + 8 * j), kv[j], acc[k][j]);
+    }
+    for (int k = 0; k < nq; k++) {
+        const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][2]), _mm256_add_ps(acc[k][1], acc[k][3]));
+        const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
+        const __m128 h = _mm_hadd_ps(t0, t0);
+        double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+        for (int d = np; d < n; d++) sum += (double)(qs[k][d] * kv_elem(kbase, off + d, f16));
+        dots[k] = (float)sum;
+    }
+}
+
+// Scores of NP (1..2, a constant after inlining) pairs over their keys: dot_qk_n with the key
+// loaded once for both, the block walked without divisions.
+static inline __attribute__((always_inline)) void scores_group(const cg_attn_args *a, int kvh, const attn_pair *P,
+                                                                float *const *p, const int NP) {
+    const int hd = a->head_dim;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd;
+    const bool f16 = a->kv_type == CG_KV_F16;
+    int32_t lo = P[0].first, hi = P[0].last;
+    for (int k = 1; k < NP; k++) {
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
+    }
+    int b = lo / a->block_size, r = lo % a->block_size;
+    for (int32_t t = lo; t <= hi; t++) {
+        const float *qs[2];
+        int act[2], n = 0;
+        for (int k = 0; k < NP; k++)
+            if (P[k].first <= t && t <= P[k].last) {
+                act[n] = k;
+                qs[n++] = P[k].q;
+            }
+        float dots[2];
+        const int64_t koff = r * kv_row + (int64_t)kvh * hd;
+        if (n == NP && NP == 2) dot_qk_n(qs, 2, a->k_blocks[b], koff, hd, f16, dots);
+        else
+            for (int m = 0; m < n; m++) dots[m] = dot_qk(qs[m], a->k_blocks[b], koff, hd, f16);
+        for (int m = 0; m < n; m++) p[act[m]][t] = score(a, dots[m]);
+        if (++r == a->block_size) r = 0, b++;
+    }
+}
+
+// Σ w·v of NP (1..4, a constant after inlining) pairs whose weights w[k][t] = p[t]·inv are final:
+// per pair and 8-lane chunk the single-query kernel's double-lane sums in key order, the value
+// chunk loaded once for all NP and the accumulators in registers.
+static inline __attribute__((always_inline)) void values_group(const cg_attn_args *a, int kvh, const attn_pair *P,
+                                                                float *const *w, const int NP) {
+    const int hdv = a->head_dim_v;
+    const int64_t kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const bool f16 = a->kv_type == CG_KV_F16;
+    int32_t lo = P[0].first, hi = P[0].last, c_lo = P[0].first, c_hi = P[0].last;
+    for (int k = 1; k < NP; k++) {
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
+        if (P[k].first > c_lo) c_lo = P[k].first;
+        if (P[k].last < c_hi) c_hi = P[k].last;
+    }
+    int d = 0;
+    for (; d + 8 <= hdv; d += 8) {
+        __m256d acc_lo[4], acc_hi[4];
+        for (int k = 0; k < NP; k++) acc_lo[k] = acc_hi[k] = _mm256_setzero_pd();
+        int b = lo / a->block_size, r = lo % a->block_size;
+        for (int32_t t = lo; t <= hi; t++) {
+            const __m256 v = load_kv(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16);
+            const bool all = t >= c_lo && t <= c_hi;
+            for (int k = 0; k < NP; k++) {
+                if (!all && (t < P[k].first || t > P[k].last)) continue;
+                const __m256 x = _mm256_mul_ps(_mm256_set1_ps(w[k][t]), v);
+                acc_lo[k] = _mm256_add_pd(acc_lo[k], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+                acc_hi[k] = _mm256_add_pd(acc_hi[k], _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+            }
+            if (++r == a->block_size) r = 0, b++;
+        }
+        for (int k = 0; k < NP; k++) {
+            _mm_storeu_ps(P[k].out + d, _mm256_cvtpd_ps(acc_lo[k]));
+            _mm_storeu_ps(P[k].out + d + 4, _mm256_cvtpd_ps(acc_hi[k]));
+        }
+    }
+    for (; d < hdv; d++)
+        for (int k = 0; k < NP; k++) {
+            double acc = 0.0;
+            for (int32_t t = P[k].first; t <= P[k].last; t++) {
+                const int b = t / a->block_size, r = t % a->block_size;
+                acc += (double)(w[k][t] * kv_elem(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
+            }
+            P[k].out[d] = (float)acc;
+        }
+}
+
+static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    const int hd = a->head_dim, hdv = a->head_dim_v;
+    float *p[CG_ATTN_SLABS];
+    for (int k = 0; k < np; k++) p[k] = P[k].slab + hd + hdv;
+    int k = 0;
+    for (; k + 2 <= np; k += 2) scores_group(a, kvh, P + k, p + k, 2);
+    if (k < np) scores_group(a, kvh, P + k, p + k, 1);
+    for (k = 0; k < np; k++) {
+        const float inv = softmax_scores(p[k], P[k].first, P[k].last);
+        for (int32_t t = P[k].first; t <= P[k].last; t++) p[k][t] *= inv;   // the single kernel's p[t] * inv
+    }
+    for (k = 0; k + 4 <= np; k += 4) values_group(a, kvh, P + k, p + k, 4);
+    switch (np - k) {
+    case 3: values_group(a, kvh, P + k, p + k, 3); break;
+    case 2: values_group(a, kvh, P + k, p + k, 2); break;
+    case 1: values_group(a, kvh, P + k, p + k, 1); break;
+    default: break;
+    }
+}
+
+// The online F16 path for NP (1..4, a constant after inlining) pairs: per key the scores (two
+// pairs per key load), each pair's running max/sum update with libm expf, then every value chunk
+// loaded once and folded into each active pair's F16 accumulator exactly as attend_online_f16 does.
+static inline __attribute__((always_inline)) void online_group(const cg_attn_args *a, int kvh, attn_pair *P,
+                                                                const int NP) {
+    const int hd = a->head_dim, hdv = a->head_dim_v;
+    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
+    uint16_t *acc[4];
+    int32_t lo = P[0].first, hi = P[0].last;
+    for (int k = 0; k < NP; k++) {
+        round_q_f16(P[k].q, P[k].slab, hd);
+        P[k].q = P[k].slab;
+        acc[k] = (uint16_t *)(P[k].slab + hd);
+        memset(acc[k], 0, (size_t)hdv * sizeof *acc[k]);
+        P[k].M = -INFINITY;
+        P[k].S = 0.0f;
+        if (P[k].first < lo) lo = P[k].first;
+        if (P[k].last > hi) hi = P[k].last;
+    }
+    int b = lo / a->block_size, r = lo % a->block_size;
+    for (int32_t t = lo; t <= hi; t++) {
+        bool on[4], rescale[4] = {false, false, false, false};
+        float dots[4], ms[4] = {1.0f, 1.0f, 1.0f, 1.0f}, vs[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+        const void *kb = a->k_blocks[b];
+        const int64_t koff = r * kv_row + (int64_t)kvh * hd;
+        for (int k = 0; k < NP; k++) on[k] = P[k].first <= t && t <= P[k].last;
+        for (int k = 0; k < NP; k += 2) {
+            if (k + 1 < NP && on[k] && on[k + 1]) {
+                const float *qs[2] = {P[k].q, P[k + 1].q};
+                dot_qk_n(qs, 2, kb, koff, hd, true, dots + k);
+            } else {
+                if (on[k]) dots[k] = dot_qk(P[k].q, kb, koff, hd, true);
+                if (k + 1 < NP && on[k + 1]) dots[k + 1] = dot_qk(P[k + 1].q, kb, koff, hd, true);
+            }
+        }
+        for (int k = 0; k < NP; k++) {
+            if (!on[k]) continue;
+            const float sc = score(a, dots[k]);
+            ms[k] = 1.0f;
+            vs[k] = 1.0f;
+            rescale[k] = sc > P[k].M;
+            if (rescale[k]) {
+                const float m_old = P[k].M;
+                P[k].M = sc;
+                ms[k] = expf(m_old - P[k].M);
+            } else {
+                vs[k] = expf(sc - P[k].M);
+            }
+        }
+        const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
+        int d = 0;
+        for (; d + 8 <= hdv; d += 8) {
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            for (int k = 0; k < NP; k++) {
+                if (!on[k]) continue;
+                uint16_t *ac = acc[k] + d;
+                __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ac));
+                if (rescale[k]) {
+                    const __m256 y = _mm256_mul_ps(x, _mm256_set1_ps(ms[k]));
+                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
+                }
+                const __m256 z = _mm256_fmadd_ps(vv, _mm256_set1_ps(vs[k]), x);
+                _mm_storeu_si128((__m128i *)ac, _mm256_cvtps_ph(z, _MM_FROUND_TO_NEAREST_INT));
+            }
+        }
+        for (; d < hdv; d++)
+            for (int k = 0; k < NP; k++) {
+                if (!on[k]) continue;
+                float x = cg_f16_to_f32(acc[k][d]);
+                if (rescale[k]) x = cg_f16_to_f32(cg_f32_to_f16(x * ms[k]));
+                acc[k][d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs[k], x));
+            }
+        for (int k = 0; k < NP; k++)
+            if (on[k]) P[k].S = P[k].S * ms[k] + vs[k];
+        if (++r == a->block_size) r = 0, b++;
+    }
+    for (int k = 0; k < NP; k++) {
+        const float inv = P[k].S == 0.0f ? 0.0f : 1.0f / P[k].S;
+        for (int d = 0; d < hdv; d++) P[k].out[d] = cg_f16_to_f32(acc[k][d]) * inv;
+    }
+}
+
+static void online_f16_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    int k = 0;
+    for (; k + 4 <= np; k += 4) online_group(a, kvh, P + k, 4);
+    switch (np - k) {
+    case 3: online_group(a, kvh, P + k, 3); break;
+    case 2: online_group(a, kvh, P + k, 2); break;
+    case 1: online_group(a, kvh, P + k, 1); break;
+    default: break;
+    }
+}
+
+// One pass over the keys/values for the pairs gathered so far.
+static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
+    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_f16_multi(a, kvh, P, np);
+    else two_pass_multi(a, kvh, P, np);
+}
+
+static void avx2_attention_multi(const cg_attn_args *a, int n_q) {
+    if (n_q < 1 || n_q > CG_ATTN_MAX_Q) return;
+    const int group = a->n_head / a->n_head_kv;
+    const int64_t slab = (int64_t)a->head_dim + a->head_dim_v + a->pos + n_q;
+    attn_pair P[CG_ATTN_SLABS];
+    int np = 0;
+    for (int kvh = 0; kvh < a->n_head_kv; kvh++) {
+        for (int i = 0; i < n_q; i++)
+            for (int g = 0; g < group; g++) {
+                const int h = kvh * group + g;
+                const int32_t pos = a->pos + i;
+                int32_t first = 0;
+                if (a->n_swa > 0 && pos - a->n_swa + 1 > 0) first = pos - a->n_swa + 1;
+                P[np] = (attn_pair){
+                    .q = a->q + (int64_t)i * a->n_head * a->head_dim + (int64_t)h * a->head_dim,
+                    .out = a->out + (int64_t)i * a->n_head * a->head_dim_v + (int64_t)h * a->head_dim_v,
+                    .slab = a->scratch + np * slab,
+                    .first = first,
+                    .last = pos,
+                };
+                if (++np == CG_ATTN_SLABS) {
+                    run_pairs(a, kvh, P, np);
+                    np = 0;
+                }
+            }
+        if (np > 0) {
+            run_pairs(a, kvh, P, np);
+            np = 0;
+        }
+    }
+}
+
 // ---- the rest: the reference ---------------------------------------------------------------------
 
 static void avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
@@ -242,6 +531,7 @@ static const cg_kern AVX2 = {
     .rmsnorm = avx2_rmsnorm,
     .rope = avx2_rope,
     .attention = avx2_attention,
+    .attention_multi = avx2_attention_multi,
     .glu = avx2_glu,
 };
 
