@@ -5,7 +5,8 @@
 // (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
 // vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
 // it, so matmul_multi equals separate matmuls bit for bit. Weights repacked at load
-// (CG_LAYOUT_Q4_0_X8, kern/repack.h) take the table's q4_0x8 kernel (or the scalar reference) over
+// (CG_LAYOUT_Q4_0_X8, and the Q8_0 LM head in CG_LAYOUT_Q8_0_X8; kern/repack.h) take the table's
+// q4_0x8 / q8_0x8 kernel (or the scalar reference) over
 // the same row tiles (16 rows: whole 8-row groups); their Q8_0 activations get per-block side data
 // (cg_q8_0_aux) computed with the quantization. Tensor views and buffers are borrowed; no state.
 #include "kern/qmatmul.h"
@@ -30,6 +31,7 @@ typedef struct mm_job {
     size_t xq_row[CG_KERN_MAX_MULTI];
     cg_q8_0_aux *aux[CG_KERN_MAX_MULTI];       // NULL unless a repacked weight reads set q
     cg_q4_0x8_matmul_fn q4_0x8;                // the table's, or ref_q4_0x8
+    cg_q4_0x8_matmul_fn q8_0x8;                // the table's, or ref_q8_0x8 (CG_LAYOUT_Q8_0_X8)
     const float *X;
     int64_t n_in, n_tok;
 } mm_job;
@@ -52,6 +54,12 @@ static void ref_q4_0x8(const void *W, int64_t n_in, const void *xq, size_t xq_ro
                        int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)aux;
     cg_repack_q4_0x8_matmul_ref(W, n_in, xq, xq_row, n_tok, Y, ldy, r0, r1);
+}
+
+static void ref_q8_0x8(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
+                       int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    (void)aux;
+    cg_repack_q8_0x8_matmul_ref(W, n_in, xq, xq_row, n_tok, Y, ldy, r0, r1);
 }
 
 // First tile of weight w whose cost offset reaches `at` (tile t starts at cost0[w] + t·row_bytes).
@@ -83,6 +91,8 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
         const int q = j->xq_of[w];
         if (W->layout == CG_LAYOUT_Q4_0_X8)
             j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
+        else if (W->layout == CG_LAYOUT_Q8_0_X8)
+            j->q8_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (j->n_tok == 1)
             cg_qops_matvec(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->Y[w] + b, b, e);
         else
@@ -96,7 +106,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
     if (n_w < 1 || n_w > CG_KERN_MAX_MULTI)
         return cg_err_set(err, CG_ERR_INVALID, "matmul: %d weights in one call (1..%d)", n_w, CG_KERN_MAX_MULTI);
     mm_job j = {.ops = ops, .n_w = n_w, .X = X, .n_in = W[0]->ne[0], .n_tok = n_tok,
-                .q4_0x8 = ops->q4_0x8_matmul ? ops->q4_0x8_matmul : ref_q4_0x8};
+                .q4_0x8 = ops->q4_0x8_matmul ? ops->q4_0x8_matmul : ref_q4_0x8,
+                .q8_0x8 = ops->q8_0x8_matmul ? ops->q8_0x8_matmul : ref_q8_0x8};
     bool need_aux[CG_KERN_MAX_MULTI] = {false};
     uint32_t xq_type[CG_KERN_MAX_MULTI] = {0};
     uint64_t work = 0;
@@ -116,7 +127,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", T->name,
                               (long long)j.n_in, vt->name);
         if (T->layout != CG_LAYOUT_STORED &&
-            (T->layout != CG_LAYOUT_Q4_0_X8 || T->type != CG_QTYPE_Q4_0 || T->ne[1] % 8))
+            (T->ne[1] % 8 || !((T->layout == CG_LAYOUT_Q4_0_X8 && T->type == CG_QTYPE_Q4_0) ||
+                               (T->layout == CG_LAYOUT_Q8_0_X8 && T->type == CG_QTYPE_Q8_0))))
             return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
                               T->name, T->layout, tr->name, (long long)T->ne[1]);
         int q = 0;
@@ -129,7 +141,7 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             j.n_xq++;
         }
         j.xq_of[w] = q;
-        if (T->layout == CG_LAYOUT_Q4_0_X8) need_aux[q] = true;
+        if (T->layout != CG_LAYOUT_STORED) need_aux[q] = true;   // both repacked layouts read Q8_0
         j.W[w] = T;
         j.Y[w] = Y[w];
         const uint64_t tiles = (uint64_t)(T->ne[1] + TILE - 1) / TILE;

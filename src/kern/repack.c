@@ -1,5 +1,5 @@
-// repack.c — the Q4_0 8-row interleaved layout (repack.h): the repack at load, its inverse, the
-// activation side data and the scalar reference of the kernels.
+// repack.c — the Q4_0 and Q8_0 8-row interleaved layouts (repack.h): the repack at load, its
+// inverse, the activation side data and the scalar references of the kernels.
 //
 // Invariants: a repacked matrix holds exactly the stored nibbles and scales, only moved (the round
 // trip cg_unpack_q4_0x8 ∘ cg_repack_q4_0 is the identity); the reference computes every output
@@ -116,6 +116,98 @@ void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
                             const uint8_t q = blk->qs[32 * k4 + 4 * j + e];
                             isum += ((q & 0x0F) - 8) * a[b].qs[4 * k4 + e] + ((q >> 4) - 8) * a[b].qs[16 + 4 * k4 + e];
                         }
+                    const float scale = cg_f16_to_f32(blk->d[j]) * da;   // one rounded float product
+                    acc[j] = fmaf((float)isum, scale, acc[j]);
+                }
+            }
+            for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j];
+        }
+    }
+}
+
+// ---- Q8_0 x8 ------------------------------------------------------------------------------------
+
+bool cg_repack_q8_0_eligible(const cg_tensor *W) {
+    return W->type == CG_QTYPE_Q8_0 && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % QK == 0 &&
+           W->ne[1] > 0 && W->ne[1] % ROWS == 0 && W->ne[2] == 1 && W->ne[3] == 1 &&
+           W->row_bytes == (uint64_t)(W->ne[0] / QK) * sizeof(cg_block_q8_0);
+}
+
+cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
+    *out = 0;
+    if (!cg_repack_q8_0_eligible(W))
+        return cg_err_set(err, CG_ERR_INVALID,
+                          "repack: tensor '%s' (type %u, layout %u, [%lld, %lld, %lld, %lld]) is not a Q8_0 matrix "
+                          "with rows of a multiple of 32 and a multiple of 8 rows",
+                          W->name ? W->name : "?", W->type, W->layout, (long long)W->ne[0], (long long)W->ne[1],
+                          (long long)W->ne[2], (long long)W->ne[3]);
+    uint64_t n;
+    if (!cg_mul_u64(W->row_bytes, (uint64_t)W->ne[1], &n) || n > SIZE_MAX)
+        return cg_err_set(err, CG_ERR_LIMIT, "repack: tensor '%s' of %lld rows of %llu bytes overflows", W->name,
+                          (long long)W->ne[1], (unsigned long long)W->row_bytes);
+    *out = (size_t)n;
+    return CG_OK;
+}
+
+cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
+    size_t need;
+    cg_status st = cg_repack_q8_0_size(W, &need, err);
+    if (st) return st;
+    if (dst_size < need)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
+                          need, dst_size);
+    const int64_t nb = W->ne[0] / QK, n_groups = W->ne[1] / ROWS;
+    const unsigned char *src = W->data;
+    cg_block_q8_0x8 *o = dst;
+    for (int64_t g = 0; g < n_groups; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q8_0x8 blk;
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q8_0 x;
+                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
+                blk.d[j] = x.d;
+                for (int k = 0; k < 8; k++) memcpy(&blk.qs[32 * k + 4 * j], &x.qs[4 * k], 4);
+            }
+            memcpy(&o[g * nb + b], &blk, sizeof blk);
+        }
+    *out = *W;
+    out->data = dst;
+    out->layout = CG_LAYOUT_Q8_0_X8;
+    return CG_OK;
+}
+
+void cg_unpack_q8_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
+    const int64_t nb = n_in / QK;
+    const cg_block_q8_0x8 *s = src;
+    cg_block_q8_0 *d = dst;
+    for (int64_t g = 0; g < n_rows / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q8_0x8 blk;
+            memcpy(&blk, &s[g * nb + b], sizeof blk);
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q8_0 x;
+                x.d = blk.d[j];
+                for (int k = 0; k < 8; k++) memcpy(&x.qs[4 * k], &blk.qs[32 * k + 4 * j], 4);
+                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
+            }
+        }
+}
+
+void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = n_in / QK;
+    const cg_block_q8_0x8 *w = W;
+    for (int64_t k = 0; k < n_tok; k++) {
+        const cg_block_q8_0 *a = (const cg_block_q8_0 *)((const unsigned char *)xq + (size_t)k * xq_row);
+        for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
+            float acc[ROWS] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                const cg_block_q8_0x8 *blk = &w[g * nb + b];
+                const float da = cg_f16_to_f32(a[b].d);
+                for (int j = 0; j < ROWS; j++) {
+                    int32_t isum = 0;   // |isum| ≤ 32·127·128 < 2^24: exact as a float
+                    for (int k8 = 0; k8 < 8; k8++)
+                        for (int e = 0; e < 4; e++) isum += blk->qs[32 * k8 + 4 * j + e] * a[b].qs[4 * k8 + e];
                     const float scale = cg_f16_to_f32(blk->d[j]) * da;   // one rounded float product
                     acc[j] = fmaf((float)isum, scale, acc[j]);
                 }

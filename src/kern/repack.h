@@ -1,5 +1,5 @@
-// repack.h — Q4_0 weights repacked at load into an 8-row interleaved layout, and the scalar
-// reference of the kernels over it.
+// repack.h — Q4_0 weights (and a Q8_0 LM head) repacked at load into an 8-row interleaved layout,
+// and the scalar references of the kernels over them.
 //
 // Why: llama.cpp's CPU backend on AVX2 repacks every Q4_0 matmul weight whose row count is a
 // multiple of 8 (ggml's block_q4_0x8, "q4_0_8x8_q8_0") and computes each output element as a
@@ -76,6 +76,47 @@ void cg_repack_q8_0_aux(const void *xq, int64_t n_in, cg_q8_0_aux *aux);
 // Preconditions: r0, r1 multiples of 8; n_in a multiple of 32.
 // Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
 void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1);
+
+// ---- Q8_0, 8 rows interleaved (the LM head only) ------------------------------------------------
+//
+// Layout (cg_block_q8_0x8): as for Q4_0, group g's block b is element g·nb + b; d[j] = row j's
+// block scale and, for k < 8, j < 8, e < 4, qs[32k + 4j + e] = q_j[4k + e] (q_j the int8 quants of
+// row j's block): a 32-byte load of qs[32k..32k+31] holds in 32-bit lane j row j's elements
+// 4k..4k+3. Size = stored size (272 = 8 × 34 bytes). Layout tag CG_LAYOUT_Q8_0_X8.
+//
+// The kernels compute every output element as acc = fma((float)isum_b, d_w,b · d_a,b, acc) over
+// the blocks b in order (the same order as the Q4_0 layout above) — NOT the float order of the
+// stored-layout Q8_0 kernels (llama.cpp's, which sums per-block terms in SIMD lanes). The model
+// therefore repacks only the output matrix (the LM head) this way: its results are final logits,
+// never requantized, so the order difference stays at float rounding (~1e-6 relative). Every other
+// Q8_0 matrix keeps the stored layout and its kernels.
+
+typedef struct cg_block_q8_0x8 {
+    cg_f16 d[8];        // block scale of rows 0..7 of the group
+    int8_t qs[256];     // see the layout above
+} cg_block_q8_0x8;
+
+_Static_assert(sizeof(cg_block_q8_0x8) == 272, "q8_0x8 block is 8 Q8_0 blocks");
+
+// True when `W` is a stored-layout Q8_0 matrix this layout can hold (same shape rules as Q4_0).
+bool cg_repack_q8_0_eligible(const cg_tensor *W);
+
+// Bytes of the repacked copy (= ne[1] · row_bytes). Errors: CG_ERR_INVALID (not eligible, the
+// message names the tensor, its type and shape), CG_ERR_LIMIT (overflow).
+cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err);
+
+// Writes the repacked copy of W into dst (dst_size ≥ cg_repack_q8_0_size bytes) and returns its
+// view in *out (layout CG_LAYOUT_Q8_0_X8, data = dst). Errors: those of cg_repack_q8_0_size, and
+// CG_ERR_INVALID when dst_size is too small.
+cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err);
+
+// The inverse (n_rows a multiple of 8) back to stored Q8_0 rows. For tests and tools.
+void cg_unpack_q8_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
+
+// The scalar reference: same contract as cg_repack_q4_0x8_matmul_ref, for W in the Q8_0x8 layout.
+// Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
+void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
                                  int64_t ldy, int64_t r0, int64_t r1);
 
 #endif

@@ -3,8 +3,9 @@
 // Every tensor view points into the gguf mapping owned by the model (m->file). The loader checks
 // each bound tensor's shape against the hyper-parameters and that a reference kernel exists for its
 // type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0
-// matmul weights are repacked into one owned allocation (m->repacked; kern/repack.h) and their views
-// point there (tok_embd never: rows are gathered from it). Defaults follow llama.cpp
+// matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
+// allocation (m->repacked; kern/repack.h) and their views point there (tok_embd never: rows are
+// gathered from it; a tied output costs a second copy of its bytes, see repack_weights). Defaults follow llama.cpp
 // (rope base 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
 #include <math.h>
 #include <stdio.h>
@@ -327,8 +328,25 @@ static void drop_pages(const void *p, size_t n) {
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+// Which repacked layout weight t gets: Q4_0 x8 for every eligible Q4_0 matmul weight; Q8_0 x8 only
+// for the output matrix (its float order differs from the stored Q8_0 kernels', which is harmless
+// only for final logits: kern/repack.h). CG_LAYOUT_STORED: none.
+static cg_layout repack_kind(const cg_model *m, const cg_tensor *t) {
+    if (cg_repack_q4_0_eligible(t)) return CG_LAYOUT_Q4_0_X8;
+    if (t == &m->output && cg_repack_q8_0_eligible(t)) return CG_LAYOUT_Q8_0_X8;
+    return CG_LAYOUT_STORED;
+}
+
+static cg_status repack_size(const cg_tensor *t, cg_layout kind, size_t *sz, cg_err *err) {
+    return kind == CG_LAYOUT_Q8_0_X8 ? cg_repack_q8_0_size(t, sz, err) : cg_repack_q4_0_size(t, sz, err);
+}
+
 // Repacks every eligible weight (kern/repack.h) into one owned allocation, when the kernel set is
-// AVX2 and CHINGU_REPACK is not "0". Stored-layout views stay as they are.
+// AVX2 and CHINGU_REPACK is not "0". Stored-layout views stay as they are. Memory: an untied output
+// costs nothing extra (its stored pages are dropped); a tied one (the view shares tok_embd's bytes)
+// keeps tok_embd in the mapping for the row lookups, whose pages then stay mostly unread, and adds
+// the repacked copy (n_vocab · n_embd · 34/32 bytes in Q8_0: 145 MB for qwen2.5-0.5b, 279 MB for
+// llama-3.2-1b) as anonymous memory.
 static cg_status repack_weights(cg_model *m, cg_err *err) {
     const char *env = getenv("CHINGU_REPACK");
     if ((env && !strcmp(env, "0")) || cg_cpu_isa() != CG_ISA_AVX2) return CG_OK;
@@ -339,8 +357,9 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
     const int n = matmul_weights(m, w, cap);
     size_t total = 0, sz;
     for (int i = 0; i < n; i++) {
-        if (!cg_repack_q4_0_eligible(w[i])) continue;
-        if ((st = cg_repack_q4_0_size(w[i], &sz, err))) goto done;
+        const cg_layout kind = repack_kind(m, w[i]);
+        if (kind == CG_LAYOUT_STORED) continue;
+        if ((st = repack_size(w[i], kind, &sz, err))) goto done;
         if (!cg_add_size(total, (sz + 63) & ~(size_t)63, &total)) {
             st = cg_err_set(err, CG_ERR_LIMIT, "model: repacked weights overflow at '%s'", w[i]->name);
             goto done;
@@ -355,10 +374,14 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
     m->repacked_bytes = total;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        if (!cg_repack_q4_0_eligible(w[i])) continue;
-        if ((st = cg_repack_q4_0_size(w[i], &sz, err))) goto done;
+        const cg_layout kind = repack_kind(m, w[i]);
+        if (kind == CG_LAYOUT_STORED) continue;
+        if ((st = repack_size(w[i], kind, &sz, err))) goto done;
         cg_tensor view;
-        if ((st = cg_repack_q4_0(w[i], (unsigned char *)m->repacked + off, total - off, &view, err))) goto done;
+        unsigned char *dst = (unsigned char *)m->repacked + off;
+        st = kind == CG_LAYOUT_Q8_0_X8 ? cg_repack_q8_0(w[i], dst, total - off, &view, err)
+                                       : cg_repack_q4_0(w[i], dst, total - off, &view, err);
+        if (st) goto done;
         if (w[i]->data != m->tok_embd.data) drop_pages(w[i]->data, sz);
         *w[i] = view;
         off += (sz + 63) & ~(size_t)63;

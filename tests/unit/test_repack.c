@@ -9,6 +9,9 @@
 //   order matters;
 // * the AVX2 kernel (when the CPU has it) bit-identical with the repacked reference, directly and
 //   through the compute-op table's matmul / matmul_multi (with a 2-thread pool and without);
+// * the Q8_0 x8 layout (LM head): round trip and a hand-placed element; its scalar reference
+//   against the traits' stored Q8_0 × Q8_0 vec_dot (|Δ| ≤ 1e-5·Σ|w·y|, weights including −128) for
+//   odd shapes and tokens 1..13; the AVX2 kernel and the table's matmul bit-identical with it;
 // * model load (shared rand-phi3-Q4_0: fused qkv and gate_up; skipped when absent): on AVX2 every
 //   Q4_0 matmul weight is repacked (its bytes unpack to the file's), token_embd is not, and
 //   CHINGU_REPACK=0 keeps everything stored; the two loads' logits agree within 2 % of the range.
@@ -234,6 +237,144 @@ static void test_kernels(void **state) {
     cg_pool_free(pool);
 }
 
+// A random Q8_0 matrix, with some quants forced to −128 (the extreme the kernel's |w| must hold).
+static unsigned char *make_q8_0(int64_t n_in, int64_t n_out, cg_tensor *W) {
+    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q8_0);
+    const size_t rb = (size_t)(n_in / 32) * sizeof(cg_block_q8_0);
+    unsigned char *w = malloc(rb * (size_t)n_out);
+    float *row = malloc((size_t)n_in * sizeof *row);
+    for (int64_t o = 0; o < n_out; o++) {
+        for (int64_t i = 0; i < n_in; i++) row[i] = frand();
+        tr->from_f32(row, w + rb * (size_t)o, n_in);
+        cg_block_q8_0 *b = (cg_block_q8_0 *)(w + rb * (size_t)o);
+        b[0].qs[o % 32] = -128;
+    }
+    free(row);
+    *W = (cg_tensor){.name = "output.weight", .type = CG_QTYPE_Q8_0, .ne = {n_in, n_out, 1, 1}, .row_bytes = rb,
+                     .data = w};
+    return w;
+}
+
+static void test_q8_0x8(void **state) {
+    (void)state;
+    static const int64_t N_IN[] = {32, 96, 160, 896, 4096};
+    static const int64_t ROWS[] = {8, 24, 40, 264};
+    static const int64_t TOK[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13};
+    const cg_qtype_traits *q8 = cg_qtype_get(CG_QTYPE_Q8_0);
+    const bool avx2 = cg_cpu_isa_available(CG_ISA_AVX2);
+    const cg_qops *ops = cg_qops_for(CG_ISA_AVX2);
+    const cg_kern *K = cg_kern_get();
+    cg_err err = {0};
+    cg_pool *pool = NULL;
+    CG_ASSERT_OK(cg_pool_new(2, &pool, &err), &err);
+    cg_arena arena;
+    cg_arena_init(&arena, 1 << 20);
+    double worst = 0.0;
+    int n_cases = 0;
+    for (size_t a = 0; a < sizeof N_IN / sizeof N_IN[0]; a++)
+        for (size_t b = 0; b < sizeof ROWS / sizeof ROWS[0]; b++) {
+            const int64_t n_in = N_IN[a], n_out = ROWS[b], max_tok = 13, nb = n_in / 32;
+            cg_tensor W, R;
+            unsigned char *w = make_q8_0(n_in, n_out, &W);
+            assert_true(cg_repack_q8_0_eligible(&W));
+            size_t n;
+            CG_ASSERT_OK(cg_repack_q8_0_size(&W, &n, &err), &err);
+            assert_int_equal(n, W.row_bytes * (size_t)n_out);
+            unsigned char *r = aligned_alloc(64, (n + 63) & ~(size_t)63), *back = malloc(n);
+            CG_ASSERT_OK(cg_repack_q8_0(&W, r, n, &R, &err), &err);
+            assert_int_equal(R.layout, CG_LAYOUT_Q8_0_X8);
+            cg_unpack_q8_0x8(r, n_in, n_out, back);
+            assert_memory_equal(back, w, n);
+            // By hand: row 5 of group 0, block nb−1, element 4·6+2 = 26 sits at qs[32·6 + 4·5 + 2].
+            const cg_block_q8_0 *st = (const cg_block_q8_0 *)(w + 5 * W.row_bytes) + (nb - 1);
+            const cg_block_q8_0x8 *x8 = (const cg_block_q8_0x8 *)r + (nb - 1);
+            assert_int_equal(st->qs[26], x8->qs[32 * 6 + 4 * 5 + 2]);
+            assert_int_equal(st->d, x8->d[5]);
+            const size_t xq_row = (size_t)nb * sizeof(cg_block_q8_0);
+            float *X = malloc((size_t)(n_in * max_tok) * sizeof *X);
+            unsigned char *xq = malloc(xq_row * (size_t)max_tok);
+            cg_q8_0_aux *aux = malloc((size_t)(nb * max_tok) * sizeof *aux);
+            const size_t ny = (size_t)(n_out * max_tok) * sizeof(float);
+            float *Ys = malloc(ny), *Yr = malloc(ny), *Yk = malloc(ny), *Ym = malloc(ny), *Y2 = malloc(ny);
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t k = 0; k < max_tok; k++) {
+                q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
+                cg_repack_q8_0_aux(xq + (size_t)k * xq_row, n_in, aux + k * nb);
+            }
+            for (size_t t = 0; t < sizeof TOK / sizeof TOK[0]; t++) {
+                const int64_t n_tok = TOK[t];
+                for (int64_t k = 0; k < n_tok; k++)
+                    for (int64_t o = 0; o < n_out; o++)
+                        q8->vec_dot(n_in, &Ys[k * n_out + o], w + (size_t)o * W.row_bytes, xq + (size_t)k * xq_row);
+                cg_repack_q8_0x8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, 0, n_out);
+                for (int64_t k = 0; k < n_tok; k++)
+                    for (int64_t o = 0; o < n_out; o++) {
+                        const cg_block_q8_0 *wb = (const cg_block_q8_0 *)(w + (size_t)o * W.row_bytes);
+                        const cg_block_q8_0 *ab = (const cg_block_q8_0 *)(xq + (size_t)k * xq_row);
+                        double terms = 0.0;
+                        for (int64_t i = 0; i < n_in; i++)
+                            terms += fabs((double)wb[i / 32].qs[i % 32] * cg_f16_to_f32(wb[i / 32].d) *
+                                          ab[i / 32].qs[i % 32] * cg_f16_to_f32(ab[i / 32].d));
+                        const double d = fabs((double)Yr[k * n_out + o] - Ys[k * n_out + o]);
+                        if (d > 1e-5 * terms + 1e-30)
+                            fail_msg("q8_0x8 n_in %lld rows %lld tokens %lld: Y[%lld,%lld] repacked ref %.9g vs "
+                                     "stored ref %.9g",
+                                     (long long)n_in, (long long)n_out, (long long)n_tok, (long long)k, (long long)o,
+                                     Yr[k * n_out + o], Ys[k * n_out + o]);
+                        if (terms > 0 && d / terms > worst) worst = d / terms;
+                    }
+                if (avx2) {
+                    memset(Yk, 0, ny);
+                    ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, 0, n_out);
+                    assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                    if (n_out > 8) {   // a sub-range of row groups: only those rows written
+                        memset(Yk, 0, ny);
+                        ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, 8, n_out);
+                        for (int64_t k = 0; k < n_tok; k++) {
+                            for (int64_t o = 0; o < 8; o++) assert_true(Yk[k * n_out + o] == 0.0f);
+                            assert_memory_equal(Yk + k * n_out + 8, Yr + k * n_out + 8,
+                                                (size_t)(n_out - 8) * sizeof(float));
+                        }
+                    }
+                }
+                for (int p = 0; p < 2; p++) {
+                    cg_arena_reset(&arena);
+                    CG_ASSERT_OK(K->matmul(&R, X, n_tok, Yk, &arena, p ? pool : NULL, &err), &err);
+                    assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                    const cg_tensor *Ws[2] = {&R, &W};
+                    float *Yo[2] = {Ym, Y2};
+                    CG_ASSERT_OK(K->matmul_multi(Ws, 2, X, n_tok, Yo, &arena, p ? pool : NULL, &err), &err);
+                    assert_memory_equal(Ym, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                }
+                n_cases++;
+            }
+            free(w), free(r), free(back), free(X), free(xq), free(aux), free(Ys), free(Yr), free(Yk), free(Ym),
+                free(Y2);
+        }
+    // Ineligible: wrong type or row count are errors naming the tensor; a short buffer too.
+    cg_tensor W, R, bad;
+    unsigned char *w = make_q8_0(64, 16, &W);
+    size_t n;
+    bad = W;
+    bad.ne[1] = 12;
+    assert_false(cg_repack_q8_0_eligible(&bad));
+    assert_int_equal(cg_repack_q8_0_size(&bad, &n, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "output.weight"));
+    bad = W;
+    bad.type = CG_QTYPE_Q4_0;
+    assert_int_equal(cg_repack_q8_0_size(&bad, &n, &err), CG_ERR_INVALID);
+    unsigned char small[16];
+    assert_int_equal(cg_repack_q8_0(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "needs"));
+    free(w);
+    print_message("q8_0x8: %d cases (n_in 32..4096, rows 8..264, tokens 1..13): round trip identical; repacked "
+                  "reference vs stored Q8_0 reference max |Δ|/Σ|w·y| = %.2e (bound 1e-5); AVX2 kernel %s; table "
+                  "'%s' matmul/matmul_multi bit-identical with the reference\n",
+                  n_cases, worst, avx2 ? "bit-identical with it" : "not run (no AVX2)", K->name);
+    cg_arena_free(&arena);
+    cg_pool_free(pool);
+}
+
 // Last-position logits of a fixed token sequence.
 static float *logits_of(const cg_model *m) {
     static const int32_t TOK[] = {1, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
@@ -314,6 +455,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_order_by_hand),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_q8_0x8),
         cmocka_unit_test(test_model_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,10 @@ static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, f
         cg_repack_q4_0x8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
         return CG_OK;
     }
+    if (W->layout == CG_LAYOUT_Q8_0_X8 && W->type == CG_QTYPE_Q8_0 && W->ne[1] % 8 == 0) {
+        cg_repack_q8_0x8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
+        return CG_OK;
+    }
     if (W->layout != CG_LAYOUT_STORED)
         return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
                           W->name, W->layout, tr->name, (long long)W->ne[1]);

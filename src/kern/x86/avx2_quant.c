@@ -159,6 +159,7 @@ static const cg_qops AVX2 = {
             [CG_QTYPE_Q8_K] = cg_avx2_quant_q8_K,
         },
     .q4_0x8_matmul = cg_avx2_q4_0x8_matmul,
+    .q8_0x8_matmul = cg_avx2_q8_0x8_matmul,
 };
 
 const cg_qops *cg_qops_avx2(void) { return &AVX2; }

@@ -1,4 +1,5 @@
-// avx2_repack.c — AVX2 matmul over the repacked Q4_0 layout (kern/repack.h, avx2_repack.h).
+// avx2_repack.c — AVX2 matmuls over the repacked Q4_0 and Q8_0 layouts (kern/repack.h,
+// avx2_repack.h).
 //
 // One weight block column of a row group (8 rows × 32 elements, 144 bytes) is unpacked once into
 // eight registers of unsigned nibbles, register i holding in 32-bit lane j row j's elements
@@ -15,7 +16,13 @@
 // loop order changes which tile computes an element, never its value. Software prefetch: before
 // each block the kernel requests every cache line up to PF_AHEAD bytes past it (never past the end
 // of the caller's row range), as cg_qops_matvec does for the stored layout — decode streams the
-// weights once, and the hardware prefetcher alone leaves the bandwidth under-used. No state.
+// weights once, and the hardware prefetcher alone leaves the bandwidth under-used. 
+// The Q8_0 x8 kernel (the LM head) has the same loop nest and tiles; per block column and k < 8 it
+// loads the 32 int8 weights holding in lane j row j's elements 4k..4k+3, and per token multiplies
+// |w| (unsigned, ≤ 128) by the broadcast activation quants with w's sign moved onto them
+// (sign_epi8; exact because Q8_0 activations from the quantizer lie in −127..127) — maddubs pairs
+// reach at most 2·128·127 = 32512, so no int16 saturation — then madd into int32 lanes per k.
+// Lane j's sum is the exact integer block dot product; the float step is the Q4_0 one. No state.
 #include "kern/x86/avx2_repack.h"
 
 #include <immintrin.h>
@@ -71,6 +78,67 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w,
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(Y + t * ldy, acc[t]);
 }
 
+// Y[t·ldy + 0..7] (t < NT) for one Q8_0 x8 row group w (nb blocks) against NT activation rows.
+static inline __attribute__((always_inline)) void tile8(const cg_block_q8_0x8 *w, int64_t nb, const unsigned char *xq,
+                                                         size_t xq_row, const cg_q8_0_aux *aux, float *Y, int64_t ldy,
+                                                         pf_state *pf, const int NT) {
+    const size_t w_off = (size_t)((const unsigned char *)w - pf->base);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[TILE_TOK];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
+        __m256i s[TILE_TOK];
+        for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            const __m256i wk = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * k));
+            const __m256i aw = _mm256_abs_epi8(wk);
+            for (int t = 0; t < NT; t++) {
+                const cg_block_q8_0 *a = (const cg_block_q8_0 *)(xq + (size_t)t * xq_row) + b;
+                const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(a->qs + 4 * k), wk));
+                s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
+        for (int t = 0; t < NT; t++) {
+            const cg_q8_0_aux *x = aux + t * nb + b;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(dw, _mm256_set1_ps(x->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(Y + t * ldy, acc[t]);
+}
+
+void cg_avx2_q8_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
+                           int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = n_in / QK, g_end = r1 / ROWS;
+    const size_t row_group = (size_t)nb * sizeof(cg_block_q8_0x8);
+    const int64_t g_blk = (int64_t)row_group < BLOCK_BYTES ? BLOCK_BYTES / (int64_t)row_group : 1;
+    const cg_block_q8_0x8 *w = W;
+    const unsigned char *x = xq;
+    for (int64_t gb = r0 / ROWS; gb < g_end; gb += g_blk) {
+        const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
+        for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
+            const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
+            pf_state pf = {(const unsigned char *)W, (size_t)gb * row_group, (size_t)g_end * row_group};
+            for (int64_t g = gb; g < ge; g++) {
+                const cg_block_q8_0x8 *wg = w + g * nb;
+                int64_t k = c0;
+                for (; k + TILE_TOK <= c1; k += TILE_TOK)
+                    tile8(wg, nb, x + (size_t)k * xq_row, xq_row, aux + k * nb, Y + k * ldy + g * ROWS, ldy, &pf,
+                          TILE_TOK);
+                const unsigned char *xk = x + (size_t)k * xq_row;
+                float *yk = Y + k * ldy + g * ROWS;
+                switch (c1 - k) {
+                case 1: tile8(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, &pf, 1); break;
+                case 2: tile8(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, &pf, 2); break;
+                case 3: tile8(wg, nb, xk, xq_row, aux + k * nb, yk, ldy, &pf, 3); break;
+                default: break;
+                }
+            }
+        }
+    }
+}
+
 void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
                            int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
     const int64_t nb = n_in / QK, g_end = r1 / ROWS;
@@ -89,7 +157,8 @@ void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t x
                 const cg_block_q4_0x8 *wg = w + g * nb;
                 int64_t k = c0;
                 for (; k + TILE_TOK <= c1; k += TILE_TOK)
-                    tile(wg, nb, x + (size_t)k * xq_row, xq_row, aux + k * nb, Y + k * ldy + g * ROWS, ldy, &pf, TILE_TOK);
+                    tile(wg, nb, x + (size_t)k * xq_row, xq_row, aux + k * nb, Y + k * ldy + g * ROWS, ldy, &pf,
+                         TILE_TOK);
                 const unsigned char *xk = x + (size_t)k * xq_row;
                 float *yk = Y + k * ldy + g * ROWS;
                 switch (c1 - k) {

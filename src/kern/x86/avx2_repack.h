@@ -1,4 +1,4 @@
-// avx2_repack.h — AVX2 kernels over the repacked Q4_0 layout (kern/repack.h), compiled with
+// avx2_repack.h — AVX2 kernels over the repacked Q4_0 and Q8_0 layouts (kern/repack.h), compiled with
 // -mavx2 -mfma -mf16c. Call only when cg_cpu_isa_available(CG_ISA_AVX2) is true.
 //
 // Same contract and shapes as the scalar reference cg_repack_q4_0x8_matmul_ref, and bit-identical
@@ -19,6 +19,12 @@
 // row xq + k·xq_row and aux + k·(n_in/32) its side data (cg_repack_q8_0_aux).
 // Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
 void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
+                           int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
+
+// The same over the Q8_0 x8 layout (the LM head), bit-identical with cg_repack_q8_0x8_matmul_ref;
+// aux supplies only the activation scales (aux.d). The activation quants must lie in −127..127
+// (what every Q8_0 quantizer here writes).
+void cg_avx2_q8_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
                            int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
 
 #endif
