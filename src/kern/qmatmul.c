@@ -91,9 +91,19 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
         const int q = j->xq_of[w];
         if (W->layout == CG_LAYOUT_Q4_0_X8)
             j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
-        else if (W->layout == CG_LAYOUT_Q8_0_X8)
-            j->q8_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
-        else if (j->n_tok == 1)
+        else if (W->layout == CG_LAYOUT_Q8_0_X8) {
+            // Whole groups through the repacked kernel; the tail rows (stored, kern/repack.h) below.
+            const int64_t n8 = W->ne[1] / 8 * 8, e8 = e < n8 ? e : n8;
+            if (b < e8)
+                j->q8_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e8);
+            if (e <= n8) continue;
+            if (b < n8) b = n8;
+            if (j->n_tok == 1)
+                cg_qops_matvec(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->Y[w] + b, b, e);
+            else
+                cg_qops_matmul(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->xq_row[q], j->n_tok,
+                               j->Y[w], W->ne[1], b, e);
+        } else if (j->n_tok == 1)
             cg_qops_matvec(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->Y[w] + b, b, e);
         else
             cg_qops_matmul(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w],
@@ -127,8 +137,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             return cg_err_set(err, CG_ERR_FORMAT, "matmul: '%s' row of %lld is not a multiple of %s blocks", T->name,
                               (long long)j.n_in, vt->name);
         if (T->layout != CG_LAYOUT_STORED &&
-            (T->ne[1] % 8 || !((T->layout == CG_LAYOUT_Q4_0_X8 && T->type == CG_QTYPE_Q4_0) ||
-                               (T->layout == CG_LAYOUT_Q8_0_X8 && T->type == CG_QTYPE_Q8_0))))
+            !(T->layout == CG_LAYOUT_Q4_0_X8 && T->type == CG_QTYPE_Q4_0 && T->ne[1] % 8 == 0) &&
+            !(T->layout == CG_LAYOUT_Q8_0_X8 && T->type == CG_QTYPE_Q8_0 && T->ne[1] >= 8))
             return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
                               T->name, T->layout, tr->name, (long long)T->ne[1]);
         int q = 0;

@@ -129,7 +129,7 @@ void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 
 bool cg_repack_q8_0_eligible(const cg_tensor *W) {
     return W->type == CG_QTYPE_Q8_0 && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % QK == 0 &&
-           W->ne[1] > 0 && W->ne[1] % ROWS == 0 && W->ne[2] == 1 && W->ne[3] == 1 &&
+           W->ne[1] >= ROWS && W->ne[2] == 1 && W->ne[3] == 1 &&
            W->row_bytes == (uint64_t)(W->ne[0] / QK) * sizeof(cg_block_q8_0);
 }
 
@@ -138,7 +138,7 @@ cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
     if (!cg_repack_q8_0_eligible(W))
         return cg_err_set(err, CG_ERR_INVALID,
                           "repack: tensor '%s' (type %u, layout %u, [%lld, %lld, %lld, %lld]) is not a Q8_0 matrix "
-                          "with rows of a multiple of 32 and a multiple of 8 rows",
+                          "with rows of a multiple of 32 and at least 8 rows",
                           W->name ? W->name : "?", W->type, W->layout, (long long)W->ne[0], (long long)W->ne[1],
                           (long long)W->ne[2], (long long)W->ne[3]);
     uint64_t n;
@@ -170,6 +170,8 @@ cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tens
             }
             memcpy(&o[g * nb + b], &blk, sizeof blk);
         }
+    const size_t n8 = (size_t)(n_groups * ROWS) * W->row_bytes;   // the tail rows, as stored
+    memcpy((unsigned char *)dst + n8, src + n8, need - n8);
     *out = *W;
     out->data = dst;
     out->layout = CG_LAYOUT_Q8_0_X8;
@@ -191,6 +193,8 @@ void cg_unpack_q8_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) 
                 memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
             }
         }
+    const int64_t n8 = n_rows / ROWS * ROWS;
+    memcpy(&d[n8 * nb], &s[n8 / ROWS * nb], (size_t)((n_rows - n8) * nb) * sizeof(cg_block_q8_0));
 }
 
 void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,

@@ -83,7 +83,10 @@ void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // Layout (cg_block_q8_0x8): as for Q4_0, group g's block b is element g·nb + b; d[j] = row j's
 // block scale and, for k < 8, j < 8, e < 4, qs[32k + 4j + e] = q_j[4k + e] (q_j the int8 quants of
 // row j's block): a 32-byte load of qs[32k..32k+31] holds in 32-bit lane j row j's elements
-// 4k..4k+3. Size = stored size (272 = 8 × 34 bytes). Layout tag CG_LAYOUT_Q8_0_X8.
+// 4k..4k+3. Size = stored size (272 = 8 × 34 bytes). Layout tag CG_LAYOUT_Q8_0_X8. The row count
+// need not be a multiple of 8 (vocabularies often are not): the n8 = 8·⌊ne[1]/8⌋ rows form the
+// groups, and the tail rows n8..ne[1]−1 follow them in the stored layout, so row r ≥ n8 is at
+// data + r·row_bytes as in the file; matmuls compute the tail with the stored Q8_0 kernels.
 //
 // The kernels compute every output element as acc = fma((float)isum_b, d_w,b · d_a,b, acc) over
 // the blocks b in order (the same order as the Q4_0 layout above) — NOT the float order of the
@@ -99,7 +102,8 @@ typedef struct cg_block_q8_0x8 {
 
 _Static_assert(sizeof(cg_block_q8_0x8) == 272, "q8_0x8 block is 8 Q8_0 blocks");
 
-// True when `W` is a stored-layout Q8_0 matrix this layout can hold (same shape rules as Q4_0).
+// True when `W` is a stored-layout Q8_0 2-D matrix with rows of a positive multiple of 32 and at
+// least 8 rows.
 bool cg_repack_q8_0_eligible(const cg_tensor *W);
 
 // Bytes of the repacked copy (= ne[1] · row_bytes). Errors: CG_ERR_INVALID (not eligible, the
@@ -111,10 +115,11 @@ cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err);
 // CG_ERR_INVALID when dst_size is too small.
 cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err);
 
-// The inverse (n_rows a multiple of 8) back to stored Q8_0 rows. For tests and tools.
+// The inverse (any n_rows, the tail copied as it is) back to stored Q8_0 rows. For tests and tools.
 void cg_unpack_q8_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
 
-// The scalar reference: same contract as cg_repack_q4_0x8_matmul_ref, for W in the Q8_0x8 layout.
+// The scalar reference: same contract as cg_repack_q4_0x8_matmul_ref (r0, r1 multiples of 8: the
+// groups only; the tail rows are the stored kernels' business), for W in the Q8_0x8 layout.
 // Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
 void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
                                  int64_t ldy, int64_t r0, int64_t r1);
