@@ -115,11 +115,14 @@ void cg_avx2_q8_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t x
     const int64_t g_blk = (int64_t)row_group < BLOCK_BYTES ? BLOCK_BYTES / (int64_t)row_group : 1;
     const cg_block_q8_0x8 *w = W;
     const unsigned char *x = xq;
+    // Prefetch only when the weights stream through once (n_tok ≤ one chunk: decode, small batches);
+    // a prefill reuses each row block from L2, where the requests would only cost instructions.
+    const size_t pf_end = n_tok <= CHUNK_TOK ? (size_t)g_end * row_group : 0;
     for (int64_t gb = r0 / ROWS; gb < g_end; gb += g_blk) {
         const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
         for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
             const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
-            pf_state pf = {(const unsigned char *)W, (size_t)gb * row_group, (size_t)g_end * row_group};
+            pf_state pf = {(const unsigned char *)W, (size_t)gb * row_group, pf_end};
             for (int64_t g = gb; g < ge; g++) {
                 const cg_block_q8_0x8 *wg = w + g * nb;
                 int64_t k = c0;
@@ -147,12 +150,14 @@ void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t x
     const cg_block_q4_0x8 *w = W;
     const unsigned char *x = xq;
     const size_t row_group = (size_t)nb * sizeof(cg_block_q4_0x8);
+    // Prefetch only when the weights stream through once (n_tok ≤ one chunk: decode, small batches);
+    // a prefill reuses each row block from L2, where the requests would only cost instructions.
+    const size_t pf_end = n_tok <= CHUNK_TOK ? (size_t)g_end * row_group : 0;
     for (int64_t gb = r0 / ROWS; gb < g_end; gb += g_blk) {
         const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
         for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
             const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
-            // Each pass over the row block streams it once: prefetch ahead within the range.
-            pf_state pf = {(const unsigned char *)W, (size_t)gb * row_group, (size_t)g_end * row_group};
+            pf_state pf = {(const unsigned char *)W, (size_t)gb * row_group, pf_end};
             for (int64_t g = gb; g < ge; g++) {
                 const cg_block_q4_0x8 *wg = w + g * nb;
                 int64_t k = c0;
