@@ -110,7 +110,7 @@ static bool is_f32_model(const char *name) {
 // flip from a 1-ulp difference elsewhere, as described above).
 static bool strict_margin(const char *name) {
     static const char *const STRICT[] = {"-F16",   "-BF16",   "-Q8_0",   "-Q4_1",   "-Q5_1",
-                                         "-Q2_K",  "-Q3_K_M", "-Q4_K_M", "-Q5_K_M", "-Q6_K"};
+                                         "-Q2_K",  "-Q3_K_M", "-Q4_K_M", "-Q5_K_M", "-Q6_K", "-Q5_0"};
     const size_t n = strlen(name);
     for (size_t i = 0; i < sizeof STRICT / sizeof STRICT[0]; i++) {
         const size_t k = strlen(STRICT[i]);
