@@ -94,7 +94,8 @@ static void avx2_glu(cg_act_kind kind, const float *gate, const float *up, float
 // Bit-identical with the reference (generic/ref.c), only vectorised: q·k in ggml's order (four
 // 8-lane FMA accumulators over 32-element steps, the same reduction tree, the tail in double); the
 // F16 online path rounds its accumulator after every key with the same single-rounding FMA; the
-// F32 two-pass path sums weights·values in double lanes in key order.
+// two-pass path with an F32 cache sums the softmax and weights·values in ggml's lane orders
+// (pv_sum_f32), with an F16 cache (f32_acc) in double lanes in key order.
 
 static inline __m256 load_kv(const void *base, int64_t off, bool f16) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)));
@@ -194,7 +195,8 @@ static void pv_sum_f32(const cg_attn_args *a, int kvh, const float *w, int32_t f
         float acc[32] = {0};
         for (int32_t t = first; t <= last; t++) {
             const int b = t / a->block_size, r = t % a->block_size;
-            acc[t & mask] = fmaf(((const float *)a->v_blocks[b])[r * kv_row_v + (int64_t)kvh * hdv + d], w[t], acc[t & mask]);
+            const float v = ((const float *)a->v_blocks[b])[r * kv_row_v + (int64_t)kvh * hdv + d];
+            acc[t & mask] = fmaf(v, w[t], acc[t & mask]);
         }
         if (a->pv_gemm) {
             const float u0 = acc[4] + acc[0], u1 = acc[5] + acc[1], u2 = acc[6] + acc[2], u3 = acc[7] + acc[3];
@@ -383,9 +385,10 @@ static inline __attribute__((always_inline)) void scores_group(const cg_attn_arg
     }
 }
 
-// Σ w·v of NP (1..4, a constant after inlining) pairs whose weights w[k][t] = p[t]·inv are final:
-// per pair and 8-lane chunk the single-query kernel's double-lane sums in key order, the value
-// chunk loaded once for all NP and the accumulators in registers.
+// F16 cache with f32_acc: Σ w·v of NP (1..4, a constant after inlining) pairs whose weights
+// w[k][t] = p[t]·inv are final: per pair and 8-lane chunk the single-query kernel's double-lane
+// sums in key order, the value chunk loaded once for all NP and the accumulators in registers.
+// (An F32 cache takes pv_sum_f32 pair by pair.)
 static inline __attribute__((always_inline)) void values_group(const cg_attn_args *a, int kvh, const attn_pair *P,
                                                                 float *const *w, const int NP) {
     const int hdv = a->head_dim_v;
