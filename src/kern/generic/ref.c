@@ -6,7 +6,8 @@
 //     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot (weights
 //     repacked at load: kern/repack.h's reference, in llama.cpp's q4_0_8x8 order);
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
-//   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale);
+//   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale), each
+//     rotated value one FMA with the x1 product rounded first (GCC's contraction in ggml's build);
 //   * SiLU and softmax use ggml's AVX2 exp polynomial (v_expf) on 8-wide chunks;
 //   * attention, two kernels chosen by the caller: an F32 cache (or f32_acc) takes ggml's
 //     soft_max + mul_mat steps (scores, max, exp, ggml's chunked sum, normalise, Σ p·v in the
@@ -150,20 +151,23 @@ static void ref_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_r
         sn[i0 / 2] = sinf(th) * mscale;
         theta *= theta_scale;
     }
+    // The rotation as llama.cpp's x86 build evaluates it (GCC contracts x0·c − x1·s and x0·s + x1·c
+    // into one FMA each, the x1 product rounded first): with the plain expression the F32 files'
+    // prompt logits differ from llama.cpp's by ~1e-6, with this (and ggml's F32 matmul order) by 0.
     for (int h = 0; h < n_head; h++) {
         float *v = x + (int64_t)h * head_dim;
         if (rp->kind == CG_ROPE_NORM) {
             for (int i0 = 0; i0 < n_rot; i0 += 2) {
                 float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0 / 2], s = sn[i0 / 2];
-                v[i0] = x0 * c - x1 * s;
-                v[i0 + 1] = x0 * s + x1 * c;
+                v[i0] = fmaf(x0, c, -(x1 * s));
+                v[i0 + 1] = fmaf(x0, s, x1 * c);
             }
         } else {
             int half = n_rot / 2;
             for (int i = 0; i < half; i++) {
                 float x0 = v[i], x1 = v[i + half], c = cs[i], s = sn[i];
-                v[i] = x0 * c - x1 * s;
-                v[i + half] = x0 * s + x1 * c;
+                v[i] = fmaf(x0, c, -(x1 * s));
+                v[i + half] = fmaf(x0, s, x1 * c);
             }
         }
     }
