@@ -257,7 +257,12 @@ static float qk_dot(const cg_attn_args *a, const float *qv, int64_t kv_row, int3
     for (int l = 0; l < 8; l++) x0[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
     float t0[4];
     for (int k = 0; k < 4; k++) t0[k] = x0[k] + x0[k + 4];
-    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));
+    if (a->kv_type == CG_KV_F32) {   // ggml_vec_dot_f32: a float tail, one FMA per element (GCC's contraction)
+        float sumf = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+        for (int d = np; d < n; d++) sumf = fmaf(qv[d], kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d), sumf);
+        return sumf;
+    }
+    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));   // ggml_vec_dot_f16: the tail in double
     for (int d = np; d < n; d++) sum += (double)(qv[d] * kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d));
     return (float)sum;
 }

@@ -115,7 +115,13 @@ static inline float dot_qk(const float *q, const void *kbase, int64_t off, int n
     const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
     const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
     const __m128 h = _mm_hadd_ps(t0, t0);   // (t0+t1, t2+t3, …)
-    double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+    const float tree = _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
+    if (!f16) {   // ggml_vec_dot_f32's tail: float, one FMA per element
+        float sumf = tree;
+        for (int d = np; d < n; d++) sumf = fmaf(q[d], kv_elem(kbase, off + d, false), sumf);
+        return sumf;
+    }
+    double sum = (double)tree;   // ggml_vec_dot_f16's tail: double
     for (int d = np; d < n; d++) sum += (double)(q[d] * kv_elem(kbase, off + d, f16));
     return (float)sum;
 }
@@ -348,7 +354,14 @@ static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, i
         const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][2]), _mm256_add_ps(acc[k][1], acc[k][3]));
         const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
         const __m128 h = _mm_hadd_ps(t0, t0);
-        double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+        const float tree = _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
+        if (!f16) {
+            float sumf = tree;
+            for (int d = np; d < n; d++) sumf = fmaf(qs[k][d], kv_elem(kbase, off + d, false), sumf);
+            dots[k] = sumf;
+            continue;
+        }
+        double sum = (double)tree;
         for (int d = np; d < n; d++) sum += (double)(qs[k][d] * kv_elem(kbase, off + d, f16));
         dots[k] = (float)sum;
     }
