@@ -87,6 +87,9 @@ typedef struct cg_attn_args {
     cg_kv_dtype kv_type;
     bool f32_acc;                // F16 cache: keep q and the value accumulator in F32 (ggml's tiled
                                  // kernel for batches of ≥ 64 rows) instead of rounding them to F16
+    bool pv_gemm;                // F32 two-pass path: the batch has >= 2 tokens, so Σ w·v follows
+                                 // llamafile's gemm (one 8-lane FMA accumulator over keys, lane =
+                                 // key position mod 8); else ggml_vec_dot_f32 (four, mod 32)
     int block_size;
     const void *const *k_blocks; // per table entry: base of that block's keys for this layer
     const void *const *v_blocks;

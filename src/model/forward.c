@@ -135,6 +135,7 @@ static void attn_worker(void *ctx, int i_thread, int n_thread) {
             .softcap = h->attn_softcap,
             .kv_type = j->kv_type,
             .f32_acc = j->b->n >= 64,
+            .pv_gemm = j->b->n >= 2,
             .block_size = j->block_size,
             .k_blocks = j->kb[last],   // the last entry's table covers the whole tile
             .v_blocks = j->vb[last],

@@ -4,7 +4,8 @@
 // * every query row of attention_multi(a, n_q) equals the reference table's attention() for that
 //   row alone (its q, its position, a scratch of the single-query size) — and the same table's
 //   attention(), which test_kern_table.c already ties to the reference;
-// * F32 cache, F16 cache (online F16 accumulator) and F16 with f32_acc; GQA ratios 1, 2 and 7;
+// * F32 cache (value sums in both pv_gemm lane orders), F16 cache (online F16 accumulator) and F16
+//   with f32_acc; GQA ratios 1, 2 and 7;
 //   head_dim 64, 128 and 80 (a tail past the 32-element steps); block sizes 5 and 16 (a tile of
 //   queries crosses blocks); sliding window on/off; soft-cap on/off; n_q 1..13 starting at
 //   positions that fall mid-block; K/V blocks in a shuffled table, each its own allocation, and a
@@ -34,6 +35,7 @@ typedef struct mcase {
     float softcap;
     cg_kv_dtype kv;
     bool f32_acc;
+    bool pv_gemm;         // F32 cache: the value sums' lane order (tinyBLAS mod 8 / vec_dot mod 32)
 } mcase;
 
 typedef struct cache {
@@ -85,9 +87,9 @@ static void free_cache(cache *ch) {
 }
 
 static const char *describe(const mcase *c, char *buf, size_t n) {
-    snprintf(buf, n, "heads %d/%d, dim %d, block %d, pos %d, n_q %d, swa %d, softcap %g, kv %s, f32_acc %d",
+    snprintf(buf, n, "heads %d/%d, dim %d, block %d, pos %d, n_q %d, swa %d, softcap %g, kv %s, f32_acc %d, pv_gemm %d",
              c->n_head, c->n_head_kv, c->head_dim, c->block_size, c->pos, c->n_q, c->n_swa, c->softcap,
-             c->kv == CG_KV_F16 ? "f16" : "f32", c->f32_acc);
+             c->kv == CG_KV_F16 ? "f16" : "f32", c->f32_acc, c->pv_gemm);
     return buf;
 }
 
@@ -107,7 +109,7 @@ static void run_case(const cg_kern *k, const mcase *c, rng *r) {
     cg_attn_args a = {.q = q, .out = om, .n_head = c->n_head, .n_head_kv = c->n_head_kv,
                       .head_dim = c->head_dim, .head_dim_v = c->head_dim, .pos = c->pos, .n_swa = c->n_swa,
                       .scale = 1.0f / sqrtf((float)c->head_dim), .softcap = c->softcap, .kv_type = c->kv,
-                      .f32_acc = c->f32_acc, .block_size = c->block_size,
+                      .f32_acc = c->f32_acc, .pv_gemm = c->pv_gemm, .block_size = c->block_size,
                       .k_blocks = (const void *const *)ch.kb, .v_blocks = (const void *const *)ch.vb};
     const size_t n_ms = (size_t)cg_attn_multi_scratch(&a, c->n_q);
     float *ms = malloc(n_ms * sizeof *ms);
@@ -166,6 +168,7 @@ static int run_grid(const cg_kern *k, bool full) {
                         .softcap = variant & 2 ? 2.0f : 0.0f,   // small: tanh saturates
                         .kv = kv == 1 ? CG_KV_F32 : CG_KV_F16,
                         .f32_acc = kv == 2,
+                        .pv_gemm = ((n_q >> 1) + (int)g) % 2 == 1,
                     };
                     run_case(k, &c, &r);
                     n++;
@@ -199,7 +202,7 @@ static void test_multi_long(void **state) {
     for (int kv = 0; kv < 3; kv++) {
         mcase c = {.n_head = 14, .n_head_kv = 2, .head_dim = 64, .block_size = 16, .n_q = CG_ATTN_MAX_Q,
                    .pos = 203, .n_swa = kv == 0 ? 0 : 9, .softcap = 0.0f,
-                   .kv = kv == 1 ? CG_KV_F32 : CG_KV_F16, .f32_acc = kv == 2};
+                   .kv = kv == 1 ? CG_KV_F32 : CG_KV_F16, .f32_acc = kv == 2, .pv_gemm = true};
         run_case(k, &c, &r);
     }
 }

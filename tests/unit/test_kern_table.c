@@ -44,7 +44,7 @@ typedef struct attn_case {
     int32_t pos, n_swa;
     float softcap;
     cg_kv_dtype kv;
-    bool f32_acc;
+    bool f32_acc;   // F16 cache: F32 accumulation; F32 cache: taken as pv_gemm (the value sums' lane order)
 } attn_case;
 
 static void run_attn(const cg_kern *fast, const attn_case *c) {
@@ -74,7 +74,8 @@ static void run_attn(const cg_kern *fast, const attn_case *c) {
     cg_attn_args a = {.q = q, .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim = c->head_dim,
                       .head_dim_v = c->head_dim, .pos = c->pos, .n_swa = c->n_swa,
                       .scale = 1.0f / sqrtf((float)c->head_dim), .softcap = c->softcap, .kv_type = c->kv,
-                      .f32_acc = c->f32_acc, .block_size = c->block_size, .k_blocks = (const void *const *)kb,
+                      .f32_acc = c->f32_acc, .pv_gemm = c->f32_acc,
+                      .block_size = c->block_size, .k_blocks = (const void *const *)kb,
                       .v_blocks = (const void *const *)vb};
     a.out = o1;
     a.scratch = s1;

@@ -6,10 +6,12 @@
 //     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot (weights
 //     repacked at load: kern/repack.h's reference, in llama.cpp's q4_0_8x8 order);
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
-//   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale);
+//   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale), each
+//     rotated value one FMA with the x1 product rounded first (GCC's contraction in ggml's build);
 //   * SiLU and softmax use ggml's AVX2 exp polynomial (v_expf) on 8-wide chunks;
 //   * attention, two kernels chosen by the caller: an F32 cache (or f32_acc) takes ggml's
-//     soft_max + mul_mat steps (scores, max, exp, sum in double, normalise, Σ p·v); an F16 cache
+//     soft_max + mul_mat steps (scores, max, exp, ggml's chunked sum, normalise, Σ p·v in the
+//     accumulator lanes of tinyBLAS or vec_dot_f32); an F16 cache
 //     takes ggml's one-chunk flash attention (q rounded to F16, online softmax with running max M
 //     and sum S, value accumulator rounded to F16 after every key). q·k is summed in the lane
 //     order of ggml's AVX2 vec_dot. Both read K/V through the block table; attention_multi is
@@ -159,20 +161,23 @@ static void ref_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_r
         sn[i0 / 2] = sinf(th) * mscale;
         theta *= theta_scale;
     }
+    // The rotation as llama.cpp's x86 build evaluates it (GCC contracts x0·c − x1·s and x0·s + x1·c
+    // into one FMA each, the x1 product rounded first): with the plain expression the F32 files'
+    // prompt logits differ from llama.cpp's by ~1e-6, with this (and ggml's F32 matmul order) by 0.
     for (int h = 0; h < n_head; h++) {
         float *v = x + (int64_t)h * head_dim;
         if (rp->kind == CG_ROPE_NORM) {
             for (int i0 = 0; i0 < n_rot; i0 += 2) {
                 float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0 / 2], s = sn[i0 / 2];
-                v[i0] = x0 * c - x1 * s;
-                v[i0 + 1] = x0 * s + x1 * c;
+                v[i0] = fmaf(x0, c, -(x1 * s));
+                v[i0 + 1] = fmaf(x0, s, x1 * c);
             }
         } else {
             int half = n_rot / 2;
             for (int i = 0; i < half; i++) {
                 float x0 = v[i], x1 = v[i + half], c = cs[i], s = sn[i];
-                v[i] = x0 * c - x1 * s;
-                v[i + half] = x0 * s + x1 * c;
+                v[i] = fmaf(x0, c, -(x1 * s));
+                v[i + half] = fmaf(x0, s, x1 * c);
             }
         }
     }
@@ -262,7 +267,12 @@ static float qk_dot(const cg_attn_args *a, const float *qv, int64_t kv_row, int3
     for (int l = 0; l < 8; l++) x0[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
     float t0[4];
     for (int k = 0; k < 4; k++) t0[k] = x0[k] + x0[k + 4];
-    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));
+    if (a->kv_type == CG_KV_F32) {   // ggml_vec_dot_f32: a float tail, one FMA per element (GCC's contraction)
+        float sumf = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+        for (int d = np; d < n; d++) sumf = fmaf(qv[d], kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d), sumf);
+        return sumf;
+    }
+    double sum = (double)((t0[0] + t0[1]) + (t0[2] + t0[3]));   // ggml_vec_dot_f16: the tail in double
     for (int d = np; d < n; d++) sum += (double)(qv[d] * kv_at(a, a->k_blocks, kv_row, a->head_dim, p, kvh, d));
     return (float)sum;
 }
@@ -273,8 +283,44 @@ static float score(const cg_attn_args *a, float dot) {
     return a->softcap * tanhf(dot * (a->scale / a->softcap));
 }
 
-// F32 accumulation: scores, max, exp (ggml_v_expf), sum in double, normalise, then Σ p·v — the
-// order of ggml's soft_max + mul_mat (F32 cache) and of its tiled flash attention (F16 cache).
+// Sum of the weights p[first..last] the way ggml_vec_soft_max_f32 (AVX2) adds them: per 8-key
+// chunk aligned on position 0 (the masked keys of a chunk count as 0) a float tree — lanes
+// i+4 and i, then (0+2)+(1+3) — and the chunk sums in double.
+static double softmax_sum(const float *p, int32_t first, int32_t last) {
+    double sum = 0.0;
+    for (int32_t c = first & ~7; c <= last; c += 8) {
+        float l[8];
+        for (int i = 0; i < 8; i++) l[i] = c + i >= first && c + i <= last ? p[c + i] : 0.0f;
+        const float u0 = l[4] + l[0], u1 = l[5] + l[1], u2 = l[6] + l[2], u3 = l[7] + l[3];
+        sum += (double)((u0 + u2) + (u1 + u3));
+    }
+    return sum;
+}
+
+// Σ w[t]·v[t][d] over the visible keys in ggml's mul_mat order for an F32 cache: FMAs into float
+// accumulators chosen by key position mod 8 (pv_gemm: llamafile's tinyBLAS, hsum lanes i+4 and i,
+// then (0+2)+(1+3)) or mod 32 (ggml_vec_dot_f32: accumulator j = (t mod 32)/8, reduced
+// (0+2)+(1+3), then lanes i and i+4, then (0+1)+(2+3)). Masked keys have weight 0 there (an
+// exact no-op FMA), so they are skipped here.
+static float pv_sum(const cg_attn_args *a, const float *w, int32_t first, int32_t last, int64_t kv_row_v, int kvh,
+                    int d) {
+    float acc[32] = {0};
+    const int32_t mask = a->pv_gemm ? 7 : 31;
+    for (int32_t t = first; t <= last; t++)
+        acc[t & mask] = fmaf(kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d), w[t], acc[t & mask]);
+    if (a->pv_gemm) {
+        const float u0 = acc[4] + acc[0], u1 = acc[5] + acc[1], u2 = acc[6] + acc[2], u3 = acc[7] + acc[3];
+        return (u0 + u2) + (u1 + u3);
+    }
+    float x[8];
+    for (int i = 0; i < 8; i++) x[i] = (acc[i] + acc[16 + i]) + (acc[8 + i] + acc[24 + i]);
+    const float t0 = x[0] + x[4], t1 = x[1] + x[5], t2 = x[2] + x[6], t3 = x[3] + x[7];
+    return (t0 + t1) + (t2 + t3);
+}
+
+// F32 accumulation: scores, max, exp (ggml_v_expf); F32 cache: softmax_sum, w = p·(1/sum) in
+// float, pv_sum — the order of ggml's soft_max + mul_mat; F16 cache with f32_acc (ggml's tiled
+// flash attention): sums in double in key order.
 static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
     int kvh = h / (a->n_head / a->n_head_kv);
     int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
@@ -285,13 +331,18 @@ static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
         p[t] = score(a, qk_dot(a, q, kv_row, t, kvh));
         if (p[t] > M) M = p[t];
     }
-    double sum = 0.0;
-    for (int32_t t = first; t <= a->pos; t++) {
-        p[t] = v_expf(p[t] - M);
-        sum += (double)p[t];
-    }
-    float inv = (float)(1.0 / sum);
+    for (int32_t t = first; t <= a->pos; t++) p[t] = v_expf(p[t] - M);
     float *out = a->out + (int64_t)h * a->head_dim_v;
+    if (a->kv_type == CG_KV_F32) {
+        float inv = (float)(1.0 / softmax_sum(p, first, a->pos));
+        for (int32_t t = first; t <= a->pos; t++) p[t] *= inv;
+        for (int d = 0; d < a->head_dim_v; d++) out[d] = pv_sum(a, p, first, a->pos, kv_row_v, kvh, d);
+        return;
+    }
+    // F16 cache with f32_acc: key-order sums in double.
+    double sum = 0.0;
+    for (int32_t t = first; t <= a->pos; t++) sum += (double)p[t];
+    float inv = (float)(1.0 / sum);
     for (int d = 0; d < a->head_dim_v; d++) {
         double acc = 0.0;
         for (int32_t t = first; t <= a->pos; t++)

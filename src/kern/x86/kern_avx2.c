@@ -94,7 +94,8 @@ static void avx2_glu(cg_act_kind kind, const float *gate, const float *up, float
 // Bit-identical with the reference (generic/ref.c), only vectorised: q·k in ggml's order (four
 // 8-lane FMA accumulators over 32-element steps, the same reduction tree, the tail in double); the
 // F16 online path rounds its accumulator after every key with the same single-rounding FMA; the
-// F32 two-pass path sums weights·values in double lanes in key order.
+// two-pass path with an F32 cache sums the softmax and weights·values in ggml's lane orders
+// (pv_sum_f32), with an F16 cache (f32_acc) in double lanes in key order.
 
 static inline __m256 load_kv(const void *base, int64_t off, bool f16) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)));
@@ -114,7 +115,13 @@ static inline float dot_qk(const float *q, const void *kbase, int64_t off, int n
     const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
     const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
     const __m128 h = _mm_hadd_ps(t0, t0);   // (t0+t1, t2+t3, …)
-    double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+    const float tree = _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
+    if (!f16) {   // ggml_vec_dot_f32's tail: float, one FMA per element
+        float sumf = tree;
+        for (int d = np; d < n; d++) sumf = fmaf(q[d], kv_elem(kbase, off + d, false), sumf);
+        return sumf;
+    }
+    double sum = (double)tree;   // ggml_vec_dot_f16's tail: double
     for (int d = np; d < n; d++) sum += (double)(q[d] * kv_elem(kbase, off + d, f16));
     return (float)sum;
 }
@@ -124,9 +131,10 @@ static inline float score(const cg_attn_args *a, float dot) {
     return a->softcap * tanhf(dot * (a->scale / a->softcap));
 }
 
-// Softmax of the scores p[first..last] in place (max, ggml's exp, sum in double in key order);
-// returns 1/sum, by which the caller scales each weight.
-static float softmax_scores(float *p, int32_t first, int32_t last) {
+// Softmax of the scores p[first..last] in place (max, ggml's exp, the sum: ggml_mm (F32 cache) in
+// ggml's chunked order, else in double in key order); returns 1/sum, by which the caller scales
+// each weight.
+static float softmax_scores(float *p, int32_t first, int32_t last, bool ggml_mm) {
     float M = -INFINITY;
     for (int32_t t = first; t <= last; t++)
         if (p[t] > M) M = p[t];
@@ -142,8 +150,70 @@ static float softmax_scores(float *p, int32_t first, int32_t last) {
         p[t] = tmp[0];
     }
     double sum = 0.0;
-    for (t = first; t <= last; t++) sum += (double)p[t];
+    if (!ggml_mm) {
+        for (t = first; t <= last; t++) sum += (double)p[t];
+        return (float)(1.0 / sum);
+    }
+    // ggml_vec_soft_max_f32's order (see the reference's softmax_sum): 8-key chunks aligned on
+    // position 0, a float tree per chunk, the chunk sums in double.
+    for (int32_t c = first & ~7; c <= last; c += 8) {
+        float l[8];
+        for (int i = 0; i < 8; i++) l[i] = c + i >= first && c + i <= last ? p[c + i] : 0.0f;
+        const float u0 = l[4] + l[0], u1 = l[5] + l[1], u2 = l[6] + l[2], u3 = l[7] + l[3];
+        sum += (double)((u0 + u2) + (u1 + u3));
+    }
     return (float)(1.0 / sum);
+}
+
+// F32 cache: out[d] = Σ w[t]·v[t][d] in ggml's mul_mat order (the reference's pv_sum): FMAs into
+// float accumulators chosen by key position mod 8 (pv_gemm, llamafile's tinyBLAS) or mod 32
+// (ggml_vec_dot_f32), then their fixed reduction trees; 8 values of d per register.
+static void pv_sum_f32(const cg_attn_args *a, int kvh, const float *w, int32_t first, int32_t last, float *out) {
+    const int hdv = a->head_dim_v;
+    const int64_t kv_row_v = (int64_t)a->n_head_kv * hdv;
+    const int32_t mask = a->pv_gemm ? 7 : 31;
+    int d = 0;
+    for (; d + 8 <= hdv; d += 8) {
+        __m256 acc[32];
+        for (int i = 0; i <= mask; i++) acc[i] = _mm256_setzero_ps();
+        int b = first / a->block_size, r = first % a->block_size;
+        for (int32_t t = first; t <= last; t++) {
+            const __m256 v = _mm256_loadu_ps((const float *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv + d);
+            acc[t & mask] = _mm256_fmadd_ps(v, _mm256_set1_ps(w[t]), acc[t & mask]);
+            if (++r == a->block_size) r = 0, b++;
+        }
+        __m256 res;
+        if (a->pv_gemm) {
+            const __m256 u0 = _mm256_add_ps(acc[4], acc[0]), u1 = _mm256_add_ps(acc[5], acc[1]);
+            const __m256 u2 = _mm256_add_ps(acc[6], acc[2]), u3 = _mm256_add_ps(acc[7], acc[3]);
+            res = _mm256_add_ps(_mm256_add_ps(u0, u2), _mm256_add_ps(u1, u3));
+        } else {
+            __m256 x[8];
+            for (int i = 0; i < 8; i++)
+                x[i] = _mm256_add_ps(_mm256_add_ps(acc[i], acc[16 + i]), _mm256_add_ps(acc[8 + i], acc[24 + i]));
+            const __m256 t0 = _mm256_add_ps(x[0], x[4]), t1 = _mm256_add_ps(x[1], x[5]);
+            const __m256 t2 = _mm256_add_ps(x[2], x[6]), t3 = _mm256_add_ps(x[3], x[7]);
+            res = _mm256_add_ps(_mm256_add_ps(t0, t1), _mm256_add_ps(t2, t3));
+        }
+        _mm256_storeu_ps(out + d, res);
+    }
+    for (; d < hdv; d++) {
+        float acc[32] = {0};
+        for (int32_t t = first; t <= last; t++) {
+            const int b = t / a->block_size, r = t % a->block_size;
+            const float v = ((const float *)a->v_blocks[b])[r * kv_row_v + (int64_t)kvh * hdv + d];
+            acc[t & mask] = fmaf(v, w[t], acc[t & mask]);
+        }
+        if (a->pv_gemm) {
+            const float u0 = acc[4] + acc[0], u1 = acc[5] + acc[1], u2 = acc[6] + acc[2], u3 = acc[7] + acc[3];
+            out[d] = (u0 + u2) + (u1 + u3);
+        } else {
+            float x[8];
+            for (int i = 0; i < 8; i++) x[i] = (acc[i] + acc[16 + i]) + (acc[8 + i] + acc[24 + i]);
+            const float t0 = x[0] + x[4], t1 = x[1] + x[5], t2 = x[2] + x[6], t3 = x[3] + x[7];
+            out[d] = (t0 + t1) + (t2 + t3);
+        }
+    }
 }
 
 // q rounded to F16 and back (the online path's query), head_dim floats.
@@ -164,8 +234,13 @@ static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
         const int b = t / a->block_size, r = t % a->block_size;
         p[t] = score(a, dot_qk(q, a->k_blocks[b], r * kv_row + (int64_t)kvh * hd, hd, f16));
     }
-    const float inv = softmax_scores(p, first, a->pos);
+    const float inv = softmax_scores(p, first, a->pos, !f16);
     float *out = a->out + (int64_t)h * hdv;
+    if (!f16) {
+        for (int32_t t = first; t <= a->pos; t++) p[t] *= inv;
+        pv_sum_f32(a, kvh, p, first, a->pos, out);
+        return;
+    }
     int d = 0;
     int32_t t;
     for (; d + 8 <= hdv; d += 8) {
@@ -279,7 +354,14 @@ static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, i
         const __m256 x0 = _mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][2]), _mm256_add_ps(acc[k][1], acc[k][3]));
         const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
         const __m128 h = _mm_hadd_ps(t0, t0);
-        double sum = (double)(_mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1)));
+        const float tree = _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
+        if (!f16) {
+            float sumf = tree;
+            for (int d = np; d < n; d++) sumf = fmaf(qs[k][d], kv_elem(kbase, off + d, false), sumf);
+            dots[k] = sumf;
+            continue;
+        }
+        double sum = (double)tree;
         for (int d = np; d < n; d++) sum += (double)(qs[k][d] * kv_elem(kbase, off + d, f16));
         dots[k] = (float)sum;
     }
@@ -316,9 +398,10 @@ static inline __attribute__((always_inline)) void scores_group(const cg_attn_arg
     }
 }
 
-// Σ w·v of NP (1..4, a constant after inlining) pairs whose weights w[k][t] = p[t]·inv are final:
-// per pair and 8-lane chunk the single-query kernel's double-lane sums in key order, the value
-// chunk loaded once for all NP and the accumulators in registers.
+// F16 cache with f32_acc: Σ w·v of NP (1..4, a constant after inlining) pairs whose weights
+// w[k][t] = p[t]·inv are final: per pair and 8-lane chunk the single-query kernel's double-lane
+// sums in key order, the value chunk loaded once for all NP and the accumulators in registers.
+// (An F32 cache takes pv_sum_f32 pair by pair.)
 static inline __attribute__((always_inline)) void values_group(const cg_attn_args *a, int kvh, const attn_pair *P,
                                                                 float *const *w, const int NP) {
     const int hdv = a->head_dim_v;
@@ -371,8 +454,12 @@ static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np)
     for (; k + 2 <= np; k += 2) scores_group(a, kvh, P + k, p + k, 2);
     if (k < np) scores_group(a, kvh, P + k, p + k, 1);
     for (k = 0; k < np; k++) {
-        const float inv = softmax_scores(p[k], P[k].first, P[k].last);
+        const float inv = softmax_scores(p[k], P[k].first, P[k].last, a->kv_type == CG_KV_F32);
         for (int32_t t = P[k].first; t <= P[k].last; t++) p[k][t] *= inv;   // the single kernel's p[t] * inv
+    }
+    if (a->kv_type == CG_KV_F32) {   // the single kernel's value sums, pair by pair
+        for (k = 0; k < np; k++) pv_sum_f32(a, kvh, p[k], P[k].first, P[k].last, P[k].out);
+        return;
     }
     for (k = 0; k + 4 <= np; k += 4) values_group(a, kvh, P + k, p + k, 4);
     switch (np - k) {
