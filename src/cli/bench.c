@@ -232,7 +232,7 @@ int cg_cli_bench(int argc, char **argv) {
         for (int k = 0; k < n_res; k++) printf("%s %.0f %% of %d threads' time during %s", k ? "," : "", 100.0 * res[k].cpu_share, n_thread, res[k].test);
         printf(" (below 100 %%: the machine is shared, figures are lower than on an idle one)\n");
         const size_t rp = cg_model_repacked_bytes(b.m);
-        if (rp) printf("repacked at load: %.1f MiB of Q4_0 weights in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
+        if (rp) printf("repacked at load: %.1f MiB (Q4_0 matmul weights, Q8_0 LM head) in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
                        (double)rp / (1024.0 * 1024.0));
         // CPU time per token moves much less than t/s when other processes take the cores (spinning
         // pool workers count too), so it is the figure to compare between builds on a shared machine.

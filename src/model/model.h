@@ -5,7 +5,10 @@
 // row of flags per architecture, one generic Llama-style block. Weights are views into the mmap in
 // their stored format, except that on AVX2 the Q4_0 matmul weights with a multiple of 8 rows are
 // repacked at load into an 8-row interleaved copy owned by the model (kern/repack.h; llama.cpp does
-// the same, and it fixes the float summation order to llama.cpp's). The environment variable
+// the same, and it fixes the float summation order to llama.cpp's), and a Q8_0 LM head (output.weight,
+// or token_embd when tied: then the lookups keep reading the mapping) is repacked the same way — its
+// order then differs from llama.cpp's Q8_0 order, which only moves final logits by ~1e-7, since
+// nothing is requantized after the LM head. The environment variable
 // CHINGU_REPACK=0 keeps every weight in its stored layout (to test and measure that path).
 //
 // cg_model_decode runs one forward step over a batch of (token, position, sequence id) entries,
