@@ -16,26 +16,33 @@
 
 enum { QK = 32, ROWS = 8 };
 
-bool cg_repack_q4_0_eligible(const cg_tensor *W) {
-    return W->type == CG_QTYPE_Q4_0 && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % QK == 0 &&
-           W->ne[1] > 0 && W->ne[1] % ROWS == 0 && W->ne[2] == 1 && W->ne[3] == 1 &&
-           W->row_bytes == (uint64_t)(W->ne[0] / QK) * sizeof(cg_block_q4_0);
+// A stored 2-D matrix of `type` whose rows are whole blocks of `block_bytes` bytes (no padding).
+static bool stored_matrix(const cg_tensor *W, uint32_t type, size_t block_bytes) {
+    return W->type == type && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % QK == 0 && W->ne[1] > 0 &&
+           W->ne[2] == 1 && W->ne[3] == 1 && W->row_bytes == (uint64_t)(W->ne[0] / QK) * block_bytes;
 }
 
-cg_status cg_repack_q4_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
+// *out = the bytes of W's rows when `eligible`, else CG_ERR_INVALID naming W and what it should be.
+static cg_status repack_size(const cg_tensor *W, bool eligible, const char *what, size_t *out, cg_err *err) {
     *out = 0;
-    if (!cg_repack_q4_0_eligible(W))
-        return cg_err_set(err, CG_ERR_INVALID,
-                          "repack: tensor '%s' (type %u, layout %u, [%lld, %lld, %lld, %lld]) is not a Q4_0 matrix "
-                          "with rows of a multiple of 32 and a multiple of 8 rows",
+    if (!eligible)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' (type %u, layout %u, [%lld, %lld, %lld, %lld]) is not %s",
                           W->name ? W->name : "?", W->type, W->layout, (long long)W->ne[0], (long long)W->ne[1],
-                          (long long)W->ne[2], (long long)W->ne[3]);
+                          (long long)W->ne[2], (long long)W->ne[3], what);
     uint64_t n;
     if (!cg_mul_u64(W->row_bytes, (uint64_t)W->ne[1], &n) || n > SIZE_MAX)
         return cg_err_set(err, CG_ERR_LIMIT, "repack: tensor '%s' of %lld rows of %llu bytes overflows", W->name,
                           (long long)W->ne[1], (unsigned long long)W->row_bytes);
     *out = (size_t)n;
     return CG_OK;
+}
+
+bool cg_repack_q4_0_eligible(const cg_tensor *W) {
+    return stored_matrix(W, CG_QTYPE_Q4_0, sizeof(cg_block_q4_0)) && W->ne[1] % ROWS == 0;
+}
+
+cg_status cg_repack_q4_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
+    return repack_size(W, cg_repack_q4_0_eligible(W), "a Q4_0 matrix with rows of a multiple of 32 and a multiple of 8 rows", out, err);
 }
 
 cg_status cg_repack_q4_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
@@ -128,25 +135,11 @@ void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // ---- Q8_0 x8 ------------------------------------------------------------------------------------
 
 bool cg_repack_q8_0_eligible(const cg_tensor *W) {
-    return W->type == CG_QTYPE_Q8_0 && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % QK == 0 &&
-           W->ne[1] >= ROWS && W->ne[2] == 1 && W->ne[3] == 1 &&
-           W->row_bytes == (uint64_t)(W->ne[0] / QK) * sizeof(cg_block_q8_0);
+    return stored_matrix(W, CG_QTYPE_Q8_0, sizeof(cg_block_q8_0)) && W->ne[1] >= ROWS;
 }
 
 cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
-    *out = 0;
-    if (!cg_repack_q8_0_eligible(W))
-        return cg_err_set(err, CG_ERR_INVALID,
-                          "repack: tensor '%s' (type %u, layout %u, [%lld, %lld, %lld, %lld]) is not a Q8_0 matrix "
-                          "with rows of a multiple of 32 and at least 8 rows",
-                          W->name ? W->name : "?", W->type, W->layout, (long long)W->ne[0], (long long)W->ne[1],
-                          (long long)W->ne[2], (long long)W->ne[3]);
-    uint64_t n;
-    if (!cg_mul_u64(W->row_bytes, (uint64_t)W->ne[1], &n) || n > SIZE_MAX)
-        return cg_err_set(err, CG_ERR_LIMIT, "repack: tensor '%s' of %lld rows of %llu bytes overflows", W->name,
-                          (long long)W->ne[1], (unsigned long long)W->row_bytes);
-    *out = (size_t)n;
-    return CG_OK;
+    return repack_size(W, cg_repack_q8_0_eligible(W), "a Q8_0 matrix with rows of a multiple of 32 and at least 8 rows", out, err);
 }
 
 cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
