@@ -8,6 +8,7 @@
 #include "kern/repack.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "base/num.h"
@@ -37,6 +38,33 @@ static cg_status repack_size(const cg_tensor *W, bool eligible, const char *what
     return CG_OK;
 }
 
+// Writes rows 0..8·n_groups−1 of W (stored blocks: an f16 scale, then qs_bytes quant bytes) into
+// dst as 8-row blocks — the 8 scales, then qs[32k + 4j + e] = row j's quant byte 4k + e — group
+// after group (the layouts in repack.h; for Q4_0 the byte holds elements 4k+e and 16+4k+e, exactly
+// the pair the layout wants in lane j). Fails when dst_size < need (the caller's repack size).
+_Static_assert(offsetof(cg_block_q4_0, qs) == sizeof(cg_f16) && offsetof(cg_block_q8_0, qs) == sizeof(cg_f16) &&
+                   offsetof(cg_block_q4_0x8, qs) == 8 * sizeof(cg_f16) && offsetof(cg_block_q8_0x8, qs) == 8 * sizeof(cg_f16),
+               "interleave8 assumes scale(s) first, then the quants, without padding");
+static cg_status interleave8(const cg_tensor *W, int64_t n_groups, size_t qs_bytes, void *dst, size_t dst_size,
+                             size_t need, cg_err *err) {
+    if (dst_size < need)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
+                          need, dst_size);
+    const size_t blk_in = sizeof(cg_f16) + qs_bytes, blk_out = ROWS * blk_in;
+    const int64_t nb = W->ne[0] / QK;
+    const unsigned char *src = W->data;
+    unsigned char *o = dst;
+    for (int64_t g = 0; g < n_groups; g++)
+        for (int64_t b = 0; b < nb; b++, o += blk_out)
+            for (int j = 0; j < ROWS; j++) {
+                const unsigned char *x = src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * blk_in;
+                memcpy(o + sizeof(cg_f16) * (size_t)j, x, sizeof(cg_f16));
+                for (size_t k = 0; k < qs_bytes / 4; k++)
+                    memcpy(o + ROWS * sizeof(cg_f16) + 32 * k + 4 * (size_t)j, x + sizeof(cg_f16) + 4 * k, 4);
+            }
+    return CG_OK;
+}
+
 bool cg_repack_q4_0_eligible(const cg_tensor *W) {
     return stored_matrix(W, CG_QTYPE_Q4_0, sizeof(cg_block_q4_0)) && W->ne[1] % ROWS == 0;
 }
@@ -48,29 +76,8 @@ cg_status cg_repack_q4_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
 cg_status cg_repack_q4_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
     size_t need;
     cg_status st = cg_repack_q4_0_size(W, &need, err);
+    if (!st) st = interleave8(W, W->ne[1] / ROWS, sizeof(cg_block_q4_0) - sizeof(cg_f16), dst, dst_size, need, err);
     if (st) return st;
-    if (dst_size < need)
-        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
-                          need, dst_size);
-    const int64_t nb = W->ne[0] / QK, n_groups = W->ne[1] / ROWS;
-    const unsigned char *src = W->data;
-    cg_block_q4_0x8 *o = dst;
-    for (int64_t g = 0; g < n_groups; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q4_0x8 blk;
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q4_0 x;
-                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
-                blk.d[j] = x.d;
-                for (int k = 0; k < 4; k++)
-                    for (int e = 0; e < 4; e++) {
-                        // Stored: element i in the low nibble of qs[i], element 16+i in its high
-                        // nibble — for i = 4k+e exactly the byte the layout wants in lane j.
-                        blk.qs[32 * k + 4 * j + e] = x.qs[4 * k + e];
-                    }
-            }
-            memcpy(&o[g * nb + b], &blk, sizeof blk);
-        }
     *out = *W;
     out->data = dst;
     out->layout = CG_LAYOUT_Q4_0_X8;
@@ -145,24 +152,10 @@ cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
 cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
     size_t need;
     cg_status st = cg_repack_q8_0_size(W, &need, err);
+    const int64_t n_groups = W->ne[1] / ROWS;
+    if (!st) st = interleave8(W, n_groups, sizeof(cg_block_q8_0) - sizeof(cg_f16), dst, dst_size, need, err);
     if (st) return st;
-    if (dst_size < need)
-        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
-                          need, dst_size);
-    const int64_t nb = W->ne[0] / QK, n_groups = W->ne[1] / ROWS;
     const unsigned char *src = W->data;
-    cg_block_q8_0x8 *o = dst;
-    for (int64_t g = 0; g < n_groups; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q8_0x8 blk;
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q8_0 x;
-                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
-                blk.d[j] = x.d;
-                for (int k = 0; k < 8; k++) memcpy(&blk.qs[32 * k + 4 * j], &x.qs[4 * k], 4);
-            }
-            memcpy(&o[g * nb + b], &blk, sizeof blk);
-        }
     const size_t n8 = (size_t)(n_groups * ROWS) * W->row_bytes;   // the tail rows, as stored
     memcpy((unsigned char *)dst + n8, src + n8, need - n8);
     *out = *W;
