@@ -36,8 +36,240 @@ static void write_str(cg_buf *b, const char *s, size_t n) {
     cg_jval_unref(v);
 }
 
-typedef enum mode { M_CONTENT, M_MARKER, M_WHOLE } mode;
+static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+typedef enum mode { M_CONTENT, M_MARKER, M_WHOLE, M_STREAM, M_TAIL, M_NEXT } mode;
 typedef enum verdict { V_COMPLETE, V_INCOMPLETE, V_INVALID } verdict;
+
+// ---- streamed arguments: an incremental JSON normaliser -------------------------------------------------
+// Reads the model's argument object a byte at a time and appends, as soon as they are certain, the
+// bytes of its compact form: whitespace outside strings dropped, everything else verbatim except raw
+// control bytes in strings (written as \u00XX). What it appended so far can always be completed into
+// valid JSON (jn_heal): a ',' or ':' is held until the next key or value begins, and an escape, a
+// number or a literal until it is complete. Numbers and literals stay as the model wrote them.
+#define JN_MAX_DEPTH 64
+#define JN_MAX_HOLD 64
+typedef enum jst { J_VALUE, J_ARR_FIRST, J_OBJ_FIRST, J_OBJ_KEY, J_COLON, J_AFTER, J_STR, J_ESC, J_UHEX, J_NUM, J_LIT, J_DONE } jst;
+
+typedef struct jnorm {
+    jst st;
+    char stack[JN_MAX_DEPTH];   // '{' or '[' per open container
+    unsigned depth;
+    bool key;                   // the string being read is an object key
+    char pend;                  // ',' or ':' not written yet; 0: none
+    char hold[JN_MAX_HOLD];     // escape, number or literal bytes not written yet
+    unsigned n_hold;
+    const char *lit;            // J_LIT: "true", "false" or "null"
+} jnorm;
+
+static void jn_init(jnorm *j) { memset(j, 0, sizeof *j); }
+
+static void jn_pend(jnorm *j, cg_buf *out) {
+    if (j->pend) cg_buf_putc(out, j->pend);
+    j->pend = 0;
+}
+
+static jst jn_after(const jnorm *j) { return j->depth ? J_AFTER : J_DONE; }
+
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+static bool jn_number_ok(const char *s, size_t n) {
+    size_t i = 0;
+    if (i < n && s[i] == '-') i++;
+    if (i < n && s[i] == '0') i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9') while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    else return false;
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == d) return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == d) return false;
+    }
+    return i == n;
+}
+
+static bool jn_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// One byte of input; false when it cannot continue valid JSON (nothing is written then).
+static bool jn_byte(jnorm *j, char c, cg_buf *out) {
+    switch (j->st) {
+    case J_STR:
+        if (c == '"') {
+            cg_buf_putc(out, '"');
+            j->st = j->key ? J_COLON : jn_after(j);
+        } else if (c == '\\') {
+            j->hold[0] = c;
+            j->n_hold = 1;
+            j->st = J_ESC;
+        } else if ((unsigned char)c < 0x20) {
+            cg_buf_printf(out, "\\u%04x", (unsigned)(unsigned char)c);
+        } else {
+            cg_buf_putc(out, c);
+        }
+        return true;
+    case J_ESC:
+        if (c == 'u') {
+            j->hold[j->n_hold++] = c;
+            j->st = J_UHEX;
+            return true;
+        }
+        if (!c || !strchr("\"\\/bfnrt", c)) return false;
+        cg_buf_putc(out, '\\');
+        cg_buf_putc(out, c);
+        j->n_hold = 0;
+        j->st = J_STR;
+        return true;
+    case J_UHEX:
+        if (!jn_hex(c)) return false;
+        j->hold[j->n_hold++] = c;
+        if (j->n_hold == 6) {
+            cg_buf_append(out, j->hold, 6);
+            j->n_hold = 0;
+            j->st = J_STR;
+        }
+        return true;
+    case J_NUM:
+        if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+            if (j->n_hold == JN_MAX_HOLD) return false;
+            j->hold[j->n_hold++] = c;
+            return true;
+        }
+        if (!jn_number_ok(j->hold, j->n_hold)) return false;
+        jn_pend(j, out);
+        cg_buf_append(out, j->hold, j->n_hold);
+        j->n_hold = 0;
+        j->st = jn_after(j);
+        return j->st == J_DONE ? false : jn_byte(j, c, out);
+    case J_LIT:
+        if (c != j->lit[j->n_hold]) return false;
+        j->hold[j->n_hold++] = c;
+        if (!j->lit[j->n_hold]) {
+            jn_pend(j, out);
+            cg_buf_append(out, j->hold, j->n_hold);
+            j->n_hold = 0;
+            j->st = jn_after(j);
+        }
+        return true;
+    case J_DONE: return false;
+    default: break;
+    }
+    if (is_ws(c)) return true;
+    switch (j->st) {
+    case J_COLON:
+        if (c != ':') return false;
+        j->pend = ':';
+        j->st = J_VALUE;
+        return true;
+    case J_OBJ_FIRST:
+    case J_OBJ_KEY:
+        if (c == '}' && j->st == J_OBJ_FIRST) {
+            cg_buf_putc(out, '}');
+            j->depth--;
+            j->st = jn_after(j);
+            return true;
+        }
+        if (c != '"') return false;
+        jn_pend(j, out);
+        cg_buf_putc(out, '"');
+        j->key = true;
+        j->st = J_STR;
+        return true;
+    case J_AFTER: {
+        char top = j->stack[j->depth - 1];
+        if (c == ',') {
+            j->pend = ',';
+            j->st = top == '{' ? J_OBJ_KEY : J_VALUE;
+            return true;
+        }
+        if (c != (top == '{' ? '}' : ']')) return false;
+        cg_buf_putc(out, c);
+        j->depth--;
+        j->st = jn_after(j);
+        return true;
+    }
+    case J_ARR_FIRST:
+        if (c == ']') {
+            cg_buf_putc(out, ']');
+            j->depth--;
+            j->st = jn_after(j);
+            return true;
+        }
+        break;
+    default: break;
+    }
+    // a value begins (J_VALUE, or J_ARR_FIRST with an element)
+    if (c == '{' || c == '[') {
+        if (j->depth == JN_MAX_DEPTH) return false;
+        jn_pend(j, out);
+        cg_buf_putc(out, c);
+        j->stack[j->depth++] = c;
+        j->st = c == '{' ? J_OBJ_FIRST : J_ARR_FIRST;
+        return true;
+    }
+    if (c == '"') {
+        jn_pend(j, out);
+        cg_buf_putc(out, '"');
+        j->key = false;
+        j->st = J_STR;
+        return true;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        j->hold[0] = c;
+        j->n_hold = 1;
+        j->st = J_NUM;
+        return true;
+    }
+    j->lit = c == 't' ? "true" : c == 'f' ? "false" : c == 'n' ? "null" : NULL;
+    if (!j->lit) return false;
+    j->hold[0] = c;
+    j->n_hold = 1;
+    j->st = J_LIT;
+    return true;
+}
+
+// Completes what was written into valid JSON: closes a string, gives a key without a value null,
+// drops a pending ',' and closes every open container.
+static void jn_heal(jnorm *j, cg_buf *out) {
+    bool missing = false;   // a value is due (after a key)
+    switch (j->st) {
+    case J_STR:
+    case J_ESC:
+    case J_UHEX:
+        cg_buf_putc(out, '"');
+        missing = j->key;
+        if (missing) j->pend = ':';
+        break;
+    case J_COLON:
+        j->pend = ':';
+        missing = true;
+        break;
+    case J_NUM:
+        if (jn_number_ok(j->hold, j->n_hold)) {
+            jn_pend(j, out);
+            cg_buf_append(out, j->hold, j->n_hold);
+        } else {
+            missing = j->pend == ':';
+        }
+        break;
+    case J_LIT:
+    case J_VALUE: missing = j->pend == ':'; break;
+    default: break;
+    }
+    if (missing) {
+        j->pend = ':';
+        jn_pend(j, out);
+        cg_buf_puts(out, "null");
+    }
+    j->pend = 0;
+    j->n_hold = 0;
+    while (j->depth) cg_buf_putc(out, j->stack[--j->depth] == '{' ? '}' : ']');
+    j->st = J_DONE;
+}
 
 struct cg_toolcall_parser {
     cg_toolcall_format fmt;
@@ -50,6 +282,12 @@ struct cg_toolcall_parser {
     bool finished;
     cg_toolcall *calls;
     size_t n_calls, cap_calls;
+    bool stream;           // stream arguments (cg_toolcall_parser_stream_args)
+    size_t max_calls;      // 0: no limit
+    bool list;             // GENERIC {"tool_calls": [...]}: another streamed call may follow
+    char *open_name;       // M_STREAM: the call being streamed (owned) and its arguments so far
+    cg_buf open_args;
+    jnorm jn;
 };
 
 static const char *const MARKERS[CG_TOOLCALL_FORMAT_COUNT_][2] = {
@@ -59,8 +297,6 @@ static const char *const MARKERS[CG_TOOLCALL_FORMAT_COUNT_][2] = {
     [CG_TOOLCALL_GENERIC] = {NULL, NULL},
 };
 
-static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
 cg_status cg_toolcall_parser_new(cg_toolcall_format fmt, cg_toolcall_parser **out, cg_err *err) {
     if ((unsigned)fmt >= CG_TOOLCALL_FORMAT_COUNT_)
         return cg_err_set(err, CG_ERR_INVALID, "toolcall: unknown format %d", (int)fmt);
@@ -69,6 +305,7 @@ cg_status cg_toolcall_parser_new(cg_toolcall_format fmt, cg_toolcall_parser **ou
     p->fmt = fmt;
     p->at_start = true;
     cg_buf_init(&p->buf);
+    cg_buf_init(&p->open_args);
     *out = p;
     return CG_OK;
 }
@@ -82,10 +319,36 @@ void cg_toolcall_parser_free(cg_toolcall_parser *p) {
     }
     free(p->calls);
     cg_buf_free(&p->buf);
+    free(p->open_name);
+    cg_buf_free(&p->open_args);
     free(p);
 }
 
 size_t cg_toolcall_parser_n_calls(const cg_toolcall_parser *p) { return p->n_calls; }
+
+static bool limit_reached(const cg_toolcall_parser *p) { return p->max_calls && p->n_calls >= p->max_calls; }
+
+cg_status cg_toolcall_parser_stream_args(cg_toolcall_parser *p, bool on, cg_err *err) {
+    if (p->buf.data) return cg_err_set(err, CG_ERR_STATE, "toolcall: stream_args after the first feed");
+    p->stream = on;
+    return CG_OK;
+}
+
+cg_status cg_toolcall_parser_set_max_calls(cg_toolcall_parser *p, size_t max_calls, cg_err *err) {
+    if (p->buf.data) return cg_err_set(err, CG_ERR_STATE, "toolcall: set_max_calls after the first feed");
+    p->max_calls = max_calls;
+    return CG_OK;
+}
+
+bool cg_toolcall_parser_done(const cg_toolcall_parser *p) { return limit_reached(p); }
+
+bool cg_toolcall_parser_open_call(const cg_toolcall_parser *p, const char **name, const char **args, size_t *n_args) {
+    if (p->mode != M_STREAM || !p->open_name) return false;
+    *name = p->open_name;
+    *args = p->open_args.data ? p->open_args.data : "";
+    *n_args = p->open_args.len;
+    return true;
+}
 const cg_toolcall *cg_toolcall_parser_call(const cg_toolcall_parser *p, size_t i) {
     return i < p->n_calls ? &p->calls[i] : NULL;
 }
@@ -377,6 +640,90 @@ static size_t holdback(const cg_toolcall_parser *p, const char *s, size_t n) {
     return keep;
 }
 
+// ---- streamed calls -------------------------------------------------------------------------------------
+// Skips whitespace at s[*i..n), then matches lit: 1 matched (i moves past it), 0 the input ends inside
+// it, -1 something else.
+static int pfx_lit(const char *s, size_t n, size_t *i, const char *lit) {
+    while (*i < n && is_ws(s[*i])) (*i)++;
+    size_t L = strlen(lit), k = 0;
+    while (k < L && *i + k < n && s[*i + k] == lit[k]) k++;
+    if (k == L) {
+        *i += L;
+        return 1;
+    }
+    return *i + k == n ? 0 : -1;
+}
+
+// Whether s[0..n) begins a call whose arguments can be streamed: {"name": "NAME", "arguments": { —
+// "parameters" too — with whitespace anywhere between. 1: yes (*name_at/*name_len locate NAME, *args_at
+// the '{' of the arguments), 0: could still become one, -1: no (the call is parsed whole).
+static int stream_prefix(const char *s, size_t n, size_t *name_at, size_t *name_len, size_t *args_at) {
+    size_t i = 0;
+    int r;
+    if ((r = pfx_lit(s, n, &i, "{")) < 1 || (r = pfx_lit(s, n, &i, "\"name\"")) < 1 || (r = pfx_lit(s, n, &i, ":")) < 1 ||
+        (r = pfx_lit(s, n, &i, "\"")) < 1)
+        return r;
+    size_t at = i;
+    while (i < n && s[i] != '"') {
+        if (!valid_name(s + i, 1) || i - at >= 256) return -1;
+        i++;
+    }
+    if (i == n) return 0;
+    if (i == at) return -1;
+    *name_at = at;
+    *name_len = i - at;
+    i++;
+    if ((r = pfx_lit(s, n, &i, ",")) < 1) return r;
+    size_t j = i;
+    int a = pfx_lit(s, n, &i, "\"arguments\"");
+    if (a < 1) {
+        int b = pfx_lit(s, n, &j, "\"parameters\"");
+        if (b == 1) i = j;
+        else return a == 0 || b == 0 ? 0 : -1;
+    }
+    if ((r = pfx_lit(s, n, &i, ":")) < 1) return r;
+    while (i < n && is_ws(s[i])) i++;
+    if (i == n) return 0;
+    if (s[i] != '{') return -1;
+    *args_at = i;
+    return 1;
+}
+
+// GENERIC: {"tool_call": CALL} or {"tool_calls": [CALL, …]}: 1 with *skip at CALL (*list for the
+// second), 0 could still be, -1 neither.
+static int generic_prefix(const char *s, size_t n, size_t *skip, bool *list) {
+    size_t i = 0, j;
+    int r = pfx_lit(s, n, &i, "{");
+    if (r < 1) return r;
+    j = i;
+    int a = pfx_lit(s, n, &i, "\"tool_call\""), b = pfx_lit(s, n, &j, "\"tool_calls\"");
+    if (a < 1 && b < 1) return a == 0 || b == 0 ? 0 : -1;
+    *list = b == 1;
+    if (*list) i = j;
+    if ((r = pfx_lit(s, n, &i, ":")) < 1 || (*list && (r = pfx_lit(s, n, &i, "[")) < 1)) return r;
+    *skip = i;
+    return 1;
+}
+
+// Appends a call (name and arguments copied); false when out of memory.
+static bool push_call(cg_toolcall_parser *p, const char *name, const char *args, size_t n_args) {
+    if (p->n_calls == p->cap_calls) {
+        size_t cap = p->cap_calls ? p->cap_calls * 2 : 8;
+        cg_toolcall *c = realloc(p->calls, cap * sizeof *c);
+        if (!c) return false;
+        p->calls = c;
+        p->cap_calls = cap;
+    }
+    cg_toolcall c = {strdup(name), dup_n(args ? args : "", n_args), NULL};
+    if (!c.name || !c.arguments) {
+        free(c.name);
+        free(c.arguments);
+        return false;
+    }
+    p->calls[p->n_calls++] = c;
+    return true;
+}
+
 static cg_status run(cg_toolcall_parser *p, bool final, cg_buf *content, size_t *n_new, cg_err *err) {
     size_t before = p->n_calls;
     *n_new = 0;
@@ -384,6 +731,99 @@ static cg_status run(cg_toolcall_parser *p, bool final, cg_buf *content, size_t 
     for (;;) {
         const char *s = p->buf.data + p->pos;
         size_t n = p->buf.len - p->pos;
+        if (p->mode == M_CONTENT && limit_reached(p)) {   // at most max_calls: the rest is dropped
+            p->pos = p->buf.len;
+            break;
+        }
+        if (p->mode == M_STREAM) {
+            size_t i = 0;
+            bool bad = false;
+            while (i < n && p->jn.st != J_DONE && !bad) {
+                if (jn_byte(&p->jn, s[i], &p->open_args)) i++;
+                else bad = true;
+            }
+            p->pos += i;
+            if (p->jn.st != J_DONE && !bad && !final) break;
+            if (p->jn.st != J_DONE) jn_heal(&p->jn, &p->open_args);   // cut or broken: closed as it stands
+            if (!cg_buf_ok(&p->open_args) ||
+                !push_call(p, p->open_name, p->open_args.data, p->open_args.len))
+                return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+            free(p->open_name);
+            p->open_name = NULL;
+            cg_buf_reset(&p->open_args);
+            p->mode = M_TAIL;
+            continue;
+        }
+        if (p->mode == M_NEXT) {   // GENERIC list: after "}," the next call, or nothing more is taken
+            size_t name_at = 0, name_len = 0, args_at = 0;
+            int r = limit_reached(p) ? -1 : stream_prefix(s, n, &name_at, &name_len, &args_at);
+            if (r == 0 && !final) break;
+            if (r == 1) {
+                free(p->open_name);
+                if (!(p->open_name = dup_n(s + name_at, name_len)))
+                    return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+                jn_init(&p->jn);
+                p->pos += args_at;
+                p->mode = M_STREAM;
+                continue;
+            }
+            p->list = false;
+            p->mode = M_TAIL;
+            continue;
+        }
+        if (p->mode == M_TAIL && p->list) {   // GENERIC list: "}" then "," (another call) or the end
+            size_t i = 0;
+            int r = pfx_lit(s, n, &i, "}");
+            if (r == 1) r = pfx_lit(s, n, &i, ",");
+            if (r == 0 && !final) break;
+            if (r == 1) {
+                p->pos += i;
+                p->mode = M_NEXT;
+                continue;
+            }
+            p->list = false;   // the rest is dropped
+        }
+        if (p->mode == M_TAIL) {   // the rest of a streamed call's markup (or what followed a broken one)
+            if (p->fmt == CG_TOOLCALL_HERMES) {
+                const char *close = "</tool_call>";
+                size_t at = n;
+                for (size_t i = 0; i + 12 <= n && at == n; i++)
+                    if (memcmp(s + i, close, 12) == 0) at = i;
+                if (at < n) {
+                    p->pos += at + 12;
+                    p->mode = M_CONTENT;
+                    p->skip_ws = true;
+                    continue;
+                }
+                if (!final) {
+                    p->pos += n > 11 ? n - 11 : 0;   // keep what could begin the closing tag
+                    break;
+                }
+            }
+            p->pos += n;
+            if (final) p->mode = M_CONTENT;
+            break;
+        }
+        if (p->stream && ((p->mode == M_MARKER && p->fmt == CG_TOOLCALL_HERMES) ||
+                          (p->mode == M_WHOLE && (p->fmt == CG_TOOLCALL_LLAMA3 || p->fmt == CG_TOOLCALL_GENERIC)))) {
+            size_t skip = p->mode == M_MARKER ? strlen(MARKERS[p->fmt][p->marker]) : 0;
+            size_t name_at = 0, name_len = 0, args_at = 0;
+            int r = 1;
+            p->list = false;
+            if (p->fmt == CG_TOOLCALL_GENERIC) r = generic_prefix(s, n, &skip, &p->list);
+            if (r == 1) r = stream_prefix(s + skip, n - skip, &name_at, &name_len, &args_at);
+            if (r == 0 && !final) break;   // may still become a streamed call
+            if (r == 1) {
+                free(p->open_name);
+                if (!(p->open_name = dup_n(s + skip + name_at, name_len)))
+                    return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
+                cg_buf_reset(&p->open_args);
+                jn_init(&p->jn);
+                p->pos += skip + args_at;
+                p->mode = M_STREAM;
+                continue;
+            }
+        }
         if (p->mode == M_CONTENT) {
             if (p->skip_ws) {
                 size_t i = 0;
@@ -440,6 +880,12 @@ static cg_status run(cg_toolcall_parser *p, bool final, cg_buf *content, size_t 
             p->pos += used;
             p->mode = M_CONTENT;
             continue;
+        }
+        while (p->max_calls && p->n_calls + pd.n > p->max_calls) {   // beyond the limit: dropped
+            pd.n--;
+            free(pd.c[pd.n].name);
+            free(pd.c[pd.n].arguments);
+            free(pd.c[pd.n].id);
         }
         if (p->n_calls + pd.n > p->cap_calls) {
             size_t cap = p->cap_calls ? p->cap_calls * 2 : 8;

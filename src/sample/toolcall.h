@@ -13,9 +13,8 @@
 //
 // Streaming: feed text chunks as they are generated; each call returns the content that is now
 // certain (markup never reaches it: a suffix that could begin a marker is held back) and any tool
-// calls completed by this chunk (a call is delivered whole, when its closing markup or the end of
-// output is seen — its arguments are not streamed piecewise). Whitespace right after a tool call is
-// dropped. Text that does not parse as a tool call is returned as content: the model's output never
+// calls completed by this chunk (by default a call is delivered whole, when its closing markup or the
+// end of output is seen). Whitespace right after a tool call is dropped. Text that does not parse as a tool call is returned as content: the model's output never
 // makes these functions fail. The result does not depend on how the text is split into chunks.
 //
 // Ownership: the parser owns its calls (strings valid until cg_toolcall_parser_free). Not thread-safe.
@@ -58,6 +57,28 @@ cg_status cg_toolcall_parser_finish(cg_toolcall_parser *p, cg_buf *content, size
 
 size_t cg_toolcall_parser_n_calls(const cg_toolcall_parser *p);
 const cg_toolcall *cg_toolcall_parser_call(const cg_toolcall_parser *p, size_t i);   // borrowed
+
+// Streamed arguments (set before the first feed; CG_ERR_STATE after). With it, a call written as
+// {"name": "NAME", "arguments"|"parameters": {…}…} — HERMES after <tool_call>, LLAMA3 as the whole output,
+// GENERIC inside {"tool_call": …} or as each element of {"tool_calls": […]} — becomes an open call as soon as the '{' of its arguments is read: cg_toolcall_parser_open_call gives
+// its name and the arguments read so far, which only ever grow by appending and are a prefix of the
+// call's final arguments. Those are the model's object in compact form (whitespace outside strings
+// dropped; strings, numbers and literals as written; raw control bytes in strings escaped), so the
+// pieces concatenate to valid JSON. An object that breaks off (end of output, or a byte that cannot
+// continue it) is closed where it stands: an unfinished string is closed, a key without a value gets
+// null, a dangling ',' is dropped. Markup after the arguments up to </tool_call> (HERMES) or the end of
+// output (LLAMA3, GENERIC; there "}, {" continues the list with another call) is dropped. Calls in other shapes (other formats, arguments given as a string, keys in
+// another order) are still delivered whole, with their arguments re-serialised as without streaming.
+cg_status cg_toolcall_parser_stream_args(cg_toolcall_parser *p, bool on, cg_err *err);
+// The call being streamed (its index is cg_toolcall_parser_n_calls): false when there is none. The
+// pointers are borrowed until the next feed/finish; args is not NUL-terminated.
+bool cg_toolcall_parser_open_call(const cg_toolcall_parser *p, const char **name, const char **args, size_t *n_args);
+
+// At most max_calls calls (0: no limit; set before the first feed, CG_ERR_STATE after): once that many
+// completed, the rest of the output is dropped — neither calls nor content — and done() is true, so
+// the caller can stop generating (parallel_tool_calls: false).
+cg_status cg_toolcall_parser_set_max_calls(cg_toolcall_parser *p, size_t max_calls, cg_err *err);
+bool cg_toolcall_parser_done(const cg_toolcall_parser *p);
 
 // ---- forcing a call with a grammar -----------------------------------------------------------------
 typedef struct cg_tool_def {

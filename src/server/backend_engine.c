@@ -51,7 +51,9 @@ typedef struct choice_st {
     cg_detok_stream *detok;
     cg_stop *stop;
     cg_toolcall_parser *tc;
-    uint32_t n_calls_sent;
+    uint32_t n_calls_sent;      // calls sent whole; call n_calls_sent may be partly sent:
+    bool head_sent;             //   its first delta (id, name) went out
+    size_t args_sent;           //   and this many bytes of its arguments
     bool ended;
 } choice_st;
 
@@ -134,17 +136,30 @@ static void send_text(job *j, uint32_t i_choice, const char *p, size_t n) {
     j->fn(j->user, &ev);
 }
 
+static void send_tool_delta(job *j, uint32_t i_choice, choice_st *c, const char *id, const char *name,
+                            const char *args, size_t n_args) {
+    char idbuf[48];
+    if (!id) snprintf(idbuf, sizeof idbuf, "call_%llu_%u_%u", (unsigned long long)j->id, i_choice, c->n_calls_sent);
+    cg_srv_event ev = {.kind = CG_SRV_EV_TOOL_CALL, .i_choice = i_choice, .i_tool = c->n_calls_sent};
+    if (!c->head_sent) ev.tool_id = id ? id : idbuf, ev.tool_name = name;
+    if (n_args > c->args_sent) ev.args = args + c->args_sent, ev.n_args = n_args - c->args_sent;
+    if (!ev.tool_id && !ev.n_args) return;
+    c->head_sent = true;
+    c->args_sent = n_args;
+    j->fn(j->user, &ev);
+}
+
+// Sends what is new in the tool calls: the rest of every completed call, then the open (streamed)
+// call's head and its arguments so far. A streamed call's final arguments extend what was sent.
 static void send_calls(job *j, uint32_t i_choice, choice_st *c) {
     size_t n = cg_toolcall_parser_n_calls(c->tc);
-    for (; c->n_calls_sent < n; c->n_calls_sent++) {
+    for (; c->n_calls_sent < n; c->n_calls_sent++, c->head_sent = false, c->args_sent = 0) {
         const cg_toolcall *tc = cg_toolcall_parser_call(c->tc, c->n_calls_sent);
-        char idbuf[48];
-        if (!tc->id) snprintf(idbuf, sizeof idbuf, "call_%llu_%u_%u", (unsigned long long)j->id, i_choice, c->n_calls_sent);
-        cg_srv_event ev = {.kind = CG_SRV_EV_TOOL_CALL, .i_choice = i_choice, .i_tool = c->n_calls_sent,
-                           .tool_id = tc->id ? tc->id : idbuf, .tool_name = tc->name, .args = tc->arguments,
-                           .n_args = strlen(tc->arguments)};
-        j->fn(j->user, &ev);
+        send_tool_delta(j, i_choice, c, tc->id, tc->name, tc->arguments, strlen(tc->arguments));
     }
+    const char *name, *args;
+    size_t n_args;
+    if (cg_toolcall_parser_open_call(c->tc, &name, &args, &n_args)) send_tool_delta(j, i_choice, c, NULL, name, args, n_args);
 }
 
 // Routes text that passed the stop matcher: through the tool-call parser when tools are on.
@@ -273,6 +288,7 @@ static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, con
     cg_stop_reason why = cg_stop_feed_token(c->stop, tok, piece.data ? piece.data : "", piece.len, &emit);
     bool grammar_done = cg_sample_seq_must_end(&c->seq);
     bool finishing = why != CG_STOP_NONE || is_last || grammar_done;
+    bool calls_done = false;   // the one call parallel_tool_calls false allows is complete
     if (finishing && why != CG_STOP_STRING) {
         cg_buf rest;
         cg_buf_init(&rest);
@@ -284,7 +300,12 @@ static int32_t on_next(void *user, uint32_t i_choice_local, uint32_t i_step, con
     route_text(j, i_choice, c, emit.data, emit.len, finishing, lp.has_logprob ? &lp : NULL);
     cg_buf_free(&piece);
     cg_buf_free(&emit);
+    if (!finishing && c->tc && cg_toolcall_parser_done(c->tc)) finishing = calls_done = true;
     if (finishing) {
+        if (calls_done) {   // what the model writes after the call would be dropped: stop now
+            end_choice(j, i_choice, c, CG_SRV_FINISH_TOOL_CALLS);
+            return -1;
+        }
         bool length = why == CG_STOP_NONE && is_last && !grammar_done;
         end_choice(j, i_choice, c, length ? CG_SRV_FINISH_LENGTH : CG_SRV_FINISH_STOP);
         return -1;
@@ -466,7 +487,9 @@ static cg_status build_grammar(eng *e, const cg_srv_request *rq, job *j, cg_err 
     return st;
 }
 
-static cg_status choice_init(eng *e, const cg_srv_request *rq, job *j, uint32_t i_choice, uint64_t seed, cg_err *err) {
+// budget: the most tokens the choice may generate (max_tokens, or the context left after the prompt).
+static cg_status choice_init(eng *e, const cg_srv_request *rq, job *j, uint32_t i_choice, uint64_t seed, int64_t budget,
+                             cg_err *err) {
     cg_status st;
     choice_st *c = &j->ch[i_choice];
     cg_sampler_params sp;
@@ -493,8 +516,9 @@ static cg_status choice_init(eng *e, const cg_srv_request *rq, job *j, uint32_t 
     st = cg_sample_seq_init(&c->seq, &sp, j->grammar, &e->sv, err);
     free(lb);
     if (st) return st;
-    // under a grammar, max_tokens is a budget the output closes and completes in (finish "stop")
-    cg_sample_seq_set_budget(&c->seq, rq->max_tokens, CG_SAMPLE_BUDGET_MARGIN);
+    // under a grammar, the budget is one the output closes and completes in (finish "stop"); without
+    // max_tokens it is the context left, so a constrained answer never ends cut by a full context
+    cg_sample_seq_set_budget(&c->seq, budget, CG_SAMPLE_BUDGET_MARGIN);
     size_t *lens = NULL;
     if (rq->n_stop && !(lens = calloc(rq->n_stop, sizeof *lens))) return cg_err_set(err, CG_ERR_NOMEM, "engine: out of memory");
     for (size_t i = 0; i < rq->n_stop; i++) lens[i] = strlen(rq->stop[i]);
@@ -504,6 +528,9 @@ static cg_status choice_init(eng *e, const cg_srv_request *rq, job *j, uint32_t 
     if ((st = cg_detok_stream_new(e->vocab, false, &c->detok, err))) return st;
     if (j->tools) {
         if ((st = cg_toolcall_parser_new(e->tc_fmt, &c->tc, err))) return st;
+        if ((st = cg_toolcall_parser_stream_args(c->tc, true, err))) return st;
+        // parallel_tool_calls false: one call, also when the model chose to call (tool_choice auto)
+        if (!rq->parallel_tool_calls && (st = cg_toolcall_parser_set_max_calls(c->tc, 1, err))) return st;
         if (j->tool_marker) {
             cg_buf sink;
             cg_buf_init(&sink);
@@ -591,11 +618,13 @@ static cg_status be_submit(void *state, const cg_srv_request *rq, cg_srv_event_f
     }
     // Per choice state.
     uint64_t base_seed = rq->has_seed ? rq->seed : (cg_time_ns() ^ ((uint64_t)(uintptr_t)j << 16));
-    for (uint32_t i = 0; i < j->n_prompts * j->n; i++)
-        if ((st = choice_init(e, rq, j, i, base_seed + i, err))) {
+    for (uint32_t i = 0; i < j->n_prompts * j->n; i++) {
+        int64_t room = (int64_t)cg_sched_n_ctx(e->sched) - (int64_t)toks[i / j->n].n;
+        if ((st = choice_init(e, rq, j, i, base_seed + i, rq->max_tokens > 0 ? rq->max_tokens : room, err))) {
             if (st != CG_ERR_NOMEM) st = CG_ERR_INVALID;
             goto fail;
         }
+    }
     // After choice_init: the sampler has validated the bias token ids.
     if ((st = greedy_init(j, rq, err))) goto fail;
     pthread_mutex_lock(&e->mu);

@@ -465,15 +465,26 @@ static cg_status parse_sampling(ctx *c, json_t *root) {
     return CG_OK;
 }
 
+// max_tokens / max_completion_tokens: absent or null → dflt (-1: until the context is full); -1 also
+// means no limit, as llama-server reads it (OpenAI itself rejects it); 0, other negatives, values above
+// the cap and non-integers are a 400 naming the field.
 static cg_status parse_max_tokens(ctx *c, json_t *root, int64_t dflt) {
     cg_srv_request *q = &c->r->req;
     cg_status st;
-    bool has = false;
     int64_t x = dflt;
-    if ((st = get_int(c, root, "max_tokens", 1, c->lim->max_tokens_cap, &has, &x))) return st;
-    if (c->r->endpoint == CG_OAI_CHAT &&
-        (st = get_int(c, root, "max_completion_tokens", 1, c->lim->max_tokens_cap, &has, &x)))
-        return st;
+    static const char *const KEYS[] = {"max_tokens", "max_completion_tokens"};
+    for (int k = 0; k < (c->r->endpoint == CG_OAI_CHAT ? 2 : 1); k++) {
+        json_t *v = field(root, KEYS[k]);
+        if (json_is_integer(v) && json_integer_value(v) == -1) {
+            x = -1;
+            continue;
+        }
+        if (json_is_integer(v) && json_integer_value(v) < 1)
+            return bad_value(c, KEYS[k], "integer_below_min_value",
+                             "expected a value >= 1 (or -1 for no limit), but got %" PRId64 " instead.",
+                             (int64_t)json_integer_value(v));
+        if ((st = get_int(c, root, KEYS[k], 1, c->lim->max_tokens_cap, NULL, &x))) return st;
+    }
     q->max_tokens = x;
     return CG_OK;
 }

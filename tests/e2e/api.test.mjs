@@ -108,7 +108,11 @@ const BAD = [
   ['n zero', '/v1/chat/completions', chat({ n: 0 }), 400, 'n', 'integer_below_min_value'],
   ['n huge', '/v1/chat/completions', chat({ n: 100000 }), 400, 'n', 'integer_above_max_value'],
   ['n float', '/v1/chat/completions', chat({ n: 1.5 }), 400, 'n', 'invalid_type'],
-  ['max_tokens negative', '/v1/chat/completions', chat({ max_tokens: -1 }), 400, 'max_tokens', 'integer_below_min_value'],
+  ['max_tokens -2', '/v1/chat/completions', chat({ max_tokens: -2 }), 400, 'max_tokens', 'integer_below_min_value'],
+  ['max_tokens zero', '/v1/chat/completions', chat({ max_tokens: 0 }), 400, 'max_tokens', 'integer_below_min_value'],
+  ['max_tokens string', '/v1/chat/completions', chat({ max_tokens: '5' }), 400, 'max_tokens', 'invalid_type'],
+  ['max_completion_tokens 0', '/v1/chat/completions', chat({ max_completion_tokens: 0 }), 400, 'max_completion_tokens', 'integer_below_min_value'],
+  ['legacy max_tokens -3', '/v1/completions', JSON.stringify({ model: MODEL, prompt: 'x', max_tokens: -3 }), 400, 'max_tokens', 'integer_below_min_value'],
   ['max_tokens above cap', '/v1/chat/completions', chat({ max_tokens: 10000000 }), 400, 'max_tokens', 'integer_above_max_value'],
   ['context too long', '/v1/chat/completions', chat({ max_tokens: 8190 }), 400, 'messages', 'context_length_exceeded'],
   ['five stops', '/v1/chat/completions', chat({ stop: ['a', 'b', 'c', 'd', 'e'] }), 400, 'stop', 'array_above_max_length'],
@@ -186,4 +190,31 @@ test('queue full → 503 with Retry-After in OpenAI shape; the server recovers',
   const after = await client.chat.completions.create({ model: MODEL, messages: msg, max_tokens: 2 });
   assert.equal(after.choices.length, 1);
   console.log(`burst of 12: ${ok.length} served, ${busy.length} × 503`);
+});
+
+// max_tokens absent / null / -1. OpenAI: absent or null = no limit but the context (chat) and 16
+// (legacy completions); llama-server also reads -1 as "no limit" (its n_predict), so we do too.
+test('max_tokens absent, null and -1: no limit but the context (chat); legacy completions default to 16', async () => {
+  const msgs = [{ role: 'user', content: 'limits, please answer' }];
+  const base = await raw('/v1/chat/completions', { body: chat({ messages: msgs, seed: 9 }) });
+  assert.equal(base.status, 200, base.text);
+  assert.equal(base.json.choices[0].finish_reason, 'stop');   // the fake's natural end, far below the context
+  for (const v of [null, -1]) {
+    for (const key of ['max_tokens', 'max_completion_tokens']) {
+      const r = await raw('/v1/chat/completions', { body: chat({ messages: msgs, seed: 9, [key]: v }) });
+      assert.equal(r.status, 200, `${key}: ${v}: ${r.text.slice(0, 200)}`);
+      assert.equal(r.json.choices[0].message.content, base.json.choices[0].message.content, `${key}: ${v}`);
+      assert.equal(r.json.choices[0].finish_reason, 'stop');
+    }
+  }
+  const legacy = async (prompt, extra) => (await raw('/v1/completions', { body: JSON.stringify({ model: MODEL, prompt, seed: 9, ...extra }) })).json;
+  for (const extra of [{}, { max_tokens: null }]) {
+    const d = await legacy('fake:long x', extra);   // endless without a limit
+    assert.equal(d.usage.completion_tokens, 16);
+    assert.equal(d.choices[0].finish_reason, 'length');
+  }
+  const u = await legacy('a plain prompt', { max_tokens: -1 });
+  assert.equal(u.choices[0].finish_reason, 'stop');
+  assert.equal((await legacy('a plain prompt', {})).usage.completion_tokens, Math.min(16, u.usage.completion_tokens));
+  console.log(`chat without max_tokens: ${base.json.usage.completion_tokens} tokens (stop); legacy: 16 by default, ${u.usage.completion_tokens} with -1 (stop)`);
 });

@@ -208,3 +208,103 @@ test('embeddings while a stream runs: the stream\'s greedy text is unchanged', a
   }
   assert.equal(text, ref.choices[0].message.content);
 });
+
+// A client's view of streamed tool calls (as the openai SDK's helpers accumulate them): per choice and
+// call index, id / type / name from the first delta, arguments concatenated from every delta.
+async function collectCalls(stream) {
+  const out = { calls: [], finish: [], pieces: [] };
+  for await (const ch of stream) {
+    for (const c of ch.choices) {
+      for (const tc of c.delta.tool_calls ?? []) {
+        const calls = (out.calls[c.index] ??= []);
+        const pieces = (out.pieces[c.index] ??= []);
+        if (!calls[tc.index]) {
+          assert.ok(tc.id && tc.type === 'function' && tc.function.name, `first delta of call ${tc.index} has id, type, name`);
+          assert.equal(tc.function.arguments, '');
+          calls[tc.index] = { id: tc.id, name: tc.function.name, arguments: '' };
+          pieces[tc.index] = 0;
+        } else {
+          assert.equal(tc.id, undefined, 'later deltas carry no id');
+          assert.equal(tc.function.name, undefined, 'later deltas carry no name');
+        }
+        if (tc.function.arguments) { calls[tc.index].arguments += tc.function.arguments; pieces[tc.index]++; }
+      }
+      if (c.finish_reason) out.finish[c.index] = c.finish_reason;
+    }
+  }
+  return out;
+}
+
+const WEATHER = { type: 'object', properties: { city: { type: 'string', maxLength: 10 }, days: { type: 'integer', minimum: 1 },
+  unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'days', 'unit'], additionalProperties: false };
+const WEATHER_TOOLS = [{ type: 'function', function: { name: 'get_weather', parameters: WEATHER } }];
+
+test('streamed tool calls: arguments arrive in pieces as generated and concatenate to the non-streamed call (n=2)', async () => {
+  for (const seed of [7, 8]) {
+    const p = { model: MODEL, messages: MSGS, max_tokens: 120, seed, temperature: 1, n: 2, tools: WEATHER_TOOLS,
+      tool_choice: 'required', parallel_tool_calls: false };
+    const whole = await client.chat.completions.create(p);
+    const s = await collectCalls(await client.chat.completions.create({ ...p, stream: true }));
+    for (const ch of whole.choices) {
+      const i = ch.index;
+      assert.equal(ch.finish_reason, 'tool_calls');
+      assert.equal(s.finish[i], 'tool_calls');
+      assert.equal(ch.message.tool_calls.length, 1);
+      assert.equal(s.calls[i].length, 1);
+      const [w, st] = [ch.message.tool_calls[0], s.calls[i][0]];
+      assert.equal(st.name, w.function.name);
+      assert.equal(st.arguments, w.function.arguments, `choice ${i}: streamed pieces concatenate to the whole arguments`);
+      assert.deepEqual(validate(WEATHER, JSON.parse(st.arguments)), []);
+      assert.ok(s.pieces[i][0] > 1, `choice ${i}: ${s.pieces[i][0]} argument pieces for a three-field call`);
+      console.log(`seed ${seed} choice ${i}: ${s.pieces[i][0]} argument pieces → ${st.arguments}`);
+    }
+  }
+});
+
+test('parallel_tool_calls false holds with tool_choice auto: one call, generation stops after it', async () => {
+  // tool_choice auto leaves the choice to the model; a json_schema response_format makes this tiny model
+  // write two calls in the template's tool-call JSON ({"tool_calls": [...]}), which the server parses.
+  const call = { type: 'object', properties: { name: { type: 'string', enum: ['get_weather'] },
+    arguments: { type: 'object', properties: { city: { type: 'string', maxLength: 6 } }, required: ['city'], additionalProperties: false } },
+  required: ['name', 'arguments'], additionalProperties: false };
+  const schema = { type: 'object', properties: { tool_calls: { type: 'array', items: call, minItems: 2, maxItems: 2 } },
+    required: ['tool_calls'], additionalProperties: false };
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: call.properties.arguments } }];
+  const p = { model: MODEL, messages: MSGS, max_tokens: 150, seed: 3, temperature: 1, tools, tool_choice: 'auto',
+    response_format: { type: 'json_schema', json_schema: { name: 'calls', schema } } };
+  const two = await client.chat.completions.create({ ...p, parallel_tool_calls: true });
+  assert.equal(two.choices[0].finish_reason, 'tool_calls');
+  assert.equal(two.choices[0].message.tool_calls.length, 2);
+  for (const stream of [false, true]) {
+    let one;
+    if (stream) {
+      const s = await collectCalls(await client.chat.completions.create({ ...p, parallel_tool_calls: false, stream: true }));
+      one = { calls: s.calls[0], finish: s.finish[0] };
+    } else {
+      const r = await client.chat.completions.create({ ...p, parallel_tool_calls: false });
+      one = { calls: r.choices[0].message.tool_calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })),
+        finish: r.choices[0].finish_reason, tokens: r.usage.completion_tokens };
+      assert.ok(one.tokens < two.usage.completion_tokens, `stopped after the first call: ${one.tokens} < ${two.usage.completion_tokens} tokens`);
+      console.log(`auto: parallel ${two.usage.completion_tokens} tokens, 2 calls; not parallel ${one.tokens} tokens, 1 call`);
+    }
+    assert.equal(one.finish, 'tool_calls');
+    assert.equal(one.calls.length, 1);
+    assert.equal(one.calls[0].arguments, two.choices[0].message.tool_calls[0].function.arguments);
+  }
+});
+
+test('no max_tokens (absent, null, -1): constrained output is budgeted by the context left and ends complete', async () => {
+  const ctx = Number(process.env.CHINGU_CTX);
+  for (const [seed, mt] of [[1, undefined], [2, null], [3, -1], [4, undefined]]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, seed, temperature: 1, max_tokens: mt,
+      response_format: { type: 'json_object' } });
+    assert.equal(r.choices[0].finish_reason, 'stop', `seed ${seed}`);
+    assert.ok(r.usage.prompt_tokens + r.usage.completion_tokens <= ctx);
+    assert.equal(typeof JSON.parse(r.choices[0].message.content), 'object');
+    console.log(`json_object, max_tokens ${mt}: ${r.usage.completion_tokens} tokens of ${ctx - r.usage.prompt_tokens} left, valid JSON`);
+  }
+  const r = await client.chat.completions.create({ model: MODEL, messages: MSGS, seed: 5, temperature: 1, tools: WEATHER_TOOLS,
+    tool_choice: 'required' });
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  for (const c of r.choices[0].message.tool_calls) assert.deepEqual(validate(WEATHER, JSON.parse(c.function.arguments)), []);
+});

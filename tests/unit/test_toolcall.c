@@ -2,6 +2,7 @@
 // boundary (and byte by byte) giving the one-shot result; tool-call grammars.
 #include "testutil.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,10 +196,203 @@ static void test_grammar_forcing(void **state) {
     cg_buf_free(&b);
 }
 
+// ---- streamed arguments ---------------------------------------------------------------------------------
+// Hand-written expectations: the arguments are the model's object with whitespace outside strings
+// removed (numbers, escapes and literals as written), or closed where the output broke off.
+static const golden STREAMED[] = {
+    {CG_TOOLCALL_HERMES,
+     "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Seoul\", \"unit\": "
+     "\"celsius\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>\n",
+     "Let me check.\n", 2,
+     {{"get_weather", "{\"location\":\"Seoul\",\"unit\":\"celsius\"}", NULL}, {"get_time", "{}", NULL}}},
+    {CG_TOOLCALL_HERMES,
+     "<tool_call>{\"name\": \"f\", \"arguments\": {\"t\": 0.50, \"e\": 1E2, \"a\": [1, -2, true, null, {\"x\": "
+     "\"\\u00e9\\n \\\"q\\\"\"}], \"s\": \"a\tb\"}}</tool_call>",
+     "", 1, {{"f", "{\"t\":0.50,\"e\":1E2,\"a\":[1,-2,true,null,{\"x\":\"\\u00e9\\n \\\"q\\\"\"}],\"s\":\"a\\u0009b\"}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"x", "", 1, {{"f", "{\"a\":\"x\"}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1, \"b\"", "", 1, {{"f", "{\"a\":1,\"b\":null}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": [1, ", "", 1, {{"f", "{\"a\":[1]}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1.", "", 1, {{"f", "{\"a\":null}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"x\\u00", "", 1, {{"f", "{\"a\":\"x\"}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1 x}}</tool_call> after", "after", 1,
+     {{"f", "{\"a\":1}", NULL}}},
+    {CG_TOOLCALL_LLAMA3, "  {\"name\": \"get_weather\", \"parameters\": {\"location\": \"Paris\", \"days\": 3}}", "", 1,
+     {{"get_weather", "{\"location\":\"Paris\",\"days\":3}", NULL}}},
+    {CG_TOOLCALL_GENERIC, "{\"tool_call\": {\"name\": \"f\", \"arguments\": {\"x\": 1, \"y\": \"z\"}}}", "", 1,
+     {{"f", "{\"x\":1,\"y\":\"z\"}", NULL}}},
+    {CG_TOOLCALL_GENERIC,
+     "{\"tool_calls\": [{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"g\", \"arguments\": {\"y\": null}}]}", "", 2,
+     {{"f", "{}", NULL}, {"g", "{\"y\":null}", NULL}}},
+    {CG_TOOLCALL_GENERIC, "{\"tool_calls\": [{\"name\": \"f\", \"arguments\": {\"a\": [1", "", 1, {{"f", "{\"a\":[1]}", NULL}}},
+    {CG_TOOLCALL_GENERIC, "{\"response\": \"안녕하세요\"}", "안녕하세요", 0, {{0}}},
+    // not in the streamable shape: parsed whole, as without streaming
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"name\":\"a\",\"arguments\":\"{\\\"k\\\": [1]}\"}", "", 1, {{"a", "{\"k\":[1]}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{\"arguments\": {\"k\": 2}, \"name\": \"a\"}</tool_call>", "", 1, {{"a", "{\"k\":2}", NULL}}},
+    {CG_TOOLCALL_HERMES, "<tool_call>{oops}</tool_call> done", "<tool_call>{oops}</tool_call> done", 0, {{0}}},
+    {CG_TOOLCALL_LLAMA3, "{\"answer\": 42}", "{\"answer\": 42}", 0, {{0}}},
+    {CG_TOOLCALL_MISTRAL, "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Busan\"}", "", 1, {{"get_weather", "{\"city\":\"Busan\"}", NULL}}},
+};
+
+typedef struct sresult {
+    result r;
+    size_t n_growths;   // feeds after which an open call's arguments had grown
+} sresult;
+
+// Like parse_chunks, with streamed arguments; checks after every feed that the open call's arguments
+// only grew by appending and that the call, once complete, starts with what was streamed.
+static void parse_streamed(const golden *g, const size_t *cuts, size_t n_cuts, size_t max_calls, sresult *sr) {
+    cg_err err = {0};
+    cg_toolcall_parser *p;
+    CG_ASSERT_OK(cg_toolcall_parser_new(g->fmt, &p, &err), &err);
+    CG_ASSERT_OK(cg_toolcall_parser_stream_args(p, true, &err), &err);
+    CG_ASSERT_OK(cg_toolcall_parser_set_max_calls(p, max_calls, &err), &err);
+    result *r = &sr->r;
+    cg_buf_init(&r->content);
+    sr->n_growths = 0;
+    char seen[512] = "";   // the open call's arguments as last seen
+    size_t seen_call = SIZE_MAX, n = strlen(g->text), at = 0, n_new;
+    for (size_t c = 0; c <= n_cuts + 1; c++) {
+        if (c <= n_cuts) {
+            size_t end = c < n_cuts ? cuts[c] : n;
+            CG_ASSERT_OK(cg_toolcall_parser_feed(p, g->text + at, end - at, &r->content, &n_new, &err), &err);
+            at = end;
+        } else {
+            CG_ASSERT_OK(cg_toolcall_parser_finish(p, &r->content, &n_new, &err), &err);
+        }
+        size_t nc = cg_toolcall_parser_n_calls(p);
+        if (seen_call != SIZE_MAX && seen_call < nc) {   // the streamed call completed: it extends what was seen
+            const char *a = cg_toolcall_parser_call(p, seen_call)->arguments;
+            if (strncmp(a, seen, strlen(seen)) != 0) fail_msg("'%s': call %zu is '%s', streamed '%s'", g->text, seen_call, a, seen);
+            seen_call = SIZE_MAX;
+            seen[0] = 0;
+        }
+        const char *name, *args;
+        size_t na;
+        if (cg_toolcall_parser_open_call(p, &name, &args, &na)) {
+            assert_int_equal(seen_call == SIZE_MAX ? nc : seen_call, nc);
+            size_t ls = seen_call == SIZE_MAX ? 0 : strlen(seen);
+            assert_true(na >= ls && na < sizeof seen);
+            if (memcmp(args, seen, ls) != 0) fail_msg("'%s': open arguments '%.*s' do not extend '%s'", g->text, (int)na, args, seen);
+            if (na > ls) sr->n_growths++;
+            memcpy(seen, args, na);
+            seen[na] = 0;
+            seen_call = nc;
+        }
+    }
+    r->n_calls = cg_toolcall_parser_n_calls(p);
+    for (size_t i = 0; i < r->n_calls && i < 4; i++) {
+        const cg_toolcall *tc = cg_toolcall_parser_call(p, i);
+        snprintf(r->calls[i][0], 256, "%s", tc->name);
+        snprintf(r->calls[i][1], 256, "%s", tc->arguments);
+        snprintf(r->calls[i][2], 256, "%s", tc->id ? tc->id : "");
+    }
+    cg_toolcall_parser_free(p);
+}
+
+static void test_streamed_arguments(void **state) {
+    (void)state;
+    size_t n_parses = 0, most_growths = 0;
+    for (size_t gi = 0; gi < sizeof STREAMED / sizeof *STREAMED; gi++) {
+        const golden *g = &STREAMED[gi];
+        size_t n = strlen(g->text);
+        sresult sr;
+        parse_streamed(g, NULL, 0, 0, &sr);
+        check_golden(g, &sr.r);
+        cg_buf_free(&sr.r.content);
+        for (size_t cut = 0; cut <= n; cut++) {
+            parse_streamed(g, &cut, 1, 0, &sr);
+            check_golden(g, &sr.r);
+            cg_buf_free(&sr.r.content);
+        }
+        size_t *all = malloc((n + 1) * sizeof *all);
+        for (size_t i = 0; i < n; i++) all[i] = i + 1;
+        parse_streamed(g, all, n, 0, &sr);
+        check_golden(g, &sr.r);
+        cg_buf_free(&sr.r.content);
+        free(all);
+        if (sr.n_growths > most_growths) most_growths = sr.n_growths;
+        if (gi == 0) assert_true(sr.n_growths > 10);   // fed byte by byte, the arguments arrive in pieces
+        n_parses += n + 3;
+    }
+    print_message("%zu streamed cases, %zu parses identical; byte by byte up to %zu argument pieces per output\n",
+                  sizeof STREAMED / sizeof *STREAMED, n_parses, most_growths);
+}
+
+// Output cut after every byte: each call's arguments are still valid JSON (checked with jansson).
+static void test_streamed_cut_anywhere(void **state) {
+    (void)state;
+    size_t n_checked = 0;
+    for (size_t gi = 0; gi < sizeof STREAMED / sizeof *STREAMED; gi++) {
+        const golden *g = &STREAMED[gi];
+        if (g->fmt == CG_TOOLCALL_MISTRAL) continue;
+        for (size_t k = 0; k <= strlen(g->text); k++) {
+            golden cut = *g;
+            char *t = strndup(g->text, k);
+            cut.text = t;
+            sresult sr;
+            parse_streamed(&cut, NULL, 0, 0, &sr);
+            for (size_t i = 0; i < sr.r.n_calls; i++) {
+                json_error_t je;
+                json_t *v = json_loads(sr.r.calls[i][1], 0, &je);
+                if (!v || !json_is_object(v)) fail_msg("'%s': arguments '%s' are not a JSON object: %s", t, sr.r.calls[i][1], je.text);
+                json_decref(v);
+                n_checked++;
+            }
+            cg_buf_free(&sr.r.content);
+            free(t);
+        }
+    }
+    print_message("%zu arguments of outputs cut at every byte parse as JSON objects\n", n_checked);
+}
+
+// parallel_tool_calls false: at most one call; the rest of the output is dropped and done() is true.
+static void test_max_calls(void **state) {
+    (void)state;
+    static const golden ONE[] = {
+        {CG_TOOLCALL_HERMES,
+         "Hi.<tool_call>{\"name\": \"a\", \"arguments\": {\"x\": 1}}</tool_call>\n<tool_call>{\"name\": \"b\", "
+         "\"arguments\": {}}</tool_call> and more",
+         "Hi.", 1, {{"a", "{\"x\":1}", NULL}}},
+        {CG_TOOLCALL_HERMES,   // whole-call path (arguments as a string)
+         "<tool_call>{\"name\": \"a\", \"arguments\": \"{}\"}</tool_call><tool_call>{\"name\": \"b\", \"arguments\": {}}</tool_call>",
+         "", 1, {{"a", "{}", NULL}}},
+        {CG_TOOLCALL_GENERIC, "{\"tool_calls\": [{\"name\": \"a\", \"arguments\": {}}, {\"name\": \"b\", \"arguments\": {}}]}",
+         "", 1, {{"a", "{}", NULL}}},
+        {CG_TOOLCALL_MISTRAL, "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}}, {\"name\": \"b\", \"arguments\": {}}] text", "", 1,
+         {{"a", "{}", NULL}}},
+    };
+    for (size_t gi = 0; gi < sizeof ONE / sizeof *ONE; gi++) {
+        size_t n = strlen(ONE[gi].text);
+        for (size_t cut = 0; cut <= n; cut++) {
+            sresult sr;
+            parse_streamed(&ONE[gi], &cut, 1, 1, &sr);
+            check_golden(&ONE[gi], &sr.r);
+            cg_buf_free(&sr.r.content);
+        }
+    }
+    cg_err err = {0};
+    cg_toolcall_parser *p;
+    CG_ASSERT_OK(cg_toolcall_parser_new(CG_TOOLCALL_HERMES, &p, &err), &err);
+    CG_ASSERT_OK(cg_toolcall_parser_set_max_calls(p, 1, &err), &err);
+    cg_buf c;
+    cg_buf_init(&c);
+    size_t n_new;
+    const char *t = "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>";
+    assert_false(cg_toolcall_parser_done(p));
+    CG_ASSERT_OK(cg_toolcall_parser_feed(p, t, strlen(t), &c, &n_new, &err), &err);
+    assert_int_equal(n_new, 1);
+    assert_true(cg_toolcall_parser_done(p));   // the caller stops generating here
+    assert_int_equal(cg_toolcall_parser_stream_args(p, true, &err), CG_ERR_STATE);
+    assert_int_equal(cg_toolcall_parser_set_max_calls(p, 2, &err), CG_ERR_STATE);
+    cg_toolcall_parser_free(p);
+    cg_buf_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_streamed), cmocka_unit_test(test_streaming_holds_markup),
-        cmocka_unit_test(test_grammar_forcing),
+        cmocka_unit_test(test_grammar_forcing), cmocka_unit_test(test_streamed_arguments),
+        cmocka_unit_test(test_streamed_cut_anywhere), cmocka_unit_test(test_max_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
