@@ -1,11 +1,14 @@
 // serve_bench.mjs — serving benchmarks against a running `chingu serve` (bench/serve_bench.sh starts
 // one). Prints figures; never pass/fail on time. Plain fetch (no npm packages needed).
-//   1. total generated tokens/s: 8 concurrent streams vs one stream (goal ≥ 3×)
+//   1. total generated tokens/s: 8 concurrent streams vs one stream (goal ≥ 3×), measured one / eight /
+//      one again (A-B-A: load drift shows as two different single-stream figures); also split into the
+//      server's parts (forward pass, engine callbacks, HTTP threads' CPU, this client's CPU) and
+//      "steady" figures from the intervals in which every step decoded exactly 1 (or 8) rows
 //   2. time to first token of a request sharing a ~1,000-token prefix with an earlier one, vs the
 //      first (goal ≤ 25 %)
 //   3. load: 64 concurrent clients, 1,000 requests, 5 % malformed, 5 % cancelled mid-stream — no 5xx
 //      for valid requests; resident memory before/after (SERVER_PID)
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const URL_BASE = process.env.CHINGU_URL;
 const MODEL = process.env.CHINGU_MODEL_ID;
@@ -53,29 +56,74 @@ async function stream(prompt, maxTokens, extra = {}) {
 
 const words = 'the little cat saw a big red ball and ran to the park with her friend'.split(' ');
 const text = (n, salt) => Array.from({ length: n }, (_, i) => words[(i * 7 + salt) % words.length]).join(' ');
+// The throughput prompts: BENCH_PROMPT=tokens (default) sends 16 token ids (ids 100..399, valid in
+// every vocabulary we bench), so the prompt is as short on every model; =text sends 12 words, whose
+// length in tokens depends on the vocabulary (a synth model without merges reads ~77 byte tokens).
+const PROMPT_KIND = process.env.BENCH_PROMPT ?? 'tokens';
+const shortPrompt = (salt) => PROMPT_KIND === 'text' ? text(12, salt)
+  : Array.from({ length: 16 }, (_, i) => 100 + ((i * 37 + salt * 11) % 300));
 
-// Server CPU seconds (utime + stime of the whole process) from /proc/PID/stat.
+// Server CPU seconds (utime + stime) from /proc/PID/task/*/stat: all threads, and the HTTP threads
+// (libmicrohttpd names them MHD-*) apart from the rest (engine thread and forward-pass workers).
 function cpuSeconds() {
-  if (!PID) return NaN;
-  const f = readFileSync(`/proc/${PID}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / 100;   // fields 14, 15 (clock ticks of 1/100 s)
+  if (!PID) return { all: NaN, http: NaN };
+  let all = 0, http = 0;
+  for (const t of readdirSync(`/proc/${PID}/task`)) {
+    let f;
+    try { f = readFileSync(`/proc/${PID}/task/${t}/stat`, 'utf8'); } catch { continue; }   // a thread that ended
+    const name = f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'));
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    const sec = (Number(rest[11]) + Number(rest[12])) / 100;   // fields 14, 15 (clock ticks of 1/100 s)
+    all += sec;
+    if (name.startsWith('MHD')) http += sec;
+  }
+  return { all, http };
 }
 
 async function engineCounters() {
   const t = await (await fetch(`${URL_BASE}/metrics`)).text();
   const get = (re) => { const m = t.match(re); return m ? Number(m[1]) : NaN; };
+  const cpu = cpuSeconds();
   return { fwd: get(/part="forward"\} ([\d.e+-]+)/), cb: get(/part="callback"\} ([\d.e+-]+)/),
     other: get(/part="other"\} ([\d.e+-]+)/), steps: get(/^chingu_engine_steps_total (\d+)/m),
-    rows: get(/^chingu_engine_rows_total (\d+)/m), cpu: cpuSeconds(), t: now() };
+    rows: get(/^chingu_engine_rows_total (\d+)/m), cpu: cpu.all, http: cpu.http, t: now() };
+}
+
+// Samples the counters every 250 ms while a phase runs; stop() returns the sum over the intervals in
+// which every step had exactly `rows` rows (pure decode of that many streams: no prefill, no ramp or
+// tail) — steady-state figures, independent of how the phase started and ended.
+function sampler(rows) {
+  let run = true, prev = null;
+  const acc = { dt: 0, steps: 0, rows: 0, fwd: 0, cb: 0, cpu: 0, http: 0 };
+  const loop = (async () => {
+    while (run) {
+      const c = await engineCounters();
+      if (prev) {
+        const ds = c.steps - prev.steps, dr = c.rows - prev.rows;
+        if (ds > 0 && dr === rows * ds) {
+          acc.dt += (c.t - prev.t) / 1000; acc.steps += ds; acc.rows += dr; acc.fwd += c.fwd - prev.fwd;
+          acc.cb += c.cb - prev.cb; acc.cpu += c.cpu - prev.cpu; acc.http += c.http - prev.http;
+        }
+      }
+      prev = c;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  return { stop: async () => { run = false; await loop; return acc; } };
+}
+
+function steadyLine(label, a) {
+  console.log(`  steady ${label}: ${a.rows} tokens in ${a.dt.toFixed(2)} s of pure-decode intervals → ${(a.rows / a.dt).toFixed(1)} tok/s; ` +
+    `forward ${(1000 * a.fwd / a.steps).toFixed(1)} ms/step; server CPU ${(1000 * a.cpu / a.rows).toFixed(1)} ms/token ` +
+    `(HTTP threads ${(1000 * a.http / a.rows).toFixed(3)} ms/token, engine callbacks ${(1000 * a.cb / a.rows).toFixed(3)} ms/token)`);
 }
 
 // What a phase cost: wall, server CPU, and how the engine thread's time split.
 function phaseLine(label, tokens, a, b) {
-  const wall = (b.t - a.t) / 1000, cpu = b.cpu - a.cpu, fwd = b.fwd - a.fwd, cb = b.cb - a.cb, other = b.other - a.other;
+  const wall = (b.t - a.t) / 1000, cpu = b.cpu - a.cpu, http = b.http - a.http, fwd = b.fwd - a.fwd, cb = b.cb - a.cb, other = b.other - a.other;
   const steps = b.steps - a.steps, rows = b.rows - a.rows, eng = fwd + cb + other;
   console.log(`  ${label}: ${tokens} tokens, ${wall.toFixed(2)} s wall, ${(tokens / wall).toFixed(1)} tok/s; server CPU ` +
-    `${cpu.toFixed(2)} s → ${(tokens / cpu).toFixed(2)} tok per CPU-s; ${steps} steps, ${(rows / steps).toFixed(2)} rows/step; ` +
+    `${cpu.toFixed(2)} s → ${(tokens / cpu).toFixed(2)} tok per CPU-s (HTTP threads ${(1000 * http / tokens).toFixed(3)} ms/token); ${steps} steps, ${(rows / steps).toFixed(2)} rows/step; ` +
     `engine ${eng.toFixed(2)} s: forward ${(100 * fwd / eng).toFixed(1)} %, callbacks ${(100 * cb / eng).toFixed(2)} % ` +
     `(${(1000 * cb / tokens).toFixed(3)} ms/token), other ${(100 * other / eng).toFixed(2)} %; forward ` +
     `${(1000 * fwd / steps).toFixed(1)} ms/step`);
@@ -84,24 +132,46 @@ function phaseLine(label, tokens, a, b) {
 
 async function throughput() {
   await stream('Once upon a time', 8);   // warm-up
+  // A-B-A: one stream, eight, one again, so a change in machine load during the run shows up as a
+  // difference between the two single-stream figures (they are averaged).
+  const cpuNode0 = process.cpuUsage();
   const c0 = await engineCounters();
-  const one = await stream(text(12, 1), GEN);
+  let sm = sampler(1);
+  const one = await stream(shortPrompt(1), GEN);
+  const st1 = await sm.stop();
   const c1 = await engineCounters();
+  const cpuNode1 = process.cpuUsage(cpuNode0);
   const t0 = now();
-  const rs = await Promise.all(Array.from({ length: 8 }, (_, k) => stream(text(12, k + 2), GEN)));
+  sm = sampler(8);
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, k) => stream(shortPrompt(k + 2), GEN)));
+  const st8 = await sm.stop();
   const wall = (now() - t0) / 1000;
   const c2 = await engineCounters();
-  const oneTps = one.tokens / (one.total / 1000);
+  const cpuNode2 = process.cpuUsage(cpuNode0);
+  sm = sampler(1);
+  const oneB = await stream(shortPrompt(11), GEN);
+  const st1b = await sm.stop();
+  const oneTpsA = one.tokens / (one.total / 1000), oneTpsB = oneB.tokens / (oneB.total / 1000);
+  const oneTps = (oneTpsA + oneTpsB) / 2;
   const total = rs.reduce((a, r) => a + r.tokens, 0);
   const eightTps = total / wall;
-  console.log(`throughput: 1 stream ${oneTps.toFixed(1)} tok/s (${one.tokens} tokens); 8 streams ${eightTps.toFixed(1)} tok/s ` +
-    `(${total} tokens in ${wall.toFixed(2)} s) → ${(eightTps / oneTps).toFixed(2)}× (goal ≥ 3×)`);
+  console.log(`prompts: ${PROMPT_KIND === 'text' ? '12 words' : '16 token ids'} (BENCH_PROMPT=${PROMPT_KIND}), ` +
+    `${(c1.rows - c0.rows) - (c1.steps - c0.steps) + 1} prompt tokens per request, ${GEN} generated`);
+  console.log(`throughput: 1 stream ${oneTps.toFixed(1)} tok/s (${one.tokens} tokens; before/after ${oneTpsA.toFixed(1)}/${oneTpsB.toFixed(1)}); ` +
+    `8 streams ${eightTps.toFixed(1)} tok/s (${total} tokens in ${wall.toFixed(2)} s) → ${(eightTps / oneTps).toFixed(2)}× (goal ≥ 3×)`);
   const p1 = phaseLine('1 stream ', one.tokens, c0, c1), p8 = phaseLine('8 streams', total, c1, c2);
+  for (const k of Object.keys(st1)) st1[k] += st1b[k];
+  steadyLine('1 stream ', st1);
+  steadyLine('8 streams', st8);
+  const node1 = (cpuNode1.user + cpuNode1.system) / 1e6, node8 = (cpuNode2.user + cpuNode2.system) / 1e6 - node1;
+  console.log(`  client (this node process) CPU: 1 stream ${node1.toFixed(2)} s (${(100 * node1 / p1.wall).toFixed(1)} % of a core), ` +
+    `8 streams ${node8.toFixed(2)} s (${(100 * node8 / p8.wall).toFixed(1)} % of a core)`);
   // On a machine shared with other work, wall time depends on what else runs; forward-pass time per
   // token and tokens per server CPU-second are what this server controls.
-  console.log(`  ratios 8/1: tok/s ${(eightTps / oneTps).toFixed(2)}×, tokens per forward-second ` +
-    `${((total / p8.fwd) / (one.tokens / p1.fwd)).toFixed(2)}×, tokens per server CPU-second ` +
-    `${((total / p8.cpu) / (one.tokens / p1.cpu)).toFixed(2)}×`);
+  console.log(`  ratios 8/1: tok/s ${(eightTps / oneTps).toFixed(2)}× (steady ${((st8.rows / st8.dt) / (st1.rows / st1.dt)).toFixed(2)}×), ` +
+    `tokens per forward-second ${((total / p8.fwd) / (one.tokens / p1.fwd)).toFixed(2)}× (steady ` +
+    `${((st8.rows / st8.fwd) / (st1.rows / st1.fwd)).toFixed(2)}×), tokens per server CPU-second ` +
+    `${((total / p8.cpu) / (one.tokens / p1.cpu)).toFixed(2)}× (steady ${((st8.rows / st8.cpu) / (st1.rows / st1.cpu)).toFixed(2)}×)`);
 }
 
 async function prefixTtft() {

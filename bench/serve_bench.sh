@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # serve_bench.sh [MODEL.gguf] [all|throughput,prefix,load] — starts `chingu serve` on the model
 # (default: stories260K from ../shared/models) and runs bench/serve_bench.mjs against it. Prints
-# figures only. Env: CHINGU_BIN (default build/release/chingu), THREADS (engine threads), CTX.
+# figures only. Env: CHINGU_BIN (default build/release/chingu), THREADS (engine threads), CTX, and those
+# serve_bench.mjs reads (BENCH_PROMPT=tokens|text, BENCH_GEN, BENCH_REQUESTS, ...).
 set -eu
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CHINGU_BIN:-$SRC/build/release/chingu}"
