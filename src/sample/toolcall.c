@@ -45,8 +45,10 @@ typedef enum verdict { V_COMPLETE, V_INCOMPLETE, V_INVALID } verdict;
 // Reads the model's argument object a byte at a time and appends, as soon as they are certain, the
 // bytes of its compact form: whitespace outside strings dropped, everything else verbatim except raw
 // control bytes in strings (written as \u00XX). What it appended so far can always be completed into
-// valid JSON (jn_heal): a ',' or ':' is held until the next key or value begins, and an escape, a
-// number or a literal until it is complete. Numbers and literals stay as the model wrote them.
+// valid JSON (jn_heal): a ',' and an object key with its ':' are held until the member's value
+// begins, and an escape, a number or a literal until it is complete — so a cut never leaves a key
+// without its value (the member is dropped) and only an open string value, array or object has to be
+// closed.
 #define JN_MAX_DEPTH 64
 #define JN_MAX_HOLD 64
 typedef enum jst { J_VALUE, J_ARR_FIRST, J_OBJ_FIRST, J_OBJ_KEY, J_COLON, J_AFTER, J_STR, J_ESC, J_UHEX, J_NUM, J_LIT, J_DONE } jst;
@@ -55,18 +57,30 @@ typedef struct jnorm {
     jst st;
     char stack[JN_MAX_DEPTH];   // '{' or '[' per open container
     unsigned depth;
-    bool key;                   // the string being read is an object key
-    char pend;                  // ',' or ':' not written yet; 0: none
+    bool key;                   // the string being read is an object key (written to kbuf)
+    bool comma;                 // a ',' not written yet
+    bool have_key;              // kbuf holds a complete key whose ':' was read; the value is due
+    cg_buf kbuf;                // the key being read or held, with its quotes (owned)
     char hold[JN_MAX_HOLD];     // escape, number or literal bytes not written yet
     unsigned n_hold;
     const char *lit;            // J_LIT: "true", "false" or "null"
 } jnorm;
 
-static void jn_init(jnorm *j) { memset(j, 0, sizeof *j); }
+static void jn_init(jnorm *j) {
+    cg_buf kb = j->kbuf;
+    memset(j, 0, sizeof *j);
+    j->kbuf = kb;
+    cg_buf_reset(&j->kbuf);
+}
 
+// A value begins: writes the held ',' and key.
 static void jn_pend(jnorm *j, cg_buf *out) {
-    if (j->pend) cg_buf_putc(out, j->pend);
-    j->pend = 0;
+    if (j->comma) cg_buf_putc(out, ',');
+    if (j->have_key) {
+        cg_buf_append(out, j->kbuf.data, j->kbuf.len);
+        cg_buf_putc(out, ':');
+    }
+    j->comma = j->have_key = false;
 }
 
 static jst jn_after(const jnorm *j) { return j->depth ? J_AFTER : J_DONE; }
@@ -97,19 +111,20 @@ static bool jn_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 
 
 // One byte of input; false when it cannot continue valid JSON (nothing is written then).
 static bool jn_byte(jnorm *j, char c, cg_buf *out) {
+    cg_buf *w = j->key ? &j->kbuf : out;   // where string bytes go
     switch (j->st) {
     case J_STR:
         if (c == '"') {
-            cg_buf_putc(out, '"');
+            cg_buf_putc(w, '"');
             j->st = j->key ? J_COLON : jn_after(j);
         } else if (c == '\\') {
             j->hold[0] = c;
             j->n_hold = 1;
             j->st = J_ESC;
         } else if ((unsigned char)c < 0x20) {
-            cg_buf_printf(out, "\\u%04x", (unsigned)(unsigned char)c);
+            cg_buf_printf(w, "\\u%04x", (unsigned)(unsigned char)c);
         } else {
-            cg_buf_putc(out, c);
+            cg_buf_putc(w, c);
         }
         return true;
     case J_ESC:
@@ -119,8 +134,8 @@ static bool jn_byte(jnorm *j, char c, cg_buf *out) {
             return true;
         }
         if (!c || !strchr("\"\\/bfnrt", c)) return false;
-        cg_buf_putc(out, '\\');
-        cg_buf_putc(out, c);
+        cg_buf_putc(w, '\\');
+        cg_buf_putc(w, c);
         j->n_hold = 0;
         j->st = J_STR;
         return true;
@@ -128,7 +143,7 @@ static bool jn_byte(jnorm *j, char c, cg_buf *out) {
         if (!jn_hex(c)) return false;
         j->hold[j->n_hold++] = c;
         if (j->n_hold == 6) {
-            cg_buf_append(out, j->hold, 6);
+            cg_buf_append(w, j->hold, 6);
             j->n_hold = 0;
             j->st = J_STR;
         }
@@ -162,7 +177,8 @@ static bool jn_byte(jnorm *j, char c, cg_buf *out) {
     switch (j->st) {
     case J_COLON:
         if (c != ':') return false;
-        j->pend = ':';
+        j->key = false;
+        j->have_key = true;
         j->st = J_VALUE;
         return true;
     case J_OBJ_FIRST:
@@ -174,15 +190,15 @@ static bool jn_byte(jnorm *j, char c, cg_buf *out) {
             return true;
         }
         if (c != '"') return false;
-        jn_pend(j, out);
-        cg_buf_putc(out, '"');
+        cg_buf_reset(&j->kbuf);
+        cg_buf_putc(&j->kbuf, '"');
         j->key = true;
         j->st = J_STR;
         return true;
     case J_AFTER: {
         char top = j->stack[j->depth - 1];
         if (c == ',') {
-            j->pend = ',';
+            j->comma = true;
             j->st = top == '{' ? J_OBJ_KEY : J_VALUE;
             return true;
         }
@@ -232,40 +248,16 @@ static bool jn_byte(jnorm *j, char c, cg_buf *out) {
     return true;
 }
 
-// Completes what was written into valid JSON: closes a string, gives a key without a value null,
-// drops a pending ',' and closes every open container.
+// Completes what was written into valid JSON: closes an open string value, writes a complete number
+// that was held, drops a held ',' or a key whose value never began, closes every open container.
 static void jn_heal(jnorm *j, cg_buf *out) {
-    bool missing = false;   // a value is due (after a key)
-    switch (j->st) {
-    case J_STR:
-    case J_ESC:
-    case J_UHEX:
-        cg_buf_putc(out, '"');
-        missing = j->key;
-        if (missing) j->pend = ':';
-        break;
-    case J_COLON:
-        j->pend = ':';
-        missing = true;
-        break;
-    case J_NUM:
-        if (jn_number_ok(j->hold, j->n_hold)) {
-            jn_pend(j, out);
-            cg_buf_append(out, j->hold, j->n_hold);
-        } else {
-            missing = j->pend == ':';
-        }
-        break;
-    case J_LIT:
-    case J_VALUE: missing = j->pend == ':'; break;
-    default: break;
-    }
-    if (missing) {
-        j->pend = ':';
+    bool in_value_str = (j->st == J_STR || j->st == J_ESC || j->st == J_UHEX) && !j->key;
+    if (in_value_str) cg_buf_putc(out, '"');   // a held escape is dropped
+    if (j->st == J_NUM && jn_number_ok(j->hold, j->n_hold)) {
         jn_pend(j, out);
-        cg_buf_puts(out, "null");
+        cg_buf_append(out, j->hold, j->n_hold);
     }
-    j->pend = 0;
+    j->comma = j->have_key = j->key = false;
     j->n_hold = 0;
     while (j->depth) cg_buf_putc(out, j->stack[--j->depth] == '{' ? '}' : ']');
     j->st = J_DONE;
@@ -306,6 +298,7 @@ cg_status cg_toolcall_parser_new(cg_toolcall_format fmt, cg_toolcall_parser **ou
     p->at_start = true;
     cg_buf_init(&p->buf);
     cg_buf_init(&p->open_args);
+    cg_buf_init(&p->jn.kbuf);
     *out = p;
     return CG_OK;
 }
@@ -321,6 +314,7 @@ void cg_toolcall_parser_free(cg_toolcall_parser *p) {
     cg_buf_free(&p->buf);
     free(p->open_name);
     cg_buf_free(&p->open_args);
+    cg_buf_free(&p->jn.kbuf);
     free(p);
 }
 
@@ -745,7 +739,7 @@ static cg_status run(cg_toolcall_parser *p, bool final, cg_buf *content, size_t 
             p->pos += i;
             if (p->jn.st != J_DONE && !bad && !final) break;
             if (p->jn.st != J_DONE) jn_heal(&p->jn, &p->open_args);   // cut or broken: closed as it stands
-            if (!cg_buf_ok(&p->open_args) ||
+            if (!cg_buf_ok(&p->open_args) || !cg_buf_ok(&p->jn.kbuf) ||
                 !push_call(p, p->open_name, p->open_args.data, p->open_args.len))
                 return cg_err_set(err, CG_ERR_NOMEM, "toolcall: out of memory");
             free(p->open_name);

@@ -64,9 +64,10 @@ const cg_toolcall *cg_toolcall_parser_call(const cg_toolcall_parser *p, size_t i
 // its name and the arguments read so far, which only ever grow by appending and are a prefix of the
 // call's final arguments. Those are the model's object in compact form (whitespace outside strings
 // dropped; strings, numbers and literals as written; raw control bytes in strings escaped), so the
-// pieces concatenate to valid JSON. An object that breaks off (end of output, or a byte that cannot
-// continue it) is closed where it stands: an unfinished string is closed, a key without a value gets
-// null, a dangling ',' is dropped. Markup after the arguments up to </tool_call> (HERMES) or the end of
+// pieces concatenate to valid JSON (a member's key is held back until its value begins). An object
+// that breaks off (end of output, or a byte that cannot continue it) is closed where it stands: an
+// open string value is closed, a member whose value had not begun (or was an unfinished number or
+// literal) is left out, open arrays and objects are closed. Markup after the arguments up to </tool_call> (HERMES) or the end of
 // output (LLAMA3, GENERIC; there "}, {" continues the list with another call) is dropped. Calls in other shapes (other formats, arguments given as a string, keys in
 // another order) are still delivered whole, with their arguments re-serialised as without streaming.
 cg_status cg_toolcall_parser_stream_args(cg_toolcall_parser *p, bool on, cg_err *err);

@@ -187,7 +187,9 @@ static void route_text(job *j, uint32_t i_choice, choice_st *c, const char *p, s
 
 static void end_choice(job *j, uint32_t i_choice, choice_st *c, cg_srv_finish finish) {
     c->ended = true;
-    if (c->tc && cg_toolcall_parser_n_calls(c->tc) > 0) finish = CG_SRV_FINISH_TOOL_CALLS;
+    // As OpenAI: "length" stays when max_tokens or the context cut the output (a call being streamed
+    // then was closed where it stood); an output that ended by itself with calls is "tool_calls".
+    if (finish == CG_SRV_FINISH_STOP && c->tc && cg_toolcall_parser_n_calls(c->tc) > 0) finish = CG_SRV_FINISH_TOOL_CALLS;
     cg_srv_event ev = {.kind = CG_SRV_EV_CHOICE_END, .i_choice = i_choice, .finish = finish};
     j->fn(j->user, &ev);
 }

@@ -308,3 +308,27 @@ test('no max_tokens (absent, null, -1): constrained output is budgeted by the co
   assert.equal(r.choices[0].finish_reason, 'tool_calls');
   for (const c of r.choices[0].message.tool_calls) assert.deepEqual(validate(WEATHER, JSON.parse(c.function.arguments)), []);
 });
+
+test('a call cut by max_tokens: finish "length", arguments closed where they stood (streamed = whole)', async () => {
+  // Below the forced call's shortest form, so the budget cannot complete it: the output stops inside
+  // the arguments at some of these limits (each one checked the same way).
+  let cut = 0;
+  for (const mt of [50, 60, 70, 80]) {
+    const p = { model: MODEL, messages: MSGS, max_tokens: mt, seed: 1, temperature: 1, tools: WEATHER_TOOLS,
+      tool_choice: 'required', parallel_tool_calls: false };
+    const whole = await client.chat.completions.create(p);
+    const s = await collectCalls(await client.chat.completions.create({ ...p, stream: true }));
+    const c = whole.choices[0];
+    assert.equal(s.finish[0], c.finish_reason);
+    if (!c.message.tool_calls) continue;
+    assert.equal(s.calls[0][0].arguments, c.message.tool_calls[0].function.arguments);
+    const args = JSON.parse(c.message.tool_calls[0].function.arguments);
+    for (const [k, v] of Object.entries(args)) {   // every member present is one the schema has, never a cut key
+      assert.ok(k in WEATHER.properties, `key ${k}`);
+      assert.notEqual(v, null);
+    }
+    if (c.finish_reason === 'length') cut++;
+    console.log(`max_tokens ${mt}: ${c.finish_reason}, arguments ${c.message.tool_calls[0].function.arguments}`);
+  }
+  assert.ok(cut >= 1, 'at least one limit cut the arguments');
+});
