@@ -285,6 +285,34 @@ static void test_good_chat_request(void **state) {
     assert_string_equal(r.req.prompts[1].text, "x");
     assert_true(r.req.echo && r.req.logprobs);
     cg_oai_req_free(&r);
+    // max_tokens: absent / null → the endpoint's default (chat: -1 = up to the context; legacy: 16);
+    // -1 → no limit on both (llama-server's reading); other values below 1 → 400 naming the field
+    static const struct { cg_oai_endpoint ep; const char *body; int64_t want; const char *param; } MT[] = {
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", -1, NULL},
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":null}", -1, NULL},
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}", -1, NULL},
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":5}", 5, NULL},
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-2}", 0, "max_tokens"},
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":0}", 0,
+         "max_completion_tokens"},
+        {CG_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1.5}", 0, "max_tokens"},
+        {CG_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":null}", 16, NULL},
+        {CG_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":-1}", -1, NULL},
+        {CG_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":-7}", 0, "max_tokens"},
+    };
+    for (size_t i = 0; i < sizeof MT / sizeof *MT; i++) {
+        cg_status st = cg_oai_parse(MT[i].ep, MT[i].body, strlen(MT[i].body), &lim, &r, &e);
+        if (MT[i].param) {
+            assert_int_equal(st, CG_ERR_INVALID);
+            assert_int_equal(e.http_status, 400);
+            assert_string_equal(e.param, MT[i].param);
+            assert_non_null(strstr(e.message, MT[i].param));
+        } else {
+            if (st) fail_msg("%s: %s", MT[i].body, e.message);
+            assert_int_equal(r.req.max_tokens, MT[i].want);
+            cg_oai_req_free(&r);
+        }
+    }
 }
 
 // ---- escaping and shapes ----------------------------------------------------------------------
