@@ -6,6 +6,13 @@
 // for; bytes before it are content, and a suffix that could still begin a marker is held back. In
 // call mode a format-specific function decides: complete (consume, record calls), incomplete (wait),
 // or not a call (the bytes become content).
+//
+// With streamed arguments, a call in the {"name": …, "arguments": {…}} shape switches to M_STREAM as
+// soon as the '{' of its arguments is in the buffer: the normaliser (jnorm) consumes those bytes one
+// at a time into open_args, which only grows; when the object closes (or breaks off, or the output
+// ends) it is healed and becomes calls[n_calls], and M_TAIL drops the markup after it (M_NEXT reads
+// the next element of a GENERIC list). Every decision is still a function of buf[pos..] and `final`
+// alone, so streamed and one-shot parses give the same calls and content.
 #include "sample/toolcall.h"
 
 #include <stdio.h>
