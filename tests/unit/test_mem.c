@@ -803,7 +803,8 @@ static void test_migration_v3(void **state) {
     assert_int_equal(before[0][1].n, 4);
     cg_store_close(s);
 
-    s = open_ok(url, NULL);  // migrates 2 -> 3
+    cg_store_opts v3 = {.target_version = 3};
+    s = open_ok(url, &v3);  // migrates 2 -> 3
     assert_int_equal(cg_store_schema_version(s), 3);
     for (int q = 0; q < 3; q++)
         for (int h = 0; h < 2; h++) {
