@@ -74,6 +74,12 @@ cg_status st_vp_candidates(cg_store *s, int64_t user_id, const float *q, float m
                            size_t limit, int64_t **out, size_t *n_out, size_t *n_scored,
                            cg_err *err);
 
+// Bulk loaders (bench/mem_pg_bulk.c): the page capacity for n_embd, and one page blob of the
+// vectors x (n, n_embd) of memories ids (n) appended to out — the bytes st_vp_add would write.
+size_t st_vp_cap(int n_embd);
+cg_status st_vp_page(const int64_t *ids, const float *x, size_t n, int n_embd, cg_buf *out,
+                     cg_err *err);
+
 // JSON string literal of s[0..n) (valid UTF-8) appended to out.
 void st_json_str(cg_buf *out, const char *s);
 

@@ -37,7 +37,7 @@
 #define VP_TARGET_BYTES 32768
 #define VP_MAX_N 4096
 
-static size_t vp_cap(int n_embd) {
+size_t st_vp_cap(int n_embd) {
     size_t cap = VP_TARGET_BYTES / (VP_ENTRY + 2 * (size_t)n_embd);
     return cap < 1 ? 1 : cap > VP_MAX_N ? VP_MAX_N : cap;
 }
@@ -93,12 +93,30 @@ static void vp_encode(int64_t id, const float *x, int n_embd, unsigned char *ent
     memcpy(ent + 16, &resid, 4);
 }
 
-typedef struct blob_copy { cg_buf *b; int64_t page; bool found; } blob_copy;
+cg_status st_vp_page(const int64_t *ids, const float *x, size_t n, int n_embd, cg_buf *out,
+                     cg_err *err) {
+    size_t vb = 2 * (size_t)n_embd;
+    if (n == 0 || n > st_vp_cap(n_embd) || n_embd < 1 || n_embd > 4096)
+        return cg_err_set(err, CG_ERR_INVALID, "mem_vpack: page of %zu vectors of %d", n, n_embd);
+    size_t total = VP_HEAD + n * (VP_ENTRY + vb);
+    if (!cg_buf_reserve(out, total)) return cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+    unsigned char *o = (unsigned char *)out->data + out->len;
+    uint32_t head[4] = {VP_MAGIC, (uint32_t)n_embd, (uint32_t)n, 0};
+    memcpy(o, head, VP_HEAD);
+    for (size_t i = 0; i < n; i++)
+        vp_encode(ids[i], x + i * (size_t)n_embd, n_embd, o + VP_HEAD + i * VP_ENTRY,
+                  o + VP_HEAD + n * VP_ENTRY + i * vb);
+    out->len += total;
+    return CG_OK;
+}
+
+typedef struct blob_copy { cg_buf *b; int64_t user_id, page; bool found; } blob_copy;
 
 static cg_status copy_page_row(void *user, const db_val *c, int n, cg_err *err) {
     blob_copy *bc = user;
     if (c[0].t != DB_INT || c[1].t != DB_BLOB)
-        return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack: page row has wrong column types");
+        return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld page=%lld column data: not a "
+                          "blob", (long long)bc->user_id, (long long)(c[0].t == DB_INT ? c[0].i : -1));
     bc->page = c[0].i;
     bc->found = true;
     cg_buf_reset(bc->b);
@@ -125,7 +143,7 @@ cg_status st_vp_add(cg_store *s, int64_t user_id, int64_t id, const float *x, in
                     cg_err *err) {
     cg_buf b;
     cg_buf_init(&b);
-    blob_copy bc = {&b, -1, false};
+    blob_copy bc = {&b, user_id, -1, false};
     vp_view v = {0};
     cg_status st;
     db_val p[1] = {db_int(user_id)};
@@ -135,7 +153,7 @@ cg_status st_vp_add(cg_store *s, int64_t user_id, int64_t id, const float *x, in
                            p, 1, copy_page_row, &bc, err)))
         goto done;
     if (bc.found && (st = vp_parse(user_id, bc.page, b.data, b.len, &v, err))) goto done;
-    bool is_new = !bc.found || v.n_embd != (uint32_t)n_embd || v.n >= vp_cap(n_embd);
+    bool is_new = !bc.found || v.n_embd != (uint32_t)n_embd || v.n >= st_vp_cap(n_embd);
     int64_t page = bc.found ? bc.page + (is_new ? 1 : 0) : 0;
     size_t vb = 2 * (size_t)n_embd;
     cg_buf nb;
@@ -179,7 +197,7 @@ static cg_status vpage_of(cg_store *s, int64_t user_id, int64_t id, int64_t *pag
 // CG_ERR_FORMAT: memories.vpage and the page disagree). *slot = its index.
 static cg_status load_with(cg_store *s, int64_t user_id, int64_t page, int64_t id, cg_buf *b,
                            vp_view *v, uint32_t *slot, cg_err *err) {
-    blob_copy bc = {b, -1, false};
+    blob_copy bc = {b, user_id, -1, false};
     db_val p[2] = {db_int(user_id), db_int(page)};
     cg_status st = s->ops->exec(s->conn,
                                 "SELECT page, data FROM mem_vpack WHERE user_id = ? AND page = ?",
@@ -354,7 +372,7 @@ static cg_status build_row(void *user, const db_val *c, int n_cols, cg_err *err)
     if (c[1].t != DB_BLOB || c[1].n == 0 || c[1].n % 4 || c[1].n / 4 > 4096) return CG_OK;
     uint32_t d = (uint32_t)(c[1].n / 4);
     cg_status st;
-    if (bd->n && (d != bd->n_embd || bd->n >= vp_cap((int)bd->n_embd)) &&
+    if (bd->n && (d != bd->n_embd || bd->n >= st_vp_cap((int)bd->n_embd)) &&
         (st = flush_page(bd, err)))
         return st;
     bd->n_embd = d;
@@ -464,10 +482,13 @@ typedef struct scan_ctx {
 
 static cg_status scan_page(void *user, const db_val *c, int n_cols, cg_err *err) {
     scan_ctx *sc = user;
-    if (c[0].t != DB_INT || c[1].t != DB_BLOB)
-        return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld: page row has wrong column "
-                          "types", (long long)sc->user_id);
+    if (c[0].t != DB_INT)
+        return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld: page number is not an integer",
+                          (long long)sc->user_id);
     int64_t page = c[0].i;
+    if (c[1].t != DB_BLOB)
+        return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld page=%lld column data: not a "
+                          "blob", (long long)sc->user_id, (long long)page);
     vp_view v;
     cg_status st = vp_parse(sc->user_id, page, c[1].p, c[1].n, &v, err);
     if (st) return st;
