@@ -648,7 +648,9 @@ static void scan_all_tables(backend *b, const char *url, int64_t user_id, const 
 static void test_delete_user(void **state) {
     backend *b = *state;
     FRESH(b, url);
-    cg_store *s = open_ok(url, NULL);
+    // With embeddings, so the packed vector pages (mem_vpack) hold rows of the user too.
+    cg_store_opts eo = {.embed = cg_vec_embed_hashed, .n_embd = 16};
+    cg_store *s = open_ok(url, &eo);
     cg_err err = {0};
     int64_t u = new_user(s, "zyxmarker"), v = new_user(s, "keep");
     // Fill every table for both users; u's texts carry the marker.
@@ -674,6 +676,9 @@ static void test_delete_user(void **state) {
     int n_tables = 0;
     scan_all_tables(b, url, u, "zyxmarker", &nu, &nm, &n_tables);
     assert_true(nu > 10 && nm > 5);  // the scan does see u's data before deletion
+    char vq[96];
+    snprintf(vq, sizeof vq, "SELECT count(*) FROM mem_vpack WHERE user_id = %lld", (long long)u);
+    assert_true(qint(s, vq) >= 1);
     CG_ASSERT_OK(cg_store_user_delete(s, u, &err), &err);
     assert_int_equal(cg_store_user_delete(s, u, &err), CG_ERR_NOT_FOUND);
     scan_all_tables(b, url, u, "zyxmarker", &nu, &nm, &n_tables);
