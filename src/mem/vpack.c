@@ -133,6 +133,16 @@ static cg_status put_page(cg_store *s, int64_t user_id, int64_t page, const cg_b
     return st_exec(s, "UPDATE mem_vpack SET data = ? WHERE user_id = ? AND page = ?", p, 3, err);
 }
 
+// Two connections changing one user's pages at once would each rewrite a page from what they
+// read (a lost update). SQLite's BEGIN IMMEDIATE already serialises writers; on PostgreSQL the
+// user's row is locked until commit (NO KEY UPDATE: foreign-key checks of concurrent inserts,
+// which take KEY SHARE, are not blocked).
+static cg_status lock_user(cg_store *s, int64_t user_id, cg_err *err) {
+    if (strcmp(s->ops->name, "postgres") != 0) return CG_OK;
+    db_val p[1] = {db_int(user_id)};
+    return st_exec(s, "SELECT id FROM users WHERE id = ? FOR NO KEY UPDATE", p, 1, err);
+}
+
 static cg_status set_vpage(cg_store *s, int64_t user_id, int64_t id, int64_t page, cg_err *err) {
     db_val p[3] = {page >= 0 ? db_int(page) : db_null(), db_int(id), db_int(user_id)};
     return st_exec(s, "UPDATE memories SET vpage = ? WHERE id = ? AND user_id = ?", p, 3, err);
@@ -147,6 +157,7 @@ cg_status st_vp_add(cg_store *s, int64_t user_id, int64_t id, const float *x, in
     vp_view v = {0};
     cg_status st;
     db_val p[1] = {db_int(user_id)};
+    if ((st = lock_user(s, user_id, err))) goto done;
     if ((st = s->ops->exec(s->conn,
                            "SELECT page, data FROM mem_vpack WHERE user_id = ?"
                            " ORDER BY page DESC LIMIT 1",
@@ -220,7 +231,8 @@ static cg_status load_with(cg_store *s, int64_t user_id, int64_t page, int64_t i
 
 cg_status st_vp_remove(cg_store *s, int64_t user_id, int64_t id, cg_err *err) {
     int64_t page = -1;
-    cg_status st = vpage_of(s, user_id, id, &page, err);
+    cg_status st = lock_user(s, user_id, err);
+    if (!st) st = vpage_of(s, user_id, id, &page, err);
     if (st || page < 0) return st;
     cg_buf b;
     cg_buf_init(&b);
@@ -265,7 +277,8 @@ cg_status st_vp_update(cg_store *s, int64_t user_id, int64_t id, const float *x,
                        cg_err *err) {
     int64_t page = -1, cur = 0;
     bool found = false;
-    cg_status st = vpage_of(s, user_id, id, &page, err);
+    cg_status st = lock_user(s, user_id, err);
+    if (!st) st = vpage_of(s, user_id, id, &page, err);
     if (st) return st;
     db_val p[2] = {db_int(id), db_int(user_id)};
     if ((st = st_int(s, "SELECT id FROM memories WHERE id = ? AND user_id = ?"

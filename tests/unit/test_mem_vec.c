@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "mem/vec.h"
 #include "mem_backends.h"
@@ -125,9 +127,15 @@ static int compare_lists(cg_store *s, int64_t user, int n_q, bool history) {
 }
 
 // The invariant of vpack.c, checked through SQL: a memory has a page iff it is current and has
-// an embedding, and every page it names exists.
-static void check_vpage(cg_store *s, int64_t user) {
+// an embedding, every page it names exists, and the pages hold exactly that many entries
+// (a page of n vectors of d dimensions is 16 + n * (20 + 2d) bytes).
+static void check_vpage_d(cg_store *s, int64_t user, int d) {
     char sql[320];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM memories WHERE user_id = %lld AND vpage IS NOT NULL) -"
+             " (SELECT coalesce(sum((length(data) - 16) / (20 + 2 * %d)), 0) FROM mem_vpack"
+             " WHERE user_id = %lld)", (long long)user, d, (long long)user);
+    assert_int_equal(qint(s, sql), 0);
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM memories WHERE user_id = %lld AND ((vpage IS NOT NULL) <>"
              " (superseded_by IS NULL AND valid_to_ms IS NULL AND embedding IS NOT NULL))",
@@ -177,7 +185,7 @@ static void test_pack_equals_scan(void **state) {
         }
         if (i % 100 == 0) add_mem(s, other, text, 0.5);  // another user's pages interleave
     }
-    check_vpage(s, u);
+    check_vpage_d(s, u, 64);
     int n_cmp = compare_lists(s, u, 60, false);
     int64_t n_pages = 0;
     {
@@ -193,10 +201,10 @@ static void test_pack_equals_scan(void **state) {
     compare_lists(s, u, 10, true);  // history searches scan the blobs: trivially the same
     // A rebuild from the blobs gives the same answers (and compacts the pages).
     CG_ASSERT_OK(cg_store_vec_rebuild(s, u, &err), &err);
-    check_vpage(s, u);
+    check_vpage_d(s, u, 64);
     compare_lists(s, u, 30, false);
     CG_ASSERT_OK(cg_store_vec_rebuild(s, 0, &err), &err);
-    check_vpage(s, other);
+    check_vpage_d(s, other, 64);
     compare_lists(s, other, 10, false);
     free(ids);
     free(live);
@@ -258,7 +266,7 @@ static void test_write_paths(void **state) {
     CG_ASSERT_OK(cg_store_memory_delete(s, u, c, &err), &err);
     CG_ASSERT_OK(cg_store_memory_delete(s, u, d, &err), &err);
     assert_int_equal(user_pages(s, u), 0);
-    check_vpage(s, u);
+    check_vpage_d(s, u, 32);
     // A store opened without an embedder writes NULL embeddings: such memories stay out.
     cg_store_close(s);
     s = open_ok(url, NULL);
@@ -282,7 +290,7 @@ static void test_write_paths(void **state) {
         assert_int_equal(vpage_of(s, id), i < 390 ? 0 : 1);
     }
     assert_int_equal(user_pages(s, u), 2);
-    check_vpage(s, u);
+    check_vpage_d(s, u, 32);
     // User delete: no page of theirs remains (the every-table scan is in test_mem.c).
     CG_ASSERT_OK(cg_store_user_delete(s, u, &err), &err);
     assert_int_equal(user_pages(s, u), 0);
@@ -355,7 +363,7 @@ static void test_corrupt_page(void **state) {
     assert_non_null(strstr(err.msg, want));
     CG_ASSERT_OK(cg_store_vec_rebuild(s, 0, &err), &err);
     CG_ASSERT_OK(cg_store_memory_delete(s, u, first, &err), &err);
-    check_vpage(s, u);
+    check_vpage_d(s, u, 32);
     cg_store_close(s);
     // Pages of another dimension than the store's embedder: an error naming the page.
     cg_store_opts o16 = {.embed = cg_vec_embed_hashed, .n_embd = 16};
@@ -363,6 +371,59 @@ static void test_corrupt_page(void **state) {
     assert_int_equal(cg_store_vec_ranked(s, u, "coffee", NULL, &ids, &cos, &n, &err), CG_ERR_FORMAT);
     printf("%s: other dimension: %s\n", b->name, err.msg);
     assert_non_null(strstr(err.msg, "dimensions, the store embeds 16"));
+    cg_store_close(s);
+    free(url);
+}
+
+// Two connections (processes) adding and deleting memories of one user at the same time: no
+// page change may be lost. A lost append leaves a memory whose vpage names a page without it
+// (deleting it reports CG_ERR_FORMAT — so every memory is deleted at the end); a lost removal
+// leaves an entry of a deleted memory (the entry count of check_vpage).
+static void test_concurrent_adds(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_err err = {0};
+    cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 16, .relaxed_durability = true};
+    cg_store *s = open_ok(url, &o);
+    int64_t u = new_user(s, "both");
+    cg_store_close(s);
+    enum { PER = 150 };
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cg_store *c = NULL;
+        cg_err e = {0};
+        if (cg_store_open(url, &o, &c, &e)) _exit(2);
+        for (int i = 0; i < PER; i++) {
+            char t[64];
+            snprintf(t, sizeof t, "child memory %d", i);
+            cg_mem_new m = {.text = t};
+            int64_t id = 0;
+            if (cg_store_memory_add(c, u, &m, &id, &e)) _exit(3);
+            if (i % 2 && cg_store_memory_delete(c, u, id, &e)) _exit(4);
+        }
+        cg_store_close(c);
+        _exit(0);
+    }
+    s = open_ok(url, &o);
+    for (int i = 0; i < PER; i++) {
+        char t[64];
+        snprintf(t, sizeof t, "parent memory %d", i);
+        int64_t id = add_mem(s, u, t, 0.5);
+        if (i % 2) CG_ASSERT_OK(cg_store_memory_delete(s, u, id, &err), &err);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    check_vpage_d(s, u, 16);
+    cg_memory *list = NULL;
+    size_t n = 0;
+    CG_ASSERT_OK(cg_store_memory_list(s, u, false, &list, &n, &err), &err);
+    assert_int_equal(n, PER);
+    for (size_t i = 0; i < n; i++) CG_ASSERT_OK(cg_store_memory_delete(s, u, list[i].id, &err), &err);
+    cg_memory_list_free(list, n);
+    assert_int_equal(user_pages(s, u), 0);
+    printf("%s: 2 x %d concurrent adds, half deleted: pages consistent\n", b->name, PER);
     cg_store_close(s);
     free(url);
 }
@@ -386,7 +447,7 @@ static void test_migration_v4(void **state) {
     cg_store_opts o4 = {.embed = cg_vec_embed_hashed, .n_embd = 48};
     s = open_ok(url, &o4);
     assert_int_equal(cg_store_schema_version(s), 4);
-    check_vpage(s, u);
+    check_vpage_d(s, u, 48);
     assert_true(user_pages(s, u) >= 1);
     int n_cmp = compare_lists(s, u, 30, false);
     printf("%s: migrated 300 memories to v4: %lld pages, 30 queries packed == scan (%d with hits)\n",
@@ -399,6 +460,7 @@ static void test_migration_v4(void **state) {
     cmocka_unit_test_prestate(test_pack_equals_scan, &B),                                    \
         cmocka_unit_test_prestate(test_write_paths, &B),                                     \
         cmocka_unit_test_prestate(test_corrupt_page, &B),                                    \
+        cmocka_unit_test_prestate(test_concurrent_adds, &B),                                 \
         cmocka_unit_test_prestate(test_migration_v4, &B)
 
 int main(void) {
