@@ -2,6 +2,13 @@
 // with COPY, then measures cg_store_memory_search for random users. Prints figures, never pass/fail.
 //
 //   mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]
+//               [--embd D] [--vec-scan] [--compare CONNINFO2]
+//
+// --embd D: hybrid search with the hashed-token stand-in embedding (vec.h) of dimension D: the
+// load also writes every memory's float32 blob (memories.embedding, vpage) and the packed pages
+// (mem_vpack, schema v4: page p of a user holds its memories p*cap .. p*cap+cap-1, the layout
+// memory_add produces), built with the store's own encoder (st_vp_page). --vec-scan makes the
+// searches read every blob instead of the pages (the A/B reference, cg_search_opts.vec_scan).
 //
 // --seed picks the query sequence (users and words); a new seed after a server restart gives a
 // cold run that does not repeat the users an earlier run already brought into the caches.
@@ -33,6 +40,8 @@
 #include "base/time.h"
 #include "mem/fts_cjk.h"
 #include "mem/store.h"
+#include "mem/store_int.h"
+#include "mem/vec.h"
 
 static const char *const KO[] = {"서울", "부산", "커피", "김치", "회사", "친구", "가족", "여행",
                                  "운동", "음악", "영화", "고양이", "강아지", "학교", "병원",
@@ -128,7 +137,67 @@ static const char *const CREATE =
     "CREATE INDEX memories_conv ON memories(conv_id);"
     "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);";
 
-static int load(const char *db, long users, long per_user) {
+static void put_hex(cg_buf *b, const void *p, size_t n) {
+    static const char HEX[] = "0123456789abcdef";
+    if (!cg_buf_reserve(b, 2 * n + 4)) return;
+    char *o = b->data + b->len;
+    *o++ = '\\';
+    *o++ = '\\';
+    *o++ = 'x';
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        *o++ = HEX[c[i] >> 4];
+        *o++ = HEX[c[i] & 15];
+    }
+    b->len = (size_t)(o - b->data);
+}
+
+// The packed pages of every user (see the header): the generator replayed, each user's current
+// page kept in memory (users x cap x embd floats) and written when full.
+static int load_vpack(PGconn *c, long users, long per_user, int embd) {
+    size_t cap = st_vp_cap(embd);
+    float *x = malloc((size_t)users * cap * (size_t)embd * sizeof *x);
+    int64_t *ids = malloc((size_t)users * cap * sizeof *ids);
+    cg_buf page;
+    cg_buf_init(&page);
+    copy cv;
+    cg_err err = {0};
+    int bad = !x || !ids || copy_begin(&cv, c, "COPY mem_vpack(user_id, page, data) FROM STDIN");
+    rng = 88172645463325252ull;
+    int64_t id = 0, n_pages = 0;
+    for (long i = 0; i < per_user && !bad; i++)
+        for (long u = 1; u <= users && !bad; u++) {
+            char text[256];
+            int n = snprintf(text, sizeof text, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN),
+                             PICK(KO), PICK(KO_TAIL), PICK(VERBS), i);
+            (void)next_rand();  // importance
+            id++;
+            size_t slot = (size_t)i % cap, base = (size_t)(u - 1) * cap;
+            ids[base + slot] = id;
+            if (cg_vec_embed_hashed(NULL, text, (size_t)n, x + (base + slot) * (size_t)embd, embd, &err)) bad = 1;
+            if (!bad && (slot == cap - 1 || i == per_user - 1)) {
+                cg_buf_reset(&page);
+                if (st_vp_page(ids + base, x + base * (size_t)embd, slot + 1, embd, &page, &err)) {
+                    bad = 1;
+                    break;
+                }
+                cg_buf_printf(&cv.b, "%ld\t%ld\t", u, (long)((size_t)i / cap));
+                put_hex(&cv.b, page.data, page.len);
+                cg_buf_putc(&cv.b, '\n');
+                n_pages++;
+                bad = copy_flush(&cv, false);
+            }
+        }
+    if (err.code) fprintf(stderr, "vpack: %s\n", err.msg);
+    bad = bad || copy_end(&cv);
+    printf("vpack: %" PRId64 " pages (%zu vectors of %d a page)\n", n_pages, cap, embd);
+    cg_buf_free(&page);
+    free(x);
+    free(ids);
+    return bad;
+}
+
+static int load(const char *db, long users, long per_user, int embd) {
     PGconn *c = PQconnectdb(db);
     if (PQstatus(c) != CONNECTION_OK) return fprintf(stderr, "connect: %s", PQerrorMessage(c)), 1;
     int bad = sql(c, "SET maintenance_work_mem = '512MB'") || sql(c, "SET session_replication_role = replica") ||
@@ -148,12 +217,18 @@ static int load(const char *db, long users, long per_user) {
     for (int pass = 0; pass < 2 && !bad; pass++) {
         uint64_t tp = cg_time_ns();
         rng = 88172645463325252ull;
-        if (pass == 0) bad = copy_begin(&cm, c, "COPY memories(id, user_id, kind, source, enc, body, importance, "
-                                                 "created_ms, updated_ms, valid_from_ms) FROM STDIN");
+        if (pass == 0)
+            bad = copy_begin(&cm, c, embd > 0 ? "COPY memories(id, user_id, kind, source, enc, body, importance, "
+                                                "created_ms, updated_ms, valid_from_ms, embedding, vpage) FROM STDIN"
+                                              : "COPY memories(id, user_id, kind, source, enc, body, importance, "
+                                                "created_ms, updated_ms, valid_from_ms) FROM STDIN");
         else bad = copy_begin(&ct, c, "COPY mem_terms(memory_id, user_id, term, tf, n_terms) FROM STDIN");
         cg_buf lens;
         cg_buf_init(&lens);
         int64_t id = 0, n_terms_all = 0;
+        size_t cap = embd > 0 ? st_vp_cap(embd) : 1;
+        float *ev = embd > 0 ? malloc((size_t)embd * sizeof *ev) : NULL;
+        cg_err eerr = {0};
         for (long i = 0; i < per_user && !bad; i++) {
             for (long u = 1; u <= users && !bad; u++) {
                 char text[256];
@@ -165,7 +240,18 @@ static int load(const char *db, long users, long per_user) {
                 if (pass == 0) {
                     cg_buf_printf(&cm.b, "%" PRId64 "\t%ld\t%ld\t0\t0\t\\\\x", id, u, (long)(id % 6));
                     for (int k = 0; k < n; k++) cg_buf_printf(&cm.b, "%02x", (unsigned char)text[k]);
-                    cg_buf_printf(&cm.b, "\t%.2f\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", imp, ms, ms, ms);
+                    cg_buf_printf(&cm.b, "\t%.2f\t%" PRId64 "\t%" PRId64 "\t%" PRId64, imp, ms, ms, ms);
+                    if (embd > 0) {
+                        if (!ev || cg_vec_embed_hashed(NULL, text, (size_t)n, ev, embd, &eerr)) {
+                            fprintf(stderr, "embed: %s\n", eerr.msg);
+                            bad = 1;
+                            break;
+                        }
+                        cg_buf_putc(&cm.b, '\t');
+                        put_hex(&cm.b, ev, (size_t)embd * sizeof *ev);
+                        cg_buf_printf(&cm.b, "\t%ld", (long)((size_t)i / cap));
+                    }
+                    cg_buf_putc(&cm.b, '\n');
                     bad = copy_flush(&cm, false);
                 } else {
                     terms t = {.n = 0};
@@ -194,8 +280,15 @@ static int load(const char *db, long users, long per_user) {
                   sql(c, "INSERT INTO mem_df(term, n) SELECT term, count(*) FROM mem_terms GROUP BY term");
         }
         cg_buf_free(&lens);
+        free(ev);
         printf("%s: %" PRId64 " rows in %.1f s\n", pass == 0 ? "memories" : "terms + lengths + df", id,
                (double)(cg_time_ns() - tp) / 1e9);
+        fflush(stdout);
+    }
+    if (!bad && embd > 0) {
+        uint64_t tv = cg_time_ns();
+        bad = load_vpack(c, users, per_user, embd);
+        printf("vpack: %.1f s\n", (double)(cg_time_ns() - tv) / 1e9);
         fflush(stdout);
     }
     uint64_t ti = cg_time_ns();
@@ -237,7 +330,8 @@ static int load_via_store(cg_store *s, long users, long per_user) {
 int main(int argc, char **argv) {
     const char *db = NULL, *db2 = NULL;
     long users = 10000, per_user = 1000, queries = 500;
-    bool reuse = false;
+    bool reuse = false, vec_scan = false;
+    int embd = 0;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
@@ -247,19 +341,23 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reuse")) reuse = true;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--compare") && i + 1 < argc) db2 = argv[++i];
+        else if (!strcmp(argv[i], "--embd") && i + 1 < argc) embd = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--vec-scan")) vec_scan = true;
         else db = NULL, i = argc;
     }
-    if (!db || users < 1 || per_user < 1 || queries < 1) {
-        fprintf(stderr, "usage: mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]\n");
+    if (!db || users < 1 || per_user < 1 || queries < 1 || embd < 0 || embd > 4096) {
+        fprintf(stderr, "usage: mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]"
+                        " [--embd D] [--vec-scan] [--compare CONNINFO2]\n");
         return 2;
     }
     cg_err err = {0};
     cg_store *s = NULL;
-    if (cg_store_open(db, NULL, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
+    cg_store_opts so_open = {.embed = embd > 0 ? cg_vec_embed_hashed : NULL, .n_embd = embd};
+    if (cg_store_open(db, &so_open, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
     if (strcmp(cg_store_backend(s), "postgres")) return fprintf(stderr, "--db must be a PostgreSQL conninfo\n"), 2;
-    if (!reuse && load(db, users, per_user)) return 1;
+    if (!reuse && load(db, users, per_user, embd)) return 1;
     cg_store *s2 = NULL;
-    if (db2 && (cg_store_open(db2, NULL, &s2, &err) || load_via_store(s2, users, per_user)))
+    if (db2 && (cg_store_open(db2, &so_open, &s2, &err) || load_via_store(s2, users, per_user)))
         return fprintf(stderr, "compare: %s\n", err.msg), 1;
     long mismatches = 0;
     double *lat = calloc((size_t)queries, sizeof *lat);
@@ -273,7 +371,7 @@ int main(int argc, char **argv) {
         int64_t uid = 1 + (int64_t)(next_rand() % (uint64_t)users);
         cg_memory *r = NULL;
         size_t nr = 0;
-        cg_search_opts so = {.k = 10};
+        cg_search_opts so = {.k = 10, .vec_scan = vec_scan};
         uint64_t a = cg_time_ns();
         if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err)) return fprintf(stderr, "search: %s\n", err.msg), 1;
         lat[q] = (double)(cg_time_ns() - a) / 1e6;
@@ -298,8 +396,10 @@ int main(int argc, char **argv) {
         cg_memory_list_free(r, nr);
     }
     qsort(lat, (size_t)queries, sizeof *lat, cmp_d);
-    printf("postgres: %ld users x %ld memories = %ld rows; %ld queries over random users, k=10, %.1f results/query\n",
-           users, per_user, users * per_user, queries, (double)hits / (double)queries);
+    printf("postgres: %ld users x %ld memories = %ld rows; embd %d (%s); %ld queries over random users, k=10, "
+           "%.1f results/query\n", users, per_user, users * per_user, embd,
+           embd ? (vec_scan ? "blob scan" : cg_vec_simd() ? "packed, avx2" : "packed, scalar") : "text only", queries,
+           (double)hits / (double)queries);
     printf("search latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", lat[queries / 2], lat[queries * 95 / 100],
            lat[queries * 99 / 100], lat[queries - 1]);
     if (s2) printf("compare with the store's own write path: %ld of %ld searches differ\n", mismatches, queries);

@@ -5,14 +5,19 @@
 // user and prints p50/p95/p99 latency. Prints figures only, never pass/fail.
 //
 //   mem_search [--db PATH|URL] [--n N] [--users U] [--queries Q] [--embd D] [--reuse] [--optimize]
+//              [--ab]
 //
 // --embd D > 0 stores the hashed-token stand-in embedding (vec.h) of dimension D, so the
-// vector stage (a cosine over every current memory of the user) is measured too.
+// vector stage is measured too. --ab runs every query twice, back to back in alternating order:
+// with the packed vector pages (schema v4) and with the scan of every embedding blob
+// (cg_search_opts.vec_scan), prints both latency distributions (wall and CPU time of this
+// process) and checks that both return the same ids in the same order.
 // Not built by CMake's default targets; build it against libchingu, e.g.:
 //   cc -O2 -Iinclude -Isrc -D_DEFAULT_SOURCE bench/mem_search.c build/release/libchingu.a \
 //      $(pkg-config --libs sqlite3 libpq libsodium libutf8proc) -lpthread -lm -o mem_search
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,11 +51,23 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static double cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void report(const char *what, double *v, long n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    printf("%s: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", what, v[n / 2], v[n * 95 / 100],
+           v[n * 99 / 100], v[n - 1]);
+}
+
 int main(int argc, char **argv) {
     const char *db = "/tmp/chingu_bench_mem.db";
     long n = 100000, users = 1, queries = 300;
     int embd = 0;
-    bool reuse = false, optimize = false;
+    bool reuse = false, optimize = false, ab = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
         else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atol(argv[++i]);
@@ -59,9 +76,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--embd") && i + 1 < argc) embd = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reuse")) reuse = true;
         else if (!strcmp(argv[i], "--optimize")) optimize = true;
+        else if (!strcmp(argv[i], "--ab")) ab = true;
         else {
             fprintf(stderr, "usage: mem_search [--db PATH|URL] [--n N] [--users U] [--queries Q] "
-                            "[--embd D] [--reuse] [--optimize]\n");
+                            "[--embd D] [--reuse] [--optimize] [--ab]\n");
             return 2;
         }
     }
@@ -114,31 +132,53 @@ int main(int argc, char **argv) {
         printf("fts optimize: %.1f s\n", (double)(cg_time_ns() - t1) / 1e9);
     }
     double *lat = calloc((size_t)queries, sizeof *lat);
+    double *cpu[2] = {calloc((size_t)queries, sizeof(double)), calloc((size_t)queries, sizeof(double))};
+    double *wall_b = calloc((size_t)queries, sizeof(double));
+    long n_differ = 0;
     size_t total_hits = 0;
     for (long q = 0; q < queries; q++) {
         char query[128];
         if (q % 3 == 0) snprintf(query, sizeof query, "%s", PICK(KO));
         else if (q % 3 == 1) snprintf(query, sizeof query, "%s %s", PICK(EN), PICK(KO));
         else snprintf(query, sizeof query, "%s", PICK(EN));
-        cg_memory *r = NULL;
-        size_t nr = 0;
-        cg_search_opts so = {.k = 10};
-        uint64_t a = cg_time_ns();
-        if (cg_store_memory_search(s, target, query, &so, &r, &nr, &err)) {
-            fprintf(stderr, "search: %s\n", err.msg);
-            return 1;
+        cg_memory *r[2] = {NULL, NULL};
+        size_t nr[2] = {0, 0};
+        for (int pass = 0; pass < (ab ? 2 : 1); pass++) {
+            int mode = ab ? (pass ^ (int)(q & 1)) : 0;  // 0 packed, 1 blob scan; alternating
+            cg_search_opts so = {.k = 10, .now_ms = 1800000000000, .vec_scan = mode == 1};
+            uint64_t a = cg_time_ns();
+            double c0 = cpu_ms();
+            if (cg_store_memory_search(s, target, query, &so, &r[mode], &nr[mode], &err)) {
+                fprintf(stderr, "search: %s\n", err.msg);
+                return 1;
+            }
+            cpu[mode][q] = cpu_ms() - c0;
+            (mode ? wall_b : lat)[q] = (double)(cg_time_ns() - a) / 1e6;
         }
-        lat[q] = (double)(cg_time_ns() - a) / 1e6;
-        total_hits += nr;
-        cg_memory_list_free(r, nr);
+        total_hits += nr[0];
+        if (ab) {
+            bool same = nr[0] == nr[1];
+            for (size_t k = 0; same && k < nr[0]; k++) same = r[0][k].id == r[1][k].id;
+            n_differ += !same;
+        }
+        cg_memory_list_free(r[0], nr[0]);
+        cg_memory_list_free(r[1], nr[1]);
     }
-    qsort(lat, (size_t)queries, sizeof *lat, cmp_d);
-    printf("backend %s, %ld user(s) x %ld memories (fill %.1f s), embd %d, %ld queries, k=10, "
-           "%.1f results/query\n", cg_store_backend(s), users, n, fill_s, embd, queries,
-           (double)total_hits / (double)queries);
-    printf("search latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", lat[queries / 2],
-           lat[queries * 95 / 100], lat[queries * 99 / 100], lat[queries - 1]);
+    printf("backend %s, %ld user(s) x %ld memories (fill %.1f s), embd %d (%s), %ld queries, "
+           "k=10, %.1f results/query\n", cg_store_backend(s), users, n, fill_s, embd,
+           cg_vec_simd() ? "avx2" : "scalar", queries, (double)total_hits / (double)queries);
+    report(ab ? "packed     wall ms" : "search latency ms", lat, queries);
+    report(ab ? "packed     cpu ms " : "search cpu ms    ", cpu[0], queries);
+    if (ab) {
+        report("blob scan  wall ms", wall_b, queries);
+        report("blob scan  cpu ms ", cpu[1], queries);
+        printf("packed vs blob scan: %ld of %ld searches return different ids\n", n_differ,
+               queries);
+    }
     free(lat);
+    free(wall_b);
+    free(cpu[0]);
+    free(cpu[1]);
     cg_store_close(s);
     return 0;
 }

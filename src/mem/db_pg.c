@@ -318,6 +318,13 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX mem_terms_memory ON mem_terms(memory_id);"
     "CREATE INDEX memories_user_id ON memories(user_id, id)"
     " INCLUDE (superseded_by, valid_to_ms, importance, created_ms);",
+    // v4 (CG_STORE_VPACK_VERSION): packed per-user vectors (vpack.c); store.c fills them from
+    // the embedding blobs in the same transaction. The pages are half-precision numbers that do
+    // not compress: stored out of line without trying (EXTERNAL).
+    "ALTER TABLE memories ADD COLUMN vpage BIGINT;"
+    "CREATE TABLE mem_vpack(user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " page BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (user_id, page));"
+    "ALTER TABLE mem_vpack ALTER COLUMN data SET STORAGE EXTERNAL;",
 };
 
 static cg_status pg_migrate(void *conn, int from, int to, cg_err *err) {

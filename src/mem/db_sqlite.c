@@ -245,6 +245,11 @@ static const char *const MIGRATIONS[] = {
      "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);"),
     // v3: a PostgreSQL-only change of the text index's layout (db_pg.c); nothing here.
     "SELECT 1;",
+    // v4 (CG_STORE_VPACK_VERSION): packed per-user vectors (vpack.c); store.c fills them from
+    // the embedding blobs in the same transaction.
+    ("ALTER TABLE memories ADD COLUMN vpage INTEGER;"
+     "CREATE TABLE mem_vpack(user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     " page INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (user_id, page));"),
 };
 
 static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {

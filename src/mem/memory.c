@@ -266,6 +266,9 @@ cg_status cg_store_memory_add(cg_store *s, int64_t user_id, const cg_mem_new *m,
         goto fail;
     }
     if ((st = index_text(s, id, user_id, m->text, err))) goto fail;
+    if (emb && s->version >= CG_STORE_VPACK_VERSION &&
+        (st = st_vp_add(s, user_id, id, emb, s->n_embd, err)))
+        goto fail;
     if ((st = audit(s, user_id, id, "add", now, err))) goto fail;
     if (m->supersedes) {
         db_val q[5] = {db_int(valid_from), db_int(id), db_int(now), db_int(m->supersedes),
@@ -274,6 +277,9 @@ cg_status cg_store_memory_add(cg_store *s, int64_t user_id, const cg_mem_new *m,
                           "UPDATE memories SET valid_to_ms = ?, superseded_by = ?, updated_ms = ?"
                           " WHERE id = ? AND user_id = ?",
                           q, 5, err)))
+            goto fail;
+        if (s->version >= CG_STORE_VPACK_VERSION &&
+            (st = st_vp_remove(s, user_id, m->supersedes, err)))
             goto fail;
         if ((st = audit(s, user_id, m->supersedes, "supersede", now, err))) goto fail;
     }
@@ -327,6 +333,9 @@ cg_status cg_store_memory_edit(cg_store *s, int64_t user_id, int64_t id, const c
     }
     if ((st = s->ops->index_del(s->conn, id, err))) goto fail;
     if ((st = index_text(s, id, user_id, text, err))) goto fail;
+    if (s->version >= CG_STORE_VPACK_VERSION &&
+        (st = st_vp_update(s, user_id, id, emb, s->n_embd, err)))
+        goto fail;
     if ((st = audit(s, user_id, id, "edit", now, err))) goto fail;
     if ((st = st_commit(s, err))) goto fail;
     goto done;
@@ -343,6 +352,8 @@ cg_status cg_store_memory_delete(cg_store *s, int64_t user_id, int64_t id, cg_er
     bool found = false;
     db_val p[2] = {db_int(id), db_int(user_id)};
     if ((st = st_begin(s, err))) return st;
+    if (s->version >= CG_STORE_VPACK_VERSION && (st = st_vp_remove(s, user_id, id, err)))
+        goto fail;
     if ((st = st_int(s, "DELETE FROM memories WHERE id = ? AND user_id = ? RETURNING id", p, 2,
                      NULL, &found, err)))
         goto fail;
@@ -368,6 +379,7 @@ cg_status cg_store_memory_forget_all(cg_store *s, int64_t user_id, int64_t *n_de
     if ((st = st_int(s, "SELECT count(*) FROM memories WHERE user_id = ?", p, 1, &n, NULL, err)))
         goto fail;
     if ((st = st_unindex_user(s, user_id, err))) goto fail;
+    if (s->version >= CG_STORE_VPACK_VERSION && (st = st_vp_drop_user(s, user_id, err))) goto fail;
     if ((st = st_exec(s, "UPDATE memories SET superseded_by = NULL WHERE user_id = ?", p, 1, err)))
         goto fail;
     if ((st = st_exec(s, "DELETE FROM memories WHERE user_id = ?", p, 1, err))) goto fail;
@@ -475,6 +487,11 @@ static int cmp_mem_score(const void *a, const void *b) {
 
 typedef struct fused { int64_t id; double rrf; } fused;
 
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_fused_id(const void *a, const void *b) {
     const fused *x = a, *y = b;
     return x->id < y->id ? -1 : x->id > y->id;
@@ -549,6 +566,39 @@ static cg_status by_ids(cg_store *s, int64_t user_id, const char *head, const in
         st = s->ops->exec(s->conn, q.data, p, (int)m + 1, fn, user, err);
     }
     cg_buf_free(&q);
+    return st;
+}
+
+// The vector list before sorting: every memory with reference cosine >= min_cos that could be
+// among the `limit` best. Current memories at schema v4 come from the packed pages (vpack.c:
+// candidates by a bounded f16 score, then the reference cosine over their blobs, so the
+// ranking equals a scan of every blob); history searches and older schemas scan the blobs.
+static cg_status vector_hits(cg_store *s, int64_t user_id, bool current_only, bool scan,
+                             size_t limit, vec_ctx *vc, cg_err *err) {
+    db_val p[1] = {db_int(user_id)};
+    if (!current_only || s->version < CG_STORE_VPACK_VERSION || scan)
+        return s->ops->exec(s->conn,
+                            current_only ? "SELECT id, embedding FROM memories WHERE user_id = ?"
+                                           " AND superseded_by IS NULL AND valid_to_ms IS NULL"
+                                         : "SELECT id, embedding FROM memories WHERE user_id = ?",
+                            p, 1, vec_row, vc, err);
+    int64_t *cand = NULL;
+    size_t n_cand = 0;
+    cg_buf head;
+    cg_buf_init(&head);
+    cg_status st = st_vp_candidates(s, user_id, vc->q, vc->min_cos, limit, &cand, &n_cand, NULL,
+                                    err);
+    if (st) goto done;
+    if (n_cand > 1) qsort(cand, n_cand, sizeof *cand, cmp_i64);
+    cg_buf_printf(&head, "SELECT id, embedding FROM memories WHERE %s = ?", s->ops->user_col);
+    if (!cg_buf_ok(&head)) {
+        st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+        goto done;
+    }
+    st = by_ids(s, user_id, head.data, cand, n_cand, vec_row, vc, err);
+done:
+    free(cand);
+    cg_buf_free(&head);
     return st;
 }
 
@@ -631,12 +681,7 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
     if (s->embed && *query) {
         if ((st = embed_blob(s, query, &qv, err))) goto done;
         vc = (vec_ctx){qv, s->n_embd, (float)min_cos, NULL, 0, 0};
-        db_val p[1] = {db_int(user_id)};
-        if ((st = s->ops->exec(s->conn,
-                               current_only ? "SELECT id, embedding FROM memories WHERE user_id = ?"
-                                              " AND superseded_by IS NULL AND valid_to_ms IS NULL"
-                                            : "SELECT id, embedding FROM memories WHERE user_id = ?",
-                               p, 1, vec_row, &vc, err)))
+        if ((st = vector_hits(s, user_id, current_only, o.vec_scan, (size_t)limit, &vc, err)))
             goto done;
         if (vc.n > 1) qsort(vc.v, vc.n, sizeof *vc.v, cmp_vec_hit);
         if (vc.n > (size_t)limit) vc.n = (size_t)limit;
@@ -672,6 +717,41 @@ done:
     free(qv);
     free(vc.v);
     free(f);
+    return st;
+}
+
+cg_status cg_store_vec_ranked(cg_store *s, int64_t user_id, const char *query,
+                              const cg_search_opts *opts, int64_t **ids, float **cos, size_t *n,
+                              cg_err *err) {
+    cg_search_opts o = opts ? *opts : (cg_search_opts){0};
+    cg_status st;
+    *ids = NULL;
+    *cos = NULL;
+    *n = 0;
+    if (!s->embed) return cg_err_set(err, CG_ERR_STATE, "store: no embedding function configured");
+    if ((st = st_check_text("search query", query, MAX_TEXT_BYTES, false, err))) return st;
+    int k = o.k ? o.k : 10;
+    if (k < 1 || k > 1000) return cg_err_set(err, CG_ERR_INVALID, "store: search k %d (1..1000)", k);
+    int limit = k * 5 < 50 ? 50 : k * 5;
+    float *qv = NULL;
+    vec_ctx vc = {0};
+    if ((st = embed_blob(s, query, &qv, err))) goto done;
+    vc = (vec_ctx){qv, s->n_embd, (float)(o.min_cosine > 0.0 ? o.min_cosine : 0.2), NULL, 0, 0};
+    if ((st = vector_hits(s, user_id, !o.include_history, o.vec_scan, (size_t)limit, &vc, err)))
+        goto done;
+    if (vc.n > 1) qsort(vc.v, vc.n, sizeof *vc.v, cmp_vec_hit);
+    if (vc.n > (size_t)limit) vc.n = (size_t)limit;
+    if (!(*ids = malloc((vc.n + 1) * sizeof **ids)) || !(*cos = malloc((vc.n + 1) * sizeof **cos))) {
+        free(*ids);
+        *ids = NULL;
+        st = cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < vc.n; i++) (*ids)[i] = vc.v[i].id, (*cos)[i] = vc.v[i].cos;
+    *n = vc.n;
+done:
+    free(qv);
+    free(vc.v);
     return st;
 }
 

@@ -241,6 +241,7 @@ static cg_status migrate_locked(cg_store *s, const cg_store_opts *o, cg_err *err
         }
         db_val p[1] = {db_int(v)};
         if ((st = s->ops->migrate(s->conn, v - 1, v, err)) ||
+            (v == CG_STORE_VPACK_VERSION && (st = st_vp_rebuild(s, 0, err))) ||
             (st = st_exec(s, "DELETE FROM schema_version", NULL, 0, err)) ||
             (st = st_exec(s, "INSERT INTO schema_version(version) VALUES (?)", p, 1, err)) ||
             (st = st_commit(s, err))) {
@@ -456,6 +457,7 @@ cg_status cg_store_user_delete(cg_store *s, int64_t user_id, cg_err *err) {
     // Foreign keys cascade through every table; the SQLite FTS index is not a real table with
     // a foreign key, so its rows go first.
     if ((st = st_unindex_user(s, user_id, err))) goto fail;
+    if (s->version >= CG_STORE_VPACK_VERSION && (st = st_vp_drop_user(s, user_id, err))) goto fail;
     if ((st = st_exec(s, "UPDATE memories SET superseded_by = NULL WHERE user_id = ?", p, 1, err)))
         goto fail;
     if ((st = st_exec(s, "DELETE FROM users WHERE id = ?", p, 1, err))) goto fail;

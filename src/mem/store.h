@@ -35,7 +35,7 @@
 typedef struct cg_store cg_store;
 
 // The newest schema version this build writes (see docs/memory.md for the migration list).
-#define CG_STORE_SCHEMA_VERSION 3
+#define CG_STORE_SCHEMA_VERSION 4
 
 // An embedding function: writes n_embd floats for text[0..n) into out. Must be deterministic.
 // `user` is cg_store_opts.embed_user. Called from the thread using the store.
@@ -199,10 +199,28 @@ typedef struct cg_search_opts {
     double min_cosine;     // vector hits below this are ignored; default 0.2 (when 0)
     int64_t now_ms;        // for the recency boost; 0 = now
     int max_candidates;    // BM25 ranks the user's newest this-many matches; 0 = 1000
+    // Vector half: read every embedding blob of the user instead of the packed pages (same
+    // result, linear cost). For tests and benchmarks (A/B).
+    bool vec_scan;
 } cg_search_opts;
 cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query,
                                  const cg_search_opts *opts, cg_memory **out, size_t *n_out,
                                  cg_err *err);
+
+// Recomputes the packed vector pages (mem_vpack, see docs/memory.md) of one user, or of every
+// user when user_id is 0, from the memories' embedding blobs, in one transaction. The pack is
+// derived data kept current by every write; this repairs it (e.g. after a CG_ERR_FORMAT naming
+// a mem_vpack page) — migration to schema v4 runs it once. CG_ERR_STATE below schema v4.
+cg_status cg_store_vec_rebuild(cg_store *s, int64_t user_id, cg_err *err);
+
+// The vector half of search on its own (tests, benchmarks): the ids of the user's memories
+// ranked by reference cosine (cg_vec_cosine) with the query's embedding, best first (ties:
+// lower id first), those >= min_cosine, at most max(5k, 50) — exactly the list search fuses.
+// Uses opts k, min_cosine, include_history, vec_scan. *ids and *cos are malloc'ed (caller
+// frees). CG_ERR_STATE without an embedding function.
+cg_status cg_store_vec_ranked(cg_store *s, int64_t user_id, const char *query,
+                              const cg_search_opts *opts, int64_t **ids, float **cos, size_t *n,
+                              cg_err *err);
 
 // ---- documents ------------------------------------------------------------------------------
 // Stores a document and splits its text into chunks of at most chunk_bytes (default 2000) at

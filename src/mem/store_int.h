@@ -51,6 +51,35 @@ cg_status col_str(const char *table, int64_t id, const char *col, const db_val *
 // Removes the text-index entries of every memory of the user (call inside a transaction).
 cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err);
 
+// ---- packed vectors (vpack.c; schema >= CG_STORE_VPACK_VERSION) ------------------------------
+// The schema version that added mem_vpack and memories.vpage. Kept in one place (with the one
+// migration step in each driver and its hook in store.c) so the step can be renumbered.
+#define CG_STORE_VPACK_VERSION 4
+
+// Each runs inside the caller's transaction and keeps vpack.c's invariant for one memory:
+// add: the memory is current and x (n_embd,) its embedding; remove: it is no longer current or
+// is being deleted (no-op when it is in no page); update: its embedding changed to x (NULL: none).
+cg_status st_vp_add(cg_store *s, int64_t user_id, int64_t id, const float *x, int n_embd,
+                    cg_err *err);
+cg_status st_vp_remove(cg_store *s, int64_t user_id, int64_t id, cg_err *err);
+cg_status st_vp_update(cg_store *s, int64_t user_id, int64_t id, const float *x, int n_embd,
+                       cg_err *err);
+cg_status st_vp_drop_user(cg_store *s, int64_t user_id, cg_err *err);
+// Recomputes the pages of one user (0: every user) from the embedding blobs, no transaction.
+cg_status st_vp_rebuild(cg_store *s, int64_t user_id, cg_err *err);
+// Ids (malloc'ed, unordered) of every current memory of the user whose reference cosine with q
+// (n_embd,) could be >= min_cos and among the `limit` best; a superset of the exact top `limit`.
+// *n_scored (may be NULL): entries scored.
+cg_status st_vp_candidates(cg_store *s, int64_t user_id, const float *q, float min_cos,
+                           size_t limit, int64_t **out, size_t *n_out, size_t *n_scored,
+                           cg_err *err);
+
+// Bulk loaders (bench/mem_pg_bulk.c): the page capacity for n_embd, and one page blob of the
+// vectors x (n, n_embd) of memories ids (n) appended to out — the bytes st_vp_add would write.
+size_t st_vp_cap(int n_embd);
+cg_status st_vp_page(const int64_t *ids, const float *x, size_t n, int n_embd, cg_buf *out,
+                     cg_err *err);
+
 // JSON string literal of s[0..n) (valid UTF-8) appended to out.
 void st_json_str(cg_buf *out, const char *s);
 

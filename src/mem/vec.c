@@ -1,12 +1,23 @@
-// vec.c — cosine similarity and the hashed-token stand-in embedding (see vec.h).
+// vec.c — cosine similarity, binary16 conversion, the f32 x f16 dot product (scalar reference
+// and an AVX2 twin) and the hashed-token stand-in embedding (see vec.h).
 //
 // The cosine loop is written so the compiler vectorises it (four independent accumulators);
 // the scalar order of summation is fixed, so results are deterministic on one build.
+// The AVX2 kernel is compiled with a function-level target attribute (no -m flags for the file,
+// so the generic build stays generic) and chosen at run time from cpuid, once (pthread_once:
+// the only process-wide state here, set once and read-only afterwards).
 #include "mem/vec.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define VEC_X86 1
+#endif
 
 #include "mem/fts_cjk.h"
 
@@ -27,6 +38,118 @@ float cg_vec_cosine(const float *a, const float *b, size_t n) {
     float dot = d[0] + d[1] + d[2] + d[3];
     float den = sqrtf((na[0] + na[1] + na[2] + na[3]) * (nb[0] + nb[1] + nb[2] + nb[3]));
     return den > 0.0f ? dot / den : 0.0f;
+}
+
+uint16_t cg_vec_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0));  // inf / NaN
+    int32_t he = (int32_t)e - 127 + 15;
+    if (he >= 31) return (uint16_t)(sign | 0x7c00u);                    // overflow -> inf
+    if (he <= 0) {                                                      // subnormal or zero
+        if (he < -10) return (uint16_t)sign;
+        m |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - he);
+        uint32_t hm = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (hm & 1))) hm++;
+        return (uint16_t)(sign | hm);
+    }
+    uint32_t hm = m >> 13, rem = m & 0x1fffu;
+    uint32_t h = sign | ((uint32_t)he << 10) | hm;
+    if (rem > 0x1000u || (rem == 0x1000u && (hm & 1))) h++;  // may carry into the exponent: fine
+    return (uint16_t)h;
+}
+
+float cg_vec_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 0) {
+        if (m == 0) x = sign;
+        else {  // subnormal: normalise
+            e = 1;
+            while (!(m & 0x400u)) {
+                m <<= 1;
+                e--;
+            }
+            m &= 0x3ffu;
+            x = sign | ((e + 127 - 15) << 23) | (m << 13);
+        }
+    } else if (e == 31) x = sign | 0x7f800000u | (m << 13);
+    else x = sign | ((e + 127 - 15) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+float cg_vec_dot_f16_ref(const float *q, const uint16_t *h, size_t n) {
+    float acc[4] = {0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) {
+            uint16_t v;
+            memcpy(&v, (const unsigned char *)h + 2 * (i + (size_t)k), 2);
+            acc[k] += q[i + (size_t)k] * cg_vec_f16_to_f32(v);
+        }
+    for (; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, (const unsigned char *)h + 2 * i, 2);
+        acc[0] += q[i] * cg_vec_f16_to_f32(v);
+    }
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+#ifdef VEC_X86
+// q (n,) f32 . h (n,) f16: 16 lanes in two accumulators, F16C converts 8 halves at a time.
+__attribute__((target("avx2,fma,f16c"))) static float dot_f16_avx2(const float *q,
+                                                                   const uint16_t *h, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 h0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i)));
+        __m256 h1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8)));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), h0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), h1, a1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 h0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i)));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), h0, a0);
+    }
+    __m256 a = _mm256_add_ps(a0, a1);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    float r = _mm_cvtss_f32(s);
+    for (; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, (const unsigned char *)h + 2 * i, 2);
+        r += q[i] * cg_vec_f16_to_f32(v);
+    }
+    return r;
+}
+#endif
+
+static bool g_simd;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void pick_isa(void) {
+#ifdef VEC_X86
+    __builtin_cpu_init();
+    const char *env = getenv("CHINGU_ISA");
+    g_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c") && !(env && strcmp(env, "generic") == 0);
+#endif
+}
+
+bool cg_vec_simd(void) {
+    pthread_once(&g_once, pick_isa);
+    return g_simd;
+}
+
+float cg_vec_dot_f16(const float *q, const uint16_t *h, size_t n) {
+#ifdef VEC_X86
+    if (cg_vec_simd()) return dot_f16_avx2(q, h, n);
+#endif
+    return cg_vec_dot_f16_ref(q, h, n);
 }
 
 typedef struct hash_ctx { float *out; int n_embd; } hash_ctx;
