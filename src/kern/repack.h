@@ -135,6 +135,12 @@ void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // with isum_b, imin_b exact integers (converted to float once, rounding to nearest) and each scale a
 // single rounded float product. The stored-layout Q4_K kernels instead add the per-super-block
 // terms in SIMD lanes (and the min terms apart) and sum at the end: a different float order.
+// Measured on the gen/ references (test_model): with this order rand-phi3-Q4_K_M, rand-gemma3-Q4_K_M,
+// rand-llama3-bpe-Q3_K_M and rand-phi3-Q3_K_M go from max |Δlogit| 0.04 / 0.006 / 0.03 / 0.046 to
+// ≤ 1e-6 (the references were made with this order); rand-gemma3-Q2_K (its only Q4_K tensors are
+// attn_v) goes the other way, 2e-7 → 0.008 (one prompt; blk.0.attn_v alone causes it, not understood).
+// Q6_K is not repacked: at that llama.cpp commit only NEON repacks it, so its AVX2 order is the
+// stored one, and a lane-per-row layout cannot keep that order without the stored kernel's work.
 //
 // Layout (cg_block_q4_Kx8, 1152 bytes = 8 stored Q4_K blocks): rows 8g..8g+7 of a matrix with
 // nb = n_in/256 super-blocks per row become nb consecutive blocks, group after group (group g's
