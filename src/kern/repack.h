@@ -139,8 +139,12 @@ void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // rand-llama3-bpe-Q3_K_M and rand-phi3-Q3_K_M go from max |Δlogit| 0.04 / 0.006 / 0.03 / 0.046 to
 // ≤ 1e-6 (the references were made with this order); rand-gemma3-Q2_K (its only Q4_K tensors are
 // attn_v) goes the other way, 2e-7 → 0.008 (one prompt; blk.0.attn_v alone causes it, not understood).
-// Q6_K is not repacked: at that llama.cpp commit only NEON repacks it, so its AVX2 order is the
-// stored one, and a lane-per-row layout cannot keep that order without the stored kernel's work.
+// Q6_K is not repacked (yet). The ggml source read (a version near that commit) repacks Q6_K on
+// NEON only, but an experiment — the Q6_K dot in the per-row order acc = fma((float)isum_b,
+// d_w·d_a, acc), isum_b exact — brings rand-llama3-bpe-Q6_K and rand-qwen3-Q6_K from 0.038 / 0.037
+// to ≤ 1e-6 (and rand-gemma3-Q6_K from 1e-7 to 0.008, the same gemma3 puzzle as above): the
+// references were most likely made with a repacked Q6_K in that order, which a Q6_K x8 layout
+// would reproduce.
 //
 // Layout (cg_block_q4_Kx8, 1152 bytes = 8 stored Q4_K blocks): rows 8g..8g+7 of a matrix with
 // nb = n_in/256 super-blocks per row become nb consecutive blocks, group after group (group g's
