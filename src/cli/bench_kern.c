@@ -10,9 +10,9 @@
 //   * matmul over 64 tokens (prefill): GOP/s (2·n_in·n_out·n_tok / s) of the SIMD row-tiled
 //     kernel and, for comparison, dequantize-to-f32 + F32 FMA dot products (the alternative the
 //     issue asks to measure); the faster of the two is what a prefill kernel should use;
-//   * Q4_0 stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for 1, 8 and
-//     64 tokens: the kernels the model's matmul uses for each (matvec / row-tiled matmul vs the
-//     8-row interleaved kernel), on a 32 MiB matrix.
+//   * Q4_0 and Q4_K stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for
+//     1, 8 and 64 tokens: the kernels the model's matmul uses for each (matvec / row-tiled matmul vs
+//     the 8-row interleaved kernel), on a 32 MiB matrix.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,33 +91,35 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-// Q4_0, stored vs repacked: best of N_REPS single-thread CPU times per token count.
-static void bench_repack(const float *wf, const float *xf) {
+// Stored vs repacked (Q4_0 or Q4_K): best of N_REPS single-thread CPU times per token count.
+static void bench_repack(uint32_t t, const float *wf, const float *xf) {
     const cg_qops *ops = cg_qops_get();
-    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q4_0);
-    const size_t rb = (size_t)(N_IN / 32) * tr->type_size, xrb = (size_t)(N_IN / 32) * 34;
+    const bool is_k = t == CG_QTYPE_Q4_K;
+    const cg_qtype_traits *tr = cg_qtype_get(t), *vt = cg_qtype_get(tr->vec_dot_type);
+    const size_t rb = (size_t)(N_IN / tr->blck_size) * tr->type_size;
+    const size_t xrb = (size_t)(N_IN / vt->blck_size) * vt->type_size;
     const int64_t n_rows = ((int64_t)32 << 20) / (int64_t)rb / 8 * 8;
     unsigned char *W = malloc(rb * (size_t)n_rows), *R = aligned_alloc(64, rb * (size_t)n_rows);
     unsigned char *xq = malloc(xrb * N_TOK);
     cg_q8_0_aux *aux = malloc((size_t)(N_IN / 32) * N_TOK * sizeof *aux);
     float *Y = malloc((size_t)n_rows * N_TOK * sizeof *Y);
     cg_err err = {0};
-    cg_tensor T = {.name = "bench", .type = CG_QTYPE_Q4_0, .ne = {N_IN, n_rows, 1, 1}, .row_bytes = rb, .data = W}, V;
+    cg_tensor T = {.name = "bench", .type = t, .ne = {N_IN, n_rows, 1, 1}, .row_bytes = rb, .data = W}, V;
     if (!W || !R || !xq || !aux || !Y) {
-        printf("\nQ4_0 repack comparison: out of memory\n");
+        printf("\n%s repack comparison: out of memory\n", tr->name);
         goto done;
     }
     for (int r = 0; r < N_DISTINCT; r++) tr->from_f32(wf + (size_t)r * N_IN, W + rb * (size_t)r, N_IN);
     for (int64_t r = N_DISTINCT; r < n_rows; r++) memcpy(W + rb * (size_t)r, W + rb * (size_t)(r % N_DISTINCT), rb);
-    if (cg_repack_q4_0(&T, R, rb * (size_t)n_rows, &V, &err)) {
-        printf("\nQ4_0 repack comparison: %s\n", err.msg);
+    if (is_k ? cg_repack_q4_K(&T, R, rb * (size_t)n_rows, &V, &err) : cg_repack_q4_0(&T, R, rb * (size_t)n_rows, &V, &err)) {
+        printf("\n%s repack comparison: %s\n", tr->name, err.msg);
         goto done;
     }
     for (int tk = 0; tk < N_TOK; tk++) {
-        cg_qops_quant_act(ops, CG_QTYPE_Q8_0)(xf + tk * N_IN, xq + xrb * (size_t)tk, N_IN);
-        cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
+        cg_qops_quant_act(ops, tr->vec_dot_type)(xf + tk * N_IN, xq + xrb * (size_t)tk, N_IN);
+        if (!is_k) cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
     }
-    printf("\nQ4_0 stored layout vs repacked at load (%s, 1 thread, CPU time, %.0f MiB matrix, n_in %d):\n\n",
+    printf("\n%s stored layout vs repacked at load (%s, 1 thread, CPU time, %.0f MiB matrix, n_in %d):\n\n", tr->name,
            ops->name, (double)(rb * (size_t)n_rows) / (1 << 20), N_IN);
     printf("| tokens | stored GOP/s | repacked GOP/s | repacked/stored |\n| ---: | ---: | ---: | ---: |\n");
     static const int TOKS[] = {1, 8, 64};
@@ -128,9 +130,13 @@ static void bench_repack(const float *wf, const float *xf) {
             for (int layout = 0; layout < 2; layout++) {
                 const double t0 = cpu_s();
                 if (layout == 0 && nt == 1)
-                    cg_qops_matvec(ops, CG_QTYPE_Q4_0, W, rb, N_IN, xq, Y, 0, n_rows);
+                    cg_qops_matvec(ops, t, W, rb, N_IN, xq, Y, 0, n_rows);
                 else if (layout == 0)
-                    cg_qops_matmul(ops, CG_QTYPE_Q4_0, W, rb, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                    cg_qops_matmul(ops, t, W, rb, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (is_k && ops->q4_Kx8_matmul)
+                    ops->q4_Kx8_matmul(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (is_k)
+                    cg_repack_q4_Kx8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (ops->q4_0x8_matmul)
                     ops->q4_0x8_matmul(R, N_IN, xq, xrb, aux, nt, Y, n_rows, 0, n_rows);
                 else
@@ -205,7 +211,10 @@ int cg_cli_bench_kernels(int n_thread, int mib) {
         fflush(stdout);
         free(W), free(xq), free(Y);
     }
-    if (wf && xf) bench_repack(wf, xf);
+    if (wf && xf) {
+        bench_repack(CG_QTYPE_Q4_0, wf, xf);
+        bench_repack(CG_QTYPE_Q4_K, wf, xf);
+    }
     free(wf), free(xf), free(scratch);
     cg_pool_free(pool);
     return 0;

@@ -5,8 +5,8 @@
 // (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
 // vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
 // it, so matmul_multi equals separate matmuls bit for bit. Weights repacked at load
-// (CG_LAYOUT_Q4_0_X8, and the Q8_0 LM head in CG_LAYOUT_Q8_0_X8; kern/repack.h) take the table's
-// q4_0x8 / q8_0x8 kernel (or the scalar reference) over
+// (CG_LAYOUT_Q4_0_X8, CG_LAYOUT_Q4_K_X8, and the Q8_0 LM head in CG_LAYOUT_Q8_0_X8; kern/repack.h)
+// take the table's q4_0x8 / q4_Kx8 / q8_0x8 kernel (or the scalar reference) over
 // the same row tiles (16 rows: whole 8-row groups); their Q8_0 activations get per-block side data
 // (cg_q8_0_aux) computed with the quantization. Tensor views and buffers are borrowed; no state.
 #include "kern/qmatmul.h"
@@ -32,6 +32,7 @@ typedef struct mm_job {
     cg_q8_0_aux *aux[CG_KERN_MAX_MULTI];       // NULL unless a repacked weight reads set q
     cg_q4_0x8_matmul_fn q4_0x8;                // the table's, or ref_q4_0x8
     cg_q4_0x8_matmul_fn q8_0x8;                // the table's, or ref_q8_0x8 (CG_LAYOUT_Q8_0_X8)
+    cg_q4_Kx8_matmul_fn q4_Kx8;                // the table's, or the reference (CG_LAYOUT_Q4_K_X8)
     const float *X;
     int64_t n_in, n_tok;
 } mm_job;
@@ -89,7 +90,9 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
         if (e > W->ne[1]) e = W->ne[1];
         if (b >= e) continue;
         const int q = j->xq_of[w];
-        if (W->layout == CG_LAYOUT_Q4_0_X8)
+        if (W->layout == CG_LAYOUT_Q4_K_X8)   // Q8_K activations carry their bsums: no side data
+            j->q4_Kx8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w], W->ne[1], b, e);
+        else if (W->layout == CG_LAYOUT_Q4_0_X8)
             j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (W->layout == CG_LAYOUT_Q8_0_X8) {
             // Whole groups through the repacked kernel; the tail rows (stored, kern/repack.h) below.
@@ -117,7 +120,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
         return cg_err_set(err, CG_ERR_INVALID, "matmul: %d weights in one call (1..%d)", n_w, CG_KERN_MAX_MULTI);
     mm_job j = {.ops = ops, .n_w = n_w, .X = X, .n_in = W[0]->ne[0], .n_tok = n_tok,
                 .q4_0x8 = ops->q4_0x8_matmul ? ops->q4_0x8_matmul : ref_q4_0x8,
-                .q8_0x8 = ops->q8_0x8_matmul ? ops->q8_0x8_matmul : ref_q8_0x8};
+                .q8_0x8 = ops->q8_0x8_matmul ? ops->q8_0x8_matmul : ref_q8_0x8,
+                .q4_Kx8 = ops->q4_Kx8_matmul ? ops->q4_Kx8_matmul : cg_repack_q4_Kx8_matmul_ref};
     bool need_aux[CG_KERN_MAX_MULTI] = {false};
     uint32_t xq_type[CG_KERN_MAX_MULTI] = {0};
     uint64_t work = 0;
@@ -138,7 +142,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
                               (long long)j.n_in, vt->name);
         if (T->layout != CG_LAYOUT_STORED &&
             !(T->layout == CG_LAYOUT_Q4_0_X8 && T->type == CG_QTYPE_Q4_0 && T->ne[1] % 8 == 0) &&
-            !(T->layout == CG_LAYOUT_Q8_0_X8 && T->type == CG_QTYPE_Q8_0 && T->ne[1] >= 8))
+            !(T->layout == CG_LAYOUT_Q8_0_X8 && T->type == CG_QTYPE_Q8_0 && T->ne[1] >= 8) &&
+            !(T->layout == CG_LAYOUT_Q4_K_X8 && T->type == CG_QTYPE_Q4_K && T->ne[1] % 8 == 0))
             return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
                               T->name, T->layout, tr->name, (long long)T->ne[1]);
         int q = 0;
@@ -151,7 +156,7 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             j.n_xq++;
         }
         j.xq_of[w] = q;
-        if (T->layout != CG_LAYOUT_STORED) need_aux[q] = true;   // both repacked layouts read Q8_0
+        if (T->layout == CG_LAYOUT_Q4_0_X8 || T->layout == CG_LAYOUT_Q8_0_X8) need_aux[q] = true;   // Q8_0 side data
         j.W[w] = T;
         j.Y[w] = Y[w];
         const uint64_t tiles = (uint64_t)(T->ne[1] + TILE - 1) / TILE;

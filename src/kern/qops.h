@@ -37,6 +37,10 @@ typedef void (*cg_vec_dot_2n_fn)(int64_t n, float *s, const void *x0, const void
 // Bit-identical with cg_repack_q4_0x8_matmul_ref.
 typedef void (*cg_q4_0x8_matmul_fn)(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
                                     int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
+// The matmul over the repacked Q4_K layout (kern/repack.h): same shapes, X_k = xq + k·xq_row in Q8_K
+// (no side data: the bsums are in the blocks). Bit-identical with cg_repack_q4_Kx8_matmul_ref.
+typedef void (*cg_q4_Kx8_matmul_fn)(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                    int64_t ldy, int64_t r0, int64_t r1);
 // Two weight rows against one activation row: s[r] = x_r · y for x_0, x_1 (each n elems), each
 // result bit-identical with the table's vec_dot of that row (same per-lane integer sums, same float
 // accumulation order); only the work is interleaved, so matvec may pair rows freely.
@@ -53,6 +57,7 @@ typedef struct cg_qops {
     // The same signature over the Q8_0 x8 layout (the LM head; aux only for its scales), bit-identical
     // with cg_repack_q8_0x8_matmul_ref. NULL: that reference.
     cg_q4_0x8_matmul_fn q8_0x8_matmul;
+    cg_q4_Kx8_matmul_fn q4_Kx8_matmul;            // NULL: cg_repack_q4_Kx8_matmul_ref
 } cg_qops;
 
 // The table of `isa`; the generic table (all NULL: the reference everywhere) when this build has

@@ -1,10 +1,13 @@
-// repack.c — the Q4_0 and Q8_0 8-row interleaved layouts (repack.h): the repack at load, its
+// repack.c — the Q4_0, Q8_0 and Q4_K 8-row interleaved layouts (repack.h): the repack at load, its
 // inverse, the activation side data and the scalar references of the kernels.
 //
 // Invariants: a repacked matrix holds exactly the stored nibbles and scales, only moved (the round
 // trip cg_unpack_q4_0x8 ∘ cg_repack_q4_0 is the identity); the reference computes every output
 // element as acc = fmaf((float)isum_b, d_w·d_a, acc) over the blocks b in order, starting from 0 —
-// llama.cpp's AVX2 q4_0_8x8 order, which the SIMD kernels reproduce bit for bit. No state.
+// llama.cpp's AVX2 q4_0_8x8 order, which the SIMD kernels reproduce bit for bit. The Q4_K layout
+// holds the same nibbles, scales and mins (its six-bit scales transposed, repack.h) and its
+// reference follows llama.cpp's q4_K_8x8 order: two fused accumulations (scales, mins) per element
+// over the super-blocks, then their difference. No state.
 #include "kern/repack.h"
 
 #include <math.h>
@@ -17,10 +20,11 @@
 
 enum { QK = 32, ROWS = 8 };
 
-// A stored 2-D matrix of `type` whose rows are whole blocks of `block_bytes` bytes (no padding).
-static bool stored_matrix(const cg_tensor *W, uint32_t type, size_t block_bytes) {
-    return W->type == type && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % QK == 0 && W->ne[1] > 0 &&
-           W->ne[2] == 1 && W->ne[3] == 1 && W->row_bytes == (uint64_t)(W->ne[0] / QK) * block_bytes;
+// A stored 2-D matrix of `type` whose rows are whole blocks of `qk` elements in `block_bytes`
+// bytes (no padding).
+static bool stored_matrix(const cg_tensor *W, uint32_t type, int64_t qk, size_t block_bytes) {
+    return W->type == type && W->layout == CG_LAYOUT_STORED && W->ne[0] > 0 && W->ne[0] % qk == 0 && W->ne[1] > 0 &&
+           W->ne[2] == 1 && W->ne[3] == 1 && W->row_bytes == (uint64_t)(W->ne[0] / qk) * block_bytes;
 }
 
 // *out = the bytes of W's rows when `eligible`, else CG_ERR_INVALID naming W and what it should be.
@@ -66,7 +70,7 @@ static cg_status interleave8(const cg_tensor *W, int64_t n_groups, size_t qs_byt
 }
 
 bool cg_repack_q4_0_eligible(const cg_tensor *W) {
-    return stored_matrix(W, CG_QTYPE_Q4_0, sizeof(cg_block_q4_0)) && W->ne[1] % ROWS == 0;
+    return stored_matrix(W, CG_QTYPE_Q4_0, QK, sizeof(cg_block_q4_0)) && W->ne[1] % ROWS == 0;
 }
 
 cg_status cg_repack_q4_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
@@ -142,7 +146,7 @@ void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // ---- Q8_0 x8 ------------------------------------------------------------------------------------
 
 bool cg_repack_q8_0_eligible(const cg_tensor *W) {
-    return stored_matrix(W, CG_QTYPE_Q8_0, sizeof(cg_block_q8_0)) && W->ne[1] >= ROWS;
+    return stored_matrix(W, CG_QTYPE_Q8_0, QK, sizeof(cg_block_q8_0)) && W->ne[1] >= ROWS;
 }
 
 cg_status cg_repack_q8_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
@@ -203,6 +207,140 @@ void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
                 }
             }
             for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j];
+        }
+    }
+}
+
+// ---- Q4_K x8 ------------------------------------------------------------------------------------
+
+enum { QKK = 256 };
+
+// Row j's six-bit scale and min of sub-block s from a stored 12-byte Q4_K scale field (ggml's
+// packing: s < 4 in the low six bits of bytes s and s + 4; s ≥ 4 split between byte s + 4 and the
+// top two bits of bytes s − 4 and s).
+static void k4_get(const uint8_t q[12], int s, uint8_t *sc, uint8_t *mn) {
+    if (s < 4) {
+        *sc = q[s] & 63;
+        *mn = q[s + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[s + 4] & 15) | (q[s - 4] >> 6) << 4);
+        *mn = (uint8_t)((q[s + 4] >> 4) | (q[s] >> 6) << 4);
+    }
+}
+
+// The inverse of k4_get over all 8 sub-blocks.
+static void k4_put(const uint8_t sc[8], const uint8_t mn[8], uint8_t q[12]) {
+    for (int s = 0; s < 4; s++) {
+        q[s] = (uint8_t)(sc[s] | (sc[s + 4] >> 4) << 6);
+        q[s + 4] = (uint8_t)(mn[s] | (mn[s + 4] >> 4) << 6);
+        q[s + 8] = (uint8_t)((sc[s + 4] & 15) | (mn[s + 4] & 15) << 4);
+    }
+}
+
+bool cg_repack_q4_K_eligible(const cg_tensor *W) {
+    return stored_matrix(W, CG_QTYPE_Q4_K, QKK, sizeof(cg_block_q4_K)) && W->ne[1] % ROWS == 0;
+}
+
+cg_status cg_repack_q4_K_size(const cg_tensor *W, size_t *out, cg_err *err) {
+    return repack_size(W, cg_repack_q4_K_eligible(W), "a Q4_K matrix with rows of a multiple of 256 and a multiple of 8 rows",
+                       out, err);
+}
+
+void cg_repack_q4_Kx8_scales(const cg_block_q4_Kx8 *blk, uint8_t v[128]) {
+    for (int i = 0; i < 64; i++) {
+        const uint8_t lo = blk->scales[i], hi = blk->scales[64 + i % 32];
+        const int sh = 2 * (i / 32);   // v[i]: bits 0..1 (i < 32) or 2..3; v[64 + i]: bits 4..5 or 6..7
+        v[i] = (uint8_t)((lo & 15) | ((hi >> sh) & 3) << 4);
+        v[64 + i] = (uint8_t)((lo >> 4) | ((hi >> (sh + 4)) & 3) << 4);
+    }
+}
+
+cg_status cg_repack_q4_K(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
+    size_t need;
+    cg_status st = cg_repack_q4_K_size(W, &need, err);
+    if (st) return st;
+    if (dst_size < need)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
+                          need, dst_size);
+    const int64_t nb = W->ne[0] / QKK;
+    const unsigned char *src = W->data;
+    cg_block_q4_Kx8 *o = dst;
+    for (int64_t g = 0; g < W->ne[1] / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q4_Kx8 blk;
+            uint8_t v[128];
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q4_K x;
+                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
+                blk.d[j] = x.d;
+                blk.dmin[j] = x.dmin;
+                for (int s = 0; s < 8; s++) k4_get(x.scales, s, &v[8 * s + j], &v[64 + 16 * (s / 2) + 2 * j + s % 2]);
+                for (int m = 0; m < 32; m++) memcpy(&blk.qs[32 * m + 4 * j], &x.qs[4 * m], 4);
+            }
+            for (int i = 0; i < 64; i++) blk.scales[i] = (uint8_t)((v[i] & 15) | (v[64 + i] & 15) << 4);
+            for (int i = 0; i < 32; i++)
+                blk.scales[64 + i] = (uint8_t)(v[i] >> 4 | (v[32 + i] >> 4) << 2 | (v[64 + i] >> 4) << 4 | (v[96 + i] >> 4) << 6);
+            memcpy(&o[g * nb + b], &blk, sizeof blk);
+        }
+    *out = *W;
+    out->data = dst;
+    out->layout = CG_LAYOUT_Q4_K_X8;
+    return CG_OK;
+}
+
+void cg_unpack_q4_Kx8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
+    const int64_t nb = n_in / QKK;
+    const cg_block_q4_Kx8 *s = src;
+    cg_block_q4_K *d = dst;
+    for (int64_t g = 0; g < n_rows / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q4_Kx8 blk;
+            memcpy(&blk, &s[g * nb + b], sizeof blk);
+            uint8_t v[128];
+            cg_repack_q4_Kx8_scales(&blk, v);
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q4_K x;
+                uint8_t sc[8], mn[8];
+                for (int k = 0; k < 8; k++) sc[k] = v[8 * k + j], mn[k] = v[64 + 16 * (k / 2) + 2 * j + k % 2];
+                x.d = blk.d[j];
+                x.dmin = blk.dmin[j];
+                k4_put(sc, mn, x.scales);
+                for (int m = 0; m < 32; m++) memcpy(&x.qs[4 * m], &blk.qs[32 * m + 4 * j], 4);
+                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
+            }
+        }
+}
+
+void cg_repack_q4_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = n_in / QKK;
+    const cg_block_q4_Kx8 *w = W;
+    for (int64_t k = 0; k < n_tok; k++) {
+        const cg_block_q8_K *a = (const cg_block_q8_K *)((const unsigned char *)xq + (size_t)k * xq_row);
+        for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
+            float acc[ROWS] = {0}, accm[ROWS] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                const cg_block_q4_Kx8 *blk = &w[g * nb + b];
+                uint8_t v[128];
+                cg_repack_q4_Kx8_scales(blk, v);
+                for (int j = 0; j < ROWS; j++) {
+                    int32_t isum = 0, imin = 0;
+                    for (int s = 0; s < 8; s++) {
+                        int32_t dot = 0;   // sub-block s = elements 32s..32s+31: chunk c = s/2, nibble s%2
+                        for (int i = 0; i < 32; i++) {
+                            const int m = 8 * (s / 2) + i / 4, e = i % 4;
+                            const uint8_t q = blk->qs[32 * m + 4 * j + e];
+                            dot += ((s % 2) ? q >> 4 : q & 15) * a[b].qs[32 * s + i];
+                        }
+                        isum += v[8 * s + j] * dot;
+                        imin += v[64 + 16 * (s / 2) + 2 * j + s % 2] * (a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+                    }
+                    // One rounded float product per scale, then fused (llama.cpp's q4_K_8x8 order).
+                    acc[j] = fmaf((float)isum, cg_f16_to_f32(blk->d[j]) * a[b].d, acc[j]);
+                    accm[j] = fmaf((float)imin, cg_f16_to_f32(blk->dmin[j]) * a[b].d, accm[j]);
+                }
+            }
+            for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j] - accm[j];
         }
     }
 }

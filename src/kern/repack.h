@@ -1,5 +1,5 @@
-// repack.h — Q4_0 weights (and a Q8_0 LM head) repacked at load into an 8-row interleaved layout,
-// and the scalar references of the kernels over them.
+// repack.h — Q4_0 and Q4_K weights (and a Q8_0 LM head) repacked at load into 8-row interleaved
+// layouts, and the scalar references of the kernels over them.
 //
 // Why: llama.cpp's CPU backend on AVX2 repacks every Q4_0 matmul weight whose row count is a
 // multiple of 8 (ggml's block_q4_0x8, "q4_0_8x8_q8_0") and computes each output element as a
@@ -122,6 +122,79 @@ void cg_unpack_q8_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
 // groups only; the tail rows are the stored kernels' business), for W in the Q8_0x8 layout.
 // Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
 void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1);
+
+// ---- Q4_K, 8 rows interleaved (llama.cpp's q4_K_8x8_q8_K on AVX2; our own arrangement) ----------
+//
+// Why: llama.cpp's CPU backend on AVX2 repacks every Q4_K matmul weight whose row count is a
+// multiple of 8 (ggml's block_q4_Kx8) and computes each output element over the row's super-blocks
+// b = 0, 1, … (activations in Q8_K) as two float accumulations and one difference:
+//     acc  = fma((float)isum_b, d_w,b · d_a,b,    acc)     isum_b = Σ_j sc_j · (q · a over sub-block j)
+//     accm = fma((float)imin_b, dmin_w,b · d_a,b, accm)    imin_b = Σ_j mn_j · (Σ a over sub-block j)
+//     y    = acc − accm                                    (acc, accm start at 0)
+// with isum_b, imin_b exact integers (converted to float once, rounding to nearest) and each scale a
+// single rounded float product. The stored-layout Q4_K kernels instead add the per-super-block
+// terms in SIMD lanes (and the min terms apart) and sum at the end: a different float order.
+// Measured on the gen/ references (test_model): with this order rand-phi3-Q4_K_M, rand-gemma3-Q4_K_M,
+// rand-llama3-bpe-Q3_K_M and rand-phi3-Q3_K_M go from max |Δlogit| 0.04 / 0.006 / 0.03 / 0.046 to
+// ≤ 1e-6 (the references were made with this order); rand-gemma3-Q2_K (its only Q4_K tensors are
+// attn_v) goes the other way, 2e-7 → 0.008 (one prompt; blk.0.attn_v alone causes it, not understood).
+// Q6_K is not repacked (yet). The ggml source read (a version near that commit) repacks Q6_K on
+// NEON only, but an experiment — the Q6_K dot in the per-row order acc = fma((float)isum_b,
+// d_w·d_a, acc), isum_b exact — brings rand-llama3-bpe-Q6_K and rand-qwen3-Q6_K from 0.038 / 0.037
+// to ≤ 1e-6 (and rand-gemma3-Q6_K from 1e-7 to 0.008, the same gemma3 puzzle as above): the
+// references were most likely made with a repacked Q6_K in that order, which a Q6_K x8 layout
+// would reproduce.
+//
+// Layout (cg_block_q4_Kx8, 1152 bytes = 8 stored Q4_K blocks): rows 8g..8g+7 of a matrix with
+// nb = n_in/256 super-blocks per row become nb consecutive blocks, group after group (group g's
+// super-block b is element g·nb + b). Within one, for row j < 8:
+//   d[j], dmin[j]     row j's super-block scale and min scale (f16 bits, as stored);
+//   qs[32m + 4j + e]  = row j's stored qs[4m + e] (m < 32, e < 4): a 32-byte load of qs[32m..] holds
+//                     in 32-bit lane j row j's bytes 4m..4m+3 — with m = 8c + k, the low nibbles are
+//                     elements 64c + 4k..+3 (sub-block 2c), the high nibbles 64c + 32 + 4k..+3
+//                     (sub-block 2c + 1);
+//   scales[96]        the 64 six-bit sub-block scales and 64 mins, transposed so that one SIMD
+//                     unpack yields them ready to use. With v[8s + j] = sc_j,s (sub-block s of row j;
+//                     v[0..63]) and v[64 + 16p + 2j + e] = mn_j,2p+e (v[64..127]):
+//                       scales[i]      = (v[i] & 15) | (v[64 + i] & 15) << 4              (i < 64)
+//                       scales[64 + i] = v[i] >> 4 | (v[32+i] >> 4) << 2 | (v[64+i] >> 4) << 4
+//                                        | (v[96+i] >> 4) << 6                              (i < 32)
+// Same size as the stored rows; layout tag CG_LAYOUT_Q4_K_X8; row_bytes keeps the stored row size.
+
+typedef struct cg_block_q4_Kx8 {
+    cg_f16 d[8];           // super-block scales of rows 0..7
+    cg_f16 dmin[8];        // super-block min scales of rows 0..7
+    uint8_t scales[96];    // see above
+    uint8_t qs[1024];      // see above
+} cg_block_q4_Kx8;
+
+_Static_assert(sizeof(cg_block_q4_Kx8) == 1152, "q4_Kx8 block is 8 Q4_K blocks");
+
+// True when `W` is a stored-layout Q4_K 2-D matrix: ne[0] a positive multiple of 256, ne[1] a
+// positive multiple of 8 (llama.cpp's condition).
+bool cg_repack_q4_K_eligible(const cg_tensor *W);
+
+// Bytes of the repacked copy (= ne[1] · row_bytes). Errors: CG_ERR_INVALID (not eligible, the
+// message names the tensor, its type and shape), CG_ERR_LIMIT (overflow).
+cg_status cg_repack_q4_K_size(const cg_tensor *W, size_t *out, cg_err *err);
+
+// Writes the repacked copy of W into dst (dst_size ≥ cg_repack_q4_K_size bytes) and returns its
+// view in *out (layout CG_LAYOUT_Q4_K_X8, data = dst). Errors: those of cg_repack_q4_K_size, and
+// CG_ERR_INVALID when dst_size is too small.
+cg_status cg_repack_q4_K(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err);
+
+// The inverse: n_rows (multiple of 8) rows of n_in elements back to stored Q4_K rows. For tests.
+void cg_unpack_q4_Kx8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
+
+// The 128 unpacked six-bit values v[] (see the layout) of one repacked block.
+void cg_repack_q4_Kx8_scales(const cg_block_q4_Kx8 *blk, uint8_t v[128]);
+
+// The scalar reference in llama.cpp's order (above): Y[k·ldy + r] = W row r · X_k for r in [r0, r1)
+// (multiples of 8) and k < n_tok, X_k = xq + k·xq_row bytes one Q8_K activation row (its bsums
+// are used for the mins). Preconditions: n_in a multiple of 256.
+// Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
+void cg_repack_q4_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
                                  int64_t ldy, int64_t r0, int64_t r1);
 
 #endif

@@ -3,7 +3,7 @@
 // Every tensor view points into the gguf mapping owned by the model (m->file). The loader checks
 // each bound tensor's shape against the hyper-parameters and that a reference kernel exists for its
 // type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0
-// matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
+// and Q4_K matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
 // allocation (m->repacked; kern/repack.h) and their views point there (tok_embd never: rows are
 // gathered from it; a tied output costs a second copy of its bytes, see repack_weights). Defaults follow llama.cpp
 // (rope base 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
@@ -328,17 +328,23 @@ static void drop_pages(const void *p, size_t n) {
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-// Which repacked layout weight t gets: Q4_0 x8 for every eligible Q4_0 matmul weight; Q8_0 x8 only
+// Which repacked layout weight t gets: Q4_0 x8 / Q4_K x8 for every eligible Q4_0 / Q4_K matmul
+// weight (llama.cpp repacks both on AVX2, and its Q4_K order is the q4_K_8x8 one); Q8_0 x8 only
 // for the output matrix (its float order differs from the stored Q8_0 kernels', which is harmless
 // only for final logits: kern/repack.h). CG_LAYOUT_STORED: none.
 static cg_layout repack_kind(const cg_model *m, const cg_tensor *t) {
     if (cg_repack_q4_0_eligible(t)) return CG_LAYOUT_Q4_0_X8;
+    if (cg_repack_q4_K_eligible(t)) return CG_LAYOUT_Q4_K_X8;
     if (t == &m->output && cg_repack_q8_0_eligible(t)) return CG_LAYOUT_Q8_0_X8;
     return CG_LAYOUT_STORED;
 }
 
 static cg_status repack_size(const cg_tensor *t, cg_layout kind, size_t *sz, cg_err *err) {
-    return kind == CG_LAYOUT_Q8_0_X8 ? cg_repack_q8_0_size(t, sz, err) : cg_repack_q4_0_size(t, sz, err);
+    switch (kind) {
+    case CG_LAYOUT_Q8_0_X8: return cg_repack_q8_0_size(t, sz, err);
+    case CG_LAYOUT_Q4_K_X8: return cg_repack_q4_K_size(t, sz, err);
+    default: return cg_repack_q4_0_size(t, sz, err);
+    }
 }
 
 // Repacks every eligible weight (kern/repack.h) into one owned allocation, when the kernel set is
@@ -379,8 +385,11 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
         if ((st = repack_size(w[i], kind, &sz, err))) goto done;
         cg_tensor view;
         unsigned char *dst = (unsigned char *)m->repacked + off;
-        st = kind == CG_LAYOUT_Q8_0_X8 ? cg_repack_q8_0(w[i], dst, total - off, &view, err)
-                                       : cg_repack_q4_0(w[i], dst, total - off, &view, err);
+        switch (kind) {
+        case CG_LAYOUT_Q8_0_X8: st = cg_repack_q8_0(w[i], dst, total - off, &view, err); break;
+        case CG_LAYOUT_Q4_K_X8: st = cg_repack_q4_K(w[i], dst, total - off, &view, err); break;
+        default: st = cg_repack_q4_0(w[i], dst, total - off, &view, err); break;
+        }
         if (st) goto done;
         if (w[i]->data != m->tok_embd.data) drop_pages(w[i]->data, sz);
         *w[i] = view;

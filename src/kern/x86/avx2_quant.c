@@ -1,7 +1,7 @@
 // avx2_quant.c — AVX2 activation quantizers: f32 rows to Q8_0, Q8_1, Q8_K and F16, byte-identical
 // with the traits' from_f32_act (quant/legacy.c, quant/kquants.c, quant/f16.h) for finite input;
 // and the AVX2 cg_qops table (dot products from avx2_dot.c, the repacked Q4_0 matmul from
-// avx2_repack.c).
+// avx2_repack.c, the repacked Q4_K one from avx2_repack_k.c).
 //
 // Why identical: each quantized value is one float multiply (x · scale, the same single rounding as
 // the reference) followed by round-half-to-even (_mm256_round_ps nearest == nearbyintf and ==
@@ -14,6 +14,7 @@
 
 #include "kern/x86/avx2.h"
 #include "kern/x86/avx2_repack.h"
+#include "kern/x86/avx2_repack_k.h"
 #include "quant/blocks.h"
 #include "quant/f16.h"
 
@@ -160,6 +161,7 @@ static const cg_qops AVX2 = {
         },
     .q4_0x8_matmul = cg_avx2_q4_0x8_matmul,
     .q8_0x8_matmul = cg_avx2_q8_0x8_matmul,
+    .q4_Kx8_matmul = cg_avx2_q4_Kx8_matmul,
 };
 
 const cg_qops *cg_qops_avx2(void) { return &AVX2; }

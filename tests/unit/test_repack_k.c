@@ -1,0 +1,348 @@
+// test_repack_k.c — the Q4_K 8-row repacked layout (kern/repack.h) and its kernels.
+//
+// * round trip: repack then unpack gives the stored bytes back for several shapes, with a by-hand
+//   check of where a nibble, a scale and a min land; ineligible tensors (row count not a multiple
+//   of 8, another type, rows not whole super-blocks) and a short buffer are errors naming the tensor;
+// * the reference of the repacked layout against a hand computation of llama.cpp's q4_K_8x8 order
+//   (two fused accumulations, then their difference) on a 2-super-block row where the order matters;
+// * the reference against the traits' stored-layout Q4_K × Q8_K vec_dot (an independent
+//   implementation): |Δ| ≤ 1e-5·Σ|w·y| for odd shapes (n_in 256..4096, rows 8..264, tokens 1..13);
+// * the AVX2 kernel (when the CPU has it) bit-identical with the reference, directly (also over a
+//   sub-range of row groups) and through the compute-op table's matmul / matmul_multi (with a
+//   2-thread pool and without);
+// * model load (shared rand-llama3-bpe-Q4_K_M; skipped when absent): on AVX2 every eligible Q4_K
+//   matmul weight is repacked and unpacks to the file's bytes; CHINGU_REPACK=0 keeps all stored;
+//   the two loads' logits agree within 2 % of the logit range.
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/arena.h"
+#include "base/thread.h"
+#include "kern/cpu.h"
+#include "kern/kern.h"
+#include "kern/qops.h"
+#include "kern/repack.h"
+#include "model/model.h"
+#include "quant/blocks.h"
+#include "quant/quant.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+static float frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)(rng >> 40) * 0x1p-24f - 0.5f;
+}
+
+// A random Q4_K matrix (n_out rows of n_in; rows shifted so the mins are not all zero) and its view.
+static unsigned char *make_q4_K(int64_t n_in, int64_t n_out, cg_tensor *W) {
+    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q4_K);
+    const size_t rb = (size_t)(n_in / 256) * sizeof(cg_block_q4_K);
+    unsigned char *w = malloc(rb * (size_t)n_out);
+    float *row = malloc((size_t)n_in * sizeof *row);
+    for (int64_t o = 0; o < n_out; o++) {
+        const float shift = 0.3f * frand();
+        for (int64_t i = 0; i < n_in; i++) row[i] = frand() + shift;
+        tr->from_f32(row, w + rb * (size_t)o, n_in);
+    }
+    free(row);
+    *W = (cg_tensor){.name = "blk.3.ffn_up.weight", .type = CG_QTYPE_Q4_K, .ne = {n_in, n_out, 1, 1},
+                     .row_bytes = rb, .data = w};
+    return w;
+}
+
+// Sub-block s's six-bit scale and min of a stored Q4_K block, written out from ggml's packing.
+static void stored_scale_min(const cg_block_q4_K *b, int s, int *sc, int *mn) {
+    const uint8_t *q = b->scales;
+    *sc = s < 4 ? q[s] & 63 : (q[s + 4] & 15) | (q[s - 4] >> 6) << 4;
+    *mn = s < 4 ? q[s + 4] & 63 : (q[s + 4] >> 4) | (q[s] >> 6) << 4;
+}
+
+static void test_round_trip(void **state) {
+    (void)state;
+    static const int64_t SHAPES[][2] = {{256, 8}, {512, 16}, {768, 24}, {4096, 8}, {1280, 264}};
+    cg_err err = {0};
+    for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
+        cg_tensor W, R;
+        unsigned char *w = make_q4_K(SHAPES[s][0], SHAPES[s][1], &W);
+        assert_true(cg_repack_q4_K_eligible(&W));
+        size_t n;
+        CG_ASSERT_OK(cg_repack_q4_K_size(&W, &n, &err), &err);
+        assert_int_equal(n, W.row_bytes * (size_t)W.ne[1]);
+        unsigned char *r = malloc(n), *back = malloc(n);
+        CG_ASSERT_OK(cg_repack_q4_K(&W, r, n, &R, &err), &err);
+        assert_int_equal(R.layout, CG_LAYOUT_Q4_K_X8);
+        assert_ptr_equal(R.data, r);
+        assert_int_equal(R.row_bytes, W.row_bytes);
+        assert_true(memcmp(r, w, n) != 0);   // really moved
+        cg_unpack_q4_Kx8(r, W.ne[0], W.ne[1], back);
+        assert_memory_equal(back, w, n);
+        // By hand: row 5 of group 0, super-block 0. Element 64·2 + 32 + 4·3 + 1 = 173 (sub-block 5)
+        // is the high nibble of stored qs[32·2 + 4·3 + 1] = qs[77] and of repacked qs[32·19 + 4·5 + 1]
+        // (m = 77/4 = 19); sub-block 5's scale is v[8·5 + 5], its min v[64 + 16·2 + 2·5 + 1].
+        const cg_block_q4_K *st = (const cg_block_q4_K *)(w + 5 * W.row_bytes);
+        const cg_block_q4_Kx8 *x8 = (const cg_block_q4_Kx8 *)r;
+        assert_int_equal(st->qs[77] >> 4, x8->qs[32 * 19 + 4 * 5 + 1] >> 4);
+        assert_int_equal(st->d, x8->d[5]);
+        assert_int_equal(st->dmin, x8->dmin[5]);
+        uint8_t v[128];
+        cg_repack_q4_Kx8_scales(x8, v);
+        for (int j = 0; j < 8; j++)
+            for (int sb = 0; sb < 8; sb++) {
+                int sc, mn;
+                stored_scale_min((const cg_block_q4_K *)(w + (size_t)j * W.row_bytes), sb, &sc, &mn);
+                assert_int_equal(v[8 * sb + j], sc);
+                assert_int_equal(v[64 + 16 * (sb / 2) + 2 * j + sb % 2], mn);
+            }
+        free(w), free(r), free(back);
+    }
+    print_message("q4_Kx8 repack/unpack round trip identical for 5 shapes (n_in 256..4096, rows 8..264); "
+                  "nibble, d, dmin and all 128 scales/mins of a block where the layout says\n");
+
+    // Ineligible tensors and short buffers are errors that name the tensor, not crashes.
+    cg_tensor W, R;
+    unsigned char *w = make_q4_K(512, 16, &W);
+    cg_tensor bad = W;
+    bad.ne[1] = 12;
+    size_t n;
+    assert_false(cg_repack_q4_K_eligible(&bad));
+    assert_int_equal(cg_repack_q4_K_size(&bad, &n, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "blk.3.ffn_up.weight"));
+    assert_non_null(strstr(err.msg, "12"));
+    print_message("wrong shape: %s\n", err.msg);
+    bad = W;
+    bad.type = CG_QTYPE_Q4_0;
+    assert_int_equal(cg_repack_q4_K_size(&bad, &n, &err), CG_ERR_INVALID);
+    bad = W;
+    bad.ne[0] = 384;   // not whole super-blocks (and row_bytes disagrees)
+    assert_int_equal(cg_repack_q4_K_size(&bad, &n, &err), CG_ERR_INVALID);
+    bad = W;
+    bad.layout = CG_LAYOUT_Q4_K_X8;   // already repacked
+    assert_false(cg_repack_q4_K_eligible(&bad));
+    unsigned char small[1152];
+    assert_int_equal(cg_repack_q4_K(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "needs"));
+    free(w);
+}
+
+// One row of 2 super-blocks (all 8 rows equal), by hand in llama.cpp's order. Every nibble is 1
+// and every scale 1. Super-block 0: d_w = 2^-10, dmin_w = 2^-4 with all mins 0; activations all
+// 127, d_a = 1: acc = 256·127/1024 = 31.75 exactly, accm = 0. Super-block 1: d_w = c, mins 5 in
+// sub-block 0 only; activations one quant 3 (element 0), d_a = c: isum = 3, imin = 5·3 = 15, so
+// acc = fma(3, float(c·c), 31.75) and accm = fma(15, float(2^-4·c), 0) = 15·c/16, y = acc − accm.
+static void test_order_by_hand(void **state) {
+    (void)state;
+    const float c = 0.0999755859375f;   // exact in f16
+    cg_block_q4_K wb[8][2];
+    cg_block_q8_K ab[2];
+    memset(wb, 0, sizeof wb);
+    memset(ab, 0, sizeof ab);
+    for (int j = 0; j < 8; j++)
+        for (int b = 0; b < 2; b++) {
+            memset(wb[j][b].qs, 0x11, sizeof wb[j][b].qs);
+            // scales 1 for all 8 sub-blocks; mins 0, except 5 for sub-block 0 of super-block 1.
+            for (int s = 0; s < 4; s++) wb[j][b].scales[s] = 1, wb[j][b].scales[s + 8] = 1;
+            if (b == 1) wb[j][b].scales[4] = 5;
+            wb[j][b].d = cg_f32_to_f16(b == 0 ? 0x1p-10f : c);
+            wb[j][b].dmin = cg_f32_to_f16(0x1p-4f);
+        }
+    for (int i = 0; i < 256; i++) ab[0].qs[i] = 127;
+    for (int g = 0; g < 16; g++) ab[0].bsums[g] = 16 * 127;
+    ab[0].d = 1.0f;
+    ab[1].qs[0] = 3;
+    ab[1].bsums[0] = 3;
+    ab[1].d = c;
+    cg_tensor W = {.name = "w", .type = CG_QTYPE_Q4_K, .ne = {512, 8, 1, 1}, .row_bytes = 288, .data = wb};
+    // The stored-layout reference agrees on the value (different order, same here to rounding).
+    float ys;
+    cg_qtype_get(CG_QTYPE_Q4_K)->vec_dot(512, &ys, wb[0], ab);
+    cg_block_q4_Kx8 r[2];
+    cg_tensor R;
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_repack_q4_K(&W, r, sizeof r, &R, &err), &err);
+    float y[8];
+    cg_repack_q4_Kx8_matmul_ref(r, 512, ab, sizeof ab, 1, y, 8, 0, 8);
+    const float acc = fmaf(3.0f, c * c, 31.75f), accm = 15.0f * (c / 16.0f);
+    const float want = acc - accm;
+    for (int j = 0; j < 8; j++) assert_true(y[j] == want);
+    assert_true(fabsf(ys - want) <= 1e-6f * 32.0f);
+    if (cg_cpu_isa_available(CG_ISA_AVX2)) {
+        float yk[8];
+        cg_qops_for(CG_ISA_AVX2)->q4_Kx8_matmul(r, 512, ab, sizeof ab, 1, yk, 8, 0, 8);
+        for (int j = 0; j < 8; j++) assert_true(yk[j] == want);
+    }
+}
+
+static void test_kernels(void **state) {
+    (void)state;
+    static const int64_t N_IN[] = {256, 768, 1280, 4096};
+    static const int64_t ROWS[] = {8, 24, 40, 264};
+    static const int64_t TOK[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13};
+    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q4_K), *q8 = cg_qtype_get(CG_QTYPE_Q8_K);
+    const bool avx2 = cg_cpu_isa_available(CG_ISA_AVX2);
+    const cg_qops *ops = cg_qops_for(CG_ISA_AVX2);
+    const cg_kern *K = cg_kern_get();
+    cg_err err = {0};
+    cg_pool *pool = NULL;
+    CG_ASSERT_OK(cg_pool_new(2, &pool, &err), &err);
+    cg_arena arena;
+    cg_arena_init(&arena, 1 << 20);
+    double worst = 0.0;
+    int n_cases = 0;
+    for (size_t a = 0; a < sizeof N_IN / sizeof N_IN[0]; a++)
+        for (size_t b = 0; b < sizeof ROWS / sizeof ROWS[0]; b++) {
+            const int64_t n_in = N_IN[a], n_out = ROWS[b], max_tok = 13;
+            cg_tensor W, R;
+            unsigned char *w = make_q4_K(n_in, n_out, &W);
+            const size_t n = W.row_bytes * (size_t)n_out, xq_row = (size_t)(n_in / 256) * sizeof(cg_block_q8_K);
+            unsigned char *r = aligned_alloc(64, (n + 63) & ~(size_t)63);
+            CG_ASSERT_OK(cg_repack_q4_K(&W, r, n, &R, &err), &err);
+            const size_t ny = (size_t)(n_out * max_tok) * sizeof(float);
+            float *X = malloc((size_t)(n_in * max_tok) * sizeof *X), *wd = malloc((size_t)(n_in * n_out) * sizeof *wd);
+            float *xd = malloc((size_t)(n_in * max_tok) * sizeof *xd);
+            unsigned char *xq = malloc(xq_row * (size_t)max_tok);
+            float *Ys = malloc(ny), *Yr = malloc(ny), *Yk = malloc(ny), *Ym = malloc(ny), *Y2 = malloc(ny);
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t k = 0; k < max_tok; k++) q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
+            q8->to_f32(xq, xd, n_in * max_tok);
+            tr->to_f32(w, wd, n_in * n_out);
+            for (size_t t = 0; t < sizeof TOK / sizeof TOK[0]; t++) {
+                const int64_t n_tok = TOK[t];
+                for (int64_t k = 0; k < n_tok; k++)
+                    for (int64_t o = 0; o < n_out; o++)
+                        tr->vec_dot(n_in, &Ys[k * n_out + o], w + (size_t)o * W.row_bytes, xq + (size_t)k * xq_row);
+                cg_repack_q4_Kx8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, 0, n_out);
+                for (int64_t k = 0; k < n_tok; k++)
+                    for (int64_t o = 0; o < n_out; o++) {
+                        double terms = 0.0;
+                        for (int64_t i = 0; i < n_in; i++) terms += fabs((double)wd[o * n_in + i] * xd[k * n_in + i]);
+                        const double d = fabs((double)Yr[k * n_out + o] - Ys[k * n_out + o]);
+                        if (d > 1e-5 * terms + 1e-30)
+                            fail_msg("n_in %lld rows %lld tokens %lld: Y[%lld,%lld] repacked ref %.9g vs stored ref %.9g",
+                                     (long long)n_in, (long long)n_out, (long long)n_tok, (long long)k, (long long)o,
+                                     Yr[k * n_out + o], Ys[k * n_out + o]);
+                        if (terms > 0 && d / terms > worst) worst = d / terms;
+                    }
+                if (avx2) {
+                    memset(Yk, 0, ny);
+                    ops->q4_Kx8_matmul(r, n_in, xq, xq_row, n_tok, Yk, n_out, 0, n_out);
+                    assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                    if (n_out > 8) {   // a sub-range of row groups: only those rows written
+                        memset(Yk, 0, ny);
+                        ops->q4_Kx8_matmul(r, n_in, xq, xq_row, n_tok, Yk, n_out, 8, n_out);
+                        for (int64_t k = 0; k < n_tok; k++) {
+                            for (int64_t o = 0; o < 8; o++) assert_true(Yk[k * n_out + o] == 0.0f);
+                            assert_memory_equal(Yk + k * n_out + 8, Yr + k * n_out + 8,
+                                                (size_t)(n_out - 8) * sizeof(float));
+                        }
+                    }
+                }
+                // Through the compute-op table (quantization, pool split): equal to the reference
+                // bit for bit, whether or not the table is AVX2; matmul_multi with a stored weight too.
+                for (int p = 0; p < 2; p++) {
+                    cg_arena_reset(&arena);
+                    CG_ASSERT_OK(K->matmul(&R, X, n_tok, Yk, &arena, p ? pool : NULL, &err), &err);
+                    assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                    const cg_tensor *Ws[2] = {&R, &W};
+                    float *Yo[2] = {Ym, Y2};
+                    CG_ASSERT_OK(K->matmul_multi(Ws, 2, X, n_tok, Yo, &arena, p ? pool : NULL, &err), &err);
+                    assert_memory_equal(Ym, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                }
+                n_cases++;
+            }
+            free(w), free(r), free(X), free(wd), free(xd), free(xq), free(Ys), free(Yr), free(Yk), free(Ym), free(Y2);
+        }
+    print_message("q4_Kx8: %d cases (n_in 256..4096, rows 8..264, tokens 1..13): repacked reference vs stored "
+                  "Q4_K reference max |Δ|/Σ|w·y| = %.2e (bound 1e-5); AVX2 kernel %s; table '%s' "
+                  "matmul/matmul_multi bit-identical with the repacked reference\n",
+                  n_cases, worst, avx2 ? "bit-identical with it" : "not run (no AVX2)", K->name);
+    cg_arena_free(&arena);
+    cg_pool_free(pool);
+}
+
+// Last-position logits of a fixed token sequence.
+static float *logits_of(const cg_model *m) {
+    static const int32_t TOK[] = {1, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
+    enum { N = sizeof TOK / sizeof TOK[0] };
+    cg_err err = {0};
+    cg_model_ctx *ctx = NULL;
+    cg_kv *kv = NULL;
+    CG_ASSERT_OK(cg_model_ctx_new(m, 2, &ctx, &err), &err);
+    cg_kv_params kp = cg_model_kv_params(m, CG_KV_F32, 16, 4, 1);
+    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
+    int32_t pos[N], seq[N] = {0};
+    for (int i = 0; i < N; i++) pos[i] = i;
+    const cg_batch b = {.n = N, .token = TOK, .pos = pos, .seq = seq, .logits = NULL};
+    float *lg = malloc((size_t)cg_model_hparams(m)->n_vocab * sizeof *lg);
+    CG_ASSERT_OK(cg_model_decode(ctx, kv, &b, lg, &err), &err);
+    cg_kv_free(kv);
+    cg_model_ctx_free(ctx);
+    return lg;
+}
+
+static void test_model_load(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/random/rand-llama3-bpe-Q4_K_M.gguf", md ? md : ".");
+    if (!md || access(path, R_OK)) {
+        skip();
+        return;
+    }
+    cg_err err = {0};
+    cg_model *stored = NULL, *rep = NULL;
+    setenv("CHINGU_REPACK", "0", 1);
+    CG_ASSERT_OK(cg_model_load(path, &stored, &err), &err);
+    unsetenv("CHINGU_REPACK");
+    CG_ASSERT_OK(cg_model_load(path, &rep, &err), &err);
+    assert_int_equal(cg_model_repacked_bytes(stored), 0);
+    const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
+    int n_rep = 0;
+    const int64_t n_layer = cg_model_hparams(rep)->n_layer;
+    for (int il = 0; il < n_layer; il++) {
+        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
+        const cg_tensor *ts[] = {&Ls->wq, &Ls->wk, &Ls->wv, &Ls->wo, &Ls->ffn_gate, &Ls->ffn_up, &Ls->ffn_down};
+        const cg_tensor *tr[] = {&Lr->wq, &Lr->wk, &Lr->wv, &Lr->wo, &Lr->ffn_gate, &Lr->ffn_up, &Lr->ffn_down};
+        for (int k = 0; k < 7; k++) {
+            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
+            if (!ts[k]->data || ts[k]->type != CG_QTYPE_Q4_K) continue;
+            const bool want = avx2 && cg_repack_q4_K_eligible(ts[k]);
+            assert_int_equal(tr[k]->layout, want ? CG_LAYOUT_Q4_K_X8 : CG_LAYOUT_STORED);
+            if (!want) continue;
+            const size_t n = ts[k]->row_bytes * (size_t)ts[k]->ne[1];
+            unsigned char *back = malloc(n);
+            cg_unpack_q4_Kx8(tr[k]->data, ts[k]->ne[0], ts[k]->ne[1], back);
+            assert_memory_equal(back, ts[k]->data, n);
+            free(back);
+            n_rep++;
+        }
+    }
+    if (avx2) assert_true(n_rep >= 4 * n_layer);   // q, k, o, gate, up (and some v/down) are Q4_K here
+    float *a = logits_of(stored), *b = logits_of(rep);
+    const int64_t nv = cg_model_hparams(rep)->n_vocab;
+    float lo = a[0], hi = a[0], md_abs = 0.0f;
+    for (int64_t i = 0; i < nv; i++) {
+        lo = fminf(lo, a[i]), hi = fmaxf(hi, a[i]);
+        md_abs = fmaxf(md_abs, fabsf(a[i] - b[i]));
+    }
+    assert_true(md_abs <= 0.02f * (hi - lo));
+    print_message("rand-llama3-bpe-Q4_K_M: %d Q4_K weights repacked (%.1f KiB in all), round trip equal to the "
+                  "file's bytes; logits repacked vs stored max |Δ| %.3g (range %.3g)\n",
+                  n_rep, (double)cg_model_repacked_bytes(rep) / 1024.0, md_abs, hi - lo);
+    free(a), free(b);
+    cg_model_free(stored);
+    cg_model_free(rep);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_order_by_hand),
+        cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_model_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
