@@ -13,8 +13,9 @@
 //   against the traits' stored Q8_0 × Q8_0 vec_dot (|Δ| ≤ 1e-5·Σ|w·y|, weights including −128) for
 //   odd shapes and tokens 1..13; the AVX2 kernel and the table's matmul bit-identical with it;
 // * every tile width of the AVX2 kernels (tiles of up to 8 tokens, remainders 1..7, several tiles
-//   and row blocks, a sub-range of row groups): both layouts bit-identical with their references
-//   for 1..19 tokens on two shapes, the rows outside the sub-range left untouched;
+//   and row blocks, a sub-range of row groups, activations packed or read in place): both layouts
+//   bit-identical with their references for 1..19 tokens on three shapes, the rows outside the
+//   sub-range left untouched;
 // * model load (shared rand-phi3-Q4_0: fused qkv and gate_up; skipped when absent): on AVX2 every
 //   Q4_0 matmul weight is repacked (its bytes unpack to the file's), token_embd is not, and
 //   CHINGU_REPACK=0 keeps everything stored; the two loads' logits agree within 2 % of the range.
@@ -463,13 +464,14 @@ static void test_model_load(void **state) {
 }
 
 // Every token count 1..19 (tile widths 1..8, one to three 8-token tiles plus a remainder) on a
-// wide shape (n_in 4096: 18 KiB per Q4_0 row group, several ~128 KiB row blocks in 264 rows) and a
-// narrow one (n_in 96), over all row groups and over the sub-range [16, 8·⌊rows/8⌋ − 8): the AVX2
+// wide shape (n_in 4096: 18 KiB per Q4_0 row group, several ~128 KiB row blocks in 264 rows), a
+// narrow one (n_in 96) and one past the packed-activation limit (n_in 10240), over all row groups and over the sub-range [16, 8·⌊rows/8⌋ − 8): the AVX2
 // kernels bit-identical with the scalar references; outputs outside the sub-range untouched.
 static void test_tile_widths(void **state) {
     (void)state;
     if (!cg_cpu_isa_available(CG_ISA_AVX2)) skip();
-    static const int64_t N_IN[] = {96, 4096};
+    // 10240: activations too wide for the kernels' packed copy (96 KiB), so their direct path.
+    static const int64_t N_IN[] = {96, 4096, 10240};
     enum { MAX_TOK = 19, N_OUT = 264 };
     const cg_qtype_traits *q8 = cg_qtype_get(CG_QTYPE_Q8_0);
     const cg_qops *ops = cg_qops_for(CG_ISA_AVX2);
@@ -515,7 +517,7 @@ static void test_tile_widths(void **state) {
                 }
             free(w), free(r), free(X), free(xq), free(aux), free(Yr), free(Yk);
         }
-    print_message("tile widths: %d cases (q4_0x8 and q8_0x8, n_in 96 and 4096, tokens 1..%d, all row groups "
+    print_message("tile widths: %d cases (q4_0x8 and q8_0x8, n_in 96, 4096, 10240, tokens 1..%d, all row groups "
                   "and a sub-range): AVX2 kernels bit-identical with the references, other outputs untouched\n",
                   n_cases, (int)MAX_TOK);
 }
