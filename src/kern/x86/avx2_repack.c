@@ -13,15 +13,16 @@
 // weights (kept in L2 while every token passes over them), tokens in chunks of TILE_TOK (their
 // activations stay in L1 while the block's groups pass), each chunk one tile: a weight block is
 // unpacked once for up to TILE_TOK = 8 tokens (a remainder of 1..7 tokens gets its own tile
-// width). 8-token tiles measured ~10 % faster per token than the earlier 4-token ones here (one
-// thread, weights in L1 or streamed: the kernel is compute-bound from ~4 tokens on), and 25 %
-// faster than chunks of 32 without row blocks. Calls of ≥ 5 tokens first copy each chunk's
-// activation quants and side data into a packed stack buffer (block after block, the chunk's
-// tokens side by side, at most 96 KiB: wider rows read in place), so a tile addresses all its
-// tokens from one pointer with constant offsets instead of one register per token (measured +7..11 %
-// for the Q4_0 layers at 5..8 tokens, +16 % at 64; fewer tokens gain nothing from it). The loop
-// order and the packing change which tile computes an element and from where it reads the same
-// bytes, never its value. Software prefetch: before
+// width), and 25 % faster than chunks of 32 without row blocks. Calls of ≥ 5 tokens first copy
+// each chunk's activation quants and side data into a packed stack buffer (block after block, the
+// chunk's tokens side by side, at most 96 KiB: wider rows read in place), so a tile addresses all
+// its tokens from one pointer with constant offsets instead of one register per token. Measured
+// against the 4-token tiles without packing (one thread, qwen2.5-0.5b shapes, weights streamed,
+// min per call): 5..8 tokens +7..14 % for the Q4_0 layers and +8..17 % for the Q8_0 head, 64
+// tokens +25 %; 1..4 tokens within ±3 % (packing gains nothing there, so they read in place). The
+// kernel is compute-bound from ~4 tokens on (same time with the weights in L3 as from DRAM). The
+// loop order and the packing change which tile computes an element and from where it reads the
+// same bytes, never its value. Software prefetch: before
 // each block the kernel requests every cache line up to PF_AHEAD bytes past it (never past the end
 // of the caller's row range), as cg_qops_matvec does for the stored layout — decode streams the
 // weights once, and the hardware prefetcher alone leaves the bandwidth under-used. 
