@@ -3,6 +3,11 @@
 //
 //   ppN: one batch of N prompt tokens decoded from an empty cache (logits for the last one only);
 //   tgN: N tokens decoded one at a time from an empty cache.
+//   tgN xB (with -b B): B sequences decoded in lock step, like llama.cpp's llama-batched-bench —
+//     each sequence first gets its own short prompt (BATCH_PROMPT distinct pseudo-random tokens, all
+//     prompts in one untimed batch), then N timed steps of B entries (one per sequence, logits for
+//     every entry, as a server's decode step computes them); t/s counts all B·N generated tokens.
+//     The md output adds a line with ms and CPU ms per step and the ratio to the 1-sequence tg.
 // Each test runs once as warm-up, then r times; t/s is tokens / seconds per run, reported as mean ±
 // sample standard deviation (llama-bench's columns: model, size, params, backend, threads, test, t/s).
 // Token ids are pseudo-random (speed does not depend on them). The KV cache is F16, like llama.cpp's
@@ -31,12 +36,16 @@
 #include "quant/quant.h"
 
 static const char USAGE[] =
-    "usage: chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-o md|json]\n"
+    "usage: chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-b B] [-o md|json]\n"
+    "       -b B: also decode B sequences in lock step (B entries per step, n steps): total t/s, ms per step\n"
     "       chingu bench --kernels [-t N] [--mib 256]   (matvec/matmul per format vs the roofline)";
+
+enum { BATCH_PROMPT = 16 };   // prompt tokens per sequence before the batched tg steps
 
 typedef struct result {
     char test[32];
-    int n_tok;
+    int n_tok;         // tokens per run (batched: B · steps)
+    int n_seq;         // sequences in lock step (1 for pp/tg)
     double mean, sd;   // t/s
     double cpu_share;  // process CPU time / (wall time · threads) over the timed runs
     double cpu_ms;     // process CPU time per token (all threads) over the timed runs
@@ -54,6 +63,7 @@ typedef struct bench {
     cg_kv *kv;
     int32_t *tok, *pos, *seq;
     float *logits;
+    bool *want;        // batched: logits flag per entry (all true)
     uint64_t rng;
 } bench;
 
@@ -86,23 +96,65 @@ static cg_status run_once(bench *b, bool prompt, int n, double *secs, cg_err *er
     return st;
 }
 
-static cg_status run_test(bench *b, bool prompt, int n, int reps, int n_thread, result *r, cg_err *err) {
-    snprintf(r->test, sizeof r->test, "%s%d", prompt ? "pp" : "tg", n);
-    r->n_tok = n;
-    double secs, sum = 0.0, sum2 = 0.0;
-    cg_status st = run_once(b, prompt, prompt ? n : (n < 4 ? n : 4), &secs, err);   // warm-up
-    double wall = 0.0;
+// One run of the batched test: n_seq prompts (untimed, one batch), then n_steps timed steps of
+// n_seq entries; *secs gets the steps' duration, *cpu the process CPU time they took.
+static cg_status run_batched_once(bench *b, int n_seq, int n_steps, double *secs, double *cpu, cg_err *err) {
+    const int64_t nv = cg_model_hparams(b->m)->n_vocab;
+    for (int s = 0; s < n_seq; s++) {
+        cg_kv_seq_clear(b->kv, s);
+        for (int i = 0; i < BATCH_PROMPT; i++) {
+            const int k = s * BATCH_PROMPT + i;
+            b->tok[k] = rand_tok(b, nv);
+            b->pos[k] = i;
+            b->seq[k] = s;
+            b->want[k] = i == BATCH_PROMPT - 1;
+        }
+    }
+    cg_batch pb = {.n = n_seq * BATCH_PROMPT, .token = b->tok, .pos = b->pos, .seq = b->seq, .logits = b->want};
+    cg_status st = cg_model_decode(b->ctx, b->kv, &pb, b->logits, err);
+    for (int s = 0; s < n_seq; s++) {
+        b->seq[s] = s;
+        b->want[s] = true;
+    }
     const double cpu0 = cpu_seconds();
+    const uint64_t t0 = cg_time_ns();
+    for (int i = 0; i < n_steps && !st; i++) {
+        for (int s = 0; s < n_seq; s++) {
+            b->tok[s] = rand_tok(b, nv);   // stands for the token sampled from the previous step
+            b->pos[s] = BATCH_PROMPT + i;
+        }
+        cg_batch batch = {.n = n_seq, .token = b->tok, .pos = b->pos, .seq = b->seq, .logits = b->want};
+        st = cg_model_decode(b->ctx, b->kv, &batch, b->logits, err);
+    }
+    *secs = (double)(cg_time_ns() - t0) * 1e-9;
+    *cpu = cpu_seconds() - cpu0;
+    return st;
+}
+
+static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int n_thread, result *r, cg_err *err) {
+    if (n_seq > 0) snprintf(r->test, sizeof r->test, "tg%d x%d", n, n_seq);
+    else snprintf(r->test, sizeof r->test, "%s%d", prompt ? "pp" : "tg", n);
+    r->n_seq = n_seq > 0 ? n_seq : 1;
+    r->n_tok = n * r->n_seq;
+    double secs, sum = 0.0, sum2 = 0.0, run_cpu, cpu = 0.0;
+    const int n_warm = prompt ? n : (n < 4 ? n : 4);
+    cg_status st = n_seq > 0 ? run_batched_once(b, n_seq, n_warm, &secs, &run_cpu, err) : run_once(b, prompt, n_warm, &secs, err);
+    double wall = 0.0;
     for (int k = 0; k < reps && !st; k++) {
-        st = run_once(b, prompt, n, &secs, err);
-        const double tps = secs > 0 ? n / secs : 0.0;
+        const double cpu0 = cpu_seconds();
+        if (n_seq > 0) st = run_batched_once(b, n_seq, n, &secs, &run_cpu, err);
+        else {
+            st = run_once(b, prompt, n, &secs, err);
+            run_cpu = cpu_seconds() - cpu0;
+        }
+        cpu += run_cpu;
+        const double tps = secs > 0 ? r->n_tok / secs : 0.0;
         sum += tps;
         sum2 += tps * tps;
         wall += secs;
     }
-    const double cpu = cpu_seconds() - cpu0;
     r->cpu_share = wall > 0 ? cpu / (wall * n_thread) : 0.0;
-    r->cpu_ms = n > 0 ? 1e3 * cpu / ((double)n * reps) : 0.0;
+    r->cpu_ms = n > 0 ? 1e3 * cpu / ((double)r->n_tok * reps) : 0.0;
     r->mean = sum / reps;
     r->sd = reps > 1 ? sqrt(fmax(0.0, (sum2 - sum * sum / reps) / (reps - 1))) : 0.0;
     return st;
@@ -140,7 +192,7 @@ static void model_bytes(const cg_model *m, uint64_t *weights, uint64_t *kv_per_p
 
 int cg_cli_bench(int argc, char **argv) {
     const char *path = NULL, *fmt = "md";
-    int n_thread = 2, n_prompt = 512, n_gen = 128, reps = 5, mib = 256;
+    int n_thread = 2, n_prompt = 512, n_gen = 128, reps = 5, mib = 256, n_seq = 0;
     bool kernels = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -160,6 +212,7 @@ int cg_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) ok = parse_int(v, 0, 65536, &n_prompt);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) ok = parse_int(v, 0, 65536, &n_gen);
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) ok = parse_int(v, 1, 1000, &reps);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-seqs")) ok = parse_int(v, 1, 256, &n_seq);
         else if (!strcmp(a, "--mib")) ok = parse_int(v, 1, 1 << 16, &mib);
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             fmt = v;
@@ -176,24 +229,32 @@ int cg_cli_bench(int argc, char **argv) {
     cg_err err = {0};
     cg_status st = CG_OK;
     bench b = {.rng = 12345};
-    result res[2];
-    int n_res = 0;
+    result res[3];
+    int n_res = 0, i_tg = -1, i_tgb = -1;   // indices in res of the tg and batched tg tests
     double gbps = 0.0;
     cg_pool *probe_pool = NULL;
     if ((st = cg_model_load(path, &b.m, &err))) goto done;
     if ((st = cg_model_ctx_new(b.m, n_thread, &b.ctx, &err))) goto done;
     const cg_hparams *h = cg_model_hparams(b.m);
-    const int n_max = n_prompt > n_gen ? n_prompt : n_gen;
-    const int block = 16;
-    cg_kv_params kp = cg_model_kv_params(b.m, CG_KV_F16, block, (n_max + block - 1) / block + 1, 1);
+    // Entries per batch: the prompt, the tg steps, or all the batched test's prompts; sequence 0's
+    // blocks cover the longest of pp/tg, every other sequence its prompt and steps.
+    const int n_bseq = n_seq > 0 && n_gen > 0 ? n_seq : 0;
+    int n_max = n_prompt > n_gen ? n_prompt : n_gen;
+    if (n_bseq * BATCH_PROMPT > n_max) n_max = n_bseq * BATCH_PROMPT;
+    const int block = 16, len_b = BATCH_PROMPT + n_gen, len_0 = n_max > len_b ? n_max : len_b;
+    const int n_blocks = (len_0 + block - 1) / block + 1 + (n_bseq > 1 ? (n_bseq - 1) * ((len_b + block - 1) / block + 1) : 0);
+    cg_kv_params kp = cg_model_kv_params(b.m, CG_KV_F16, block, n_blocks, n_bseq > 1 ? n_bseq : 1);
     if ((st = cg_kv_new(&kp, &b.kv, &err))) goto done;
     b.tok = calloc((size_t)n_max + 1, sizeof *b.tok);
     b.pos = calloc((size_t)n_max + 1, sizeof *b.pos);
     b.seq = calloc((size_t)n_max + 1, sizeof *b.seq);
-    b.logits = malloc((size_t)h->n_vocab * sizeof *b.logits);
-    if (!b.tok || !b.pos || !b.seq || !b.logits) { st = cg_err_set(&err, CG_ERR_NOMEM, "bench: out of memory"); goto done; }
-    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, reps, n_thread, &res[n_res++], &err))) goto done;
-    if (n_gen > 0 && (st = run_test(&b, false, n_gen, reps, n_thread, &res[n_res++], &err))) goto done;
+    b.want = calloc((size_t)n_max + 1, sizeof *b.want);
+    const int n_logit_rows = n_bseq > 1 ? n_bseq : 1;
+    b.logits = malloc((size_t)h->n_vocab * (size_t)n_logit_rows * sizeof *b.logits);
+    if (!b.tok || !b.pos || !b.seq || !b.want || !b.logits) { st = cg_err_set(&err, CG_ERR_NOMEM, "bench: out of memory"); goto done; }
+    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, 0, reps, n_thread, &res[n_res++], &err))) goto done;
+    if (n_gen > 0 && (st = run_test(&b, false, n_gen, 0, reps, n_thread, &res[i_tg = n_res++], &err))) goto done;
+    if (n_bseq > 0 && (st = run_test(&b, false, n_gen, n_bseq, reps, n_thread, &res[i_tgb = n_res++], &err))) goto done;
     if ((st = cg_pool_new(n_thread, &probe_pool, &err))) goto done;
     if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps, &err))) goto done;
 
@@ -202,9 +263,7 @@ int cg_cli_bench(int argc, char **argv) {
     model_bytes(b.m, &wbytes, &kv_pos, &fbytes, &n_params);
     const uint64_t tok_bytes = wbytes + kv_pos * (uint64_t)(n_gen / 2);
     const double roof = gbps * 1e9 / (double)tok_bytes;
-    const result *tg = NULL;
-    for (int k = 0; k < n_res; k++)
-        if (!strncmp(res[k].test, "tg", 2)) tg = &res[k];
+    const result *tg = i_tg >= 0 ? &res[i_tg] : NULL, *tgb = i_tgb >= 0 ? &res[i_tgb] : NULL;
 
     // Model label like llama-bench's: "<arch> <params> <mix>".
     const cg_gguf *g = cg_model_gguf(b.m);
@@ -231,6 +290,16 @@ int cg_cli_bench(int argc, char **argv) {
         printf("\ncpu: the process ran");
         for (int k = 0; k < n_res; k++) printf("%s %.0f %% of %d threads' time during %s", k ? "," : "", 100.0 * res[k].cpu_share, n_thread, res[k].test);
         printf(" (below 100 %%: the machine is shared, figures are lower than on an idle one)\n");
+        if (tgb) {
+            const double step_ms = tgb->mean > 0 ? 1e3 * tgb->n_seq / tgb->mean : 0.0;
+            printf("batched: %d sequences in lock step (prompts of %d tokens, then %d steps of %d entries): %.2f t/s "
+                   "total, %.2f ms per step, CPU %.2f ms per step",
+                   tgb->n_seq, BATCH_PROMPT, n_gen, tgb->n_seq, tgb->mean, step_ms, tgb->cpu_ms * tgb->n_seq);
+            if (tg && tg->mean > 0)
+                printf("; 1-sequence tg %.2f t/s (%.2f ms per token): %.2fx", tg->mean, 1e3 / tg->mean,
+                       tgb->mean / tg->mean);
+            printf("\n");
+        }
         const size_t rp = cg_model_repacked_bytes(b.m);
         if (rp) printf("repacked at load: %.1f MiB (Q4_0 matmul weights, Q8_0 LM head) in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
                        (double)rp / (1024.0 * 1024.0));
@@ -244,9 +313,16 @@ int cg_cli_bench(int argc, char **argv) {
                ", \"backend\": \"%s\", \"threads\": %d, \"tests\": [",
                model, path, fbytes, n_params, backend, n_thread);
         for (int k = 0; k < n_res; k++)
+        {
             printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"cpu_share\": %.4f, "
-                   "\"cpu_ms_per_token\": %.4f}",
+                   "\"cpu_ms_per_token\": %.4f",
                    k ? ", " : "", res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd, res[k].cpu_share, res[k].cpu_ms);
+            if (&res[k] == tgb)
+                printf(", \"n_seq\": %d, \"steps\": %d, \"ms_per_step\": %.4f, \"cpu_ms_per_step\": %.4f, \"vs_tg1\": %.4f",
+                       tgb->n_seq, n_gen, tgb->mean > 0 ? 1e3 * tgb->n_seq / tgb->mean : 0.0, tgb->cpu_ms * tgb->n_seq,
+                       tg && tg->mean > 0 ? tgb->mean / tg->mean : 0.0);
+            printf("}");
+        }
         printf("], \"roofline\": {\"read_gbps\": %.4f, \"bytes_per_token\": %" PRIu64 ", \"ceiling_tps\": %.4f", gbps,
                tok_bytes, roof);
         if (tg) printf(", \"tg_fraction\": %.4f", tg->mean / roof);
@@ -257,6 +333,7 @@ done:
     free(b.tok);
     free(b.pos);
     free(b.seq);
+    free(b.want);
     free(b.logits);
     cg_kv_free(b.kv);
     cg_model_ctx_free(b.ctx);

@@ -12,6 +12,10 @@
 // * the Q8_0 x8 layout (LM head): round trip and a hand-placed element; its scalar reference
 //   against the traits' stored Q8_0 × Q8_0 vec_dot (|Δ| ≤ 1e-5·Σ|w·y|, weights including −128) for
 //   odd shapes and tokens 1..13; the AVX2 kernel and the table's matmul bit-identical with it;
+// * every tile width of the AVX2 kernels (tiles of up to 8 tokens, remainders 1..7, several tiles
+//   and row blocks, a sub-range of row groups, activations packed or read in place): both layouts
+//   bit-identical with their references for 1..19 tokens on three shapes, the rows outside the
+//   sub-range left untouched;
 // * model load (shared rand-phi3-Q4_0: fused qkv and gate_up; skipped when absent): on AVX2 every
 //   Q4_0 matmul weight is repacked (its bytes unpack to the file's), token_embd is not, and
 //   CHINGU_REPACK=0 keeps everything stored; the two loads' logits agree within 2 % of the range.
@@ -459,12 +463,72 @@ static void test_model_load(void **state) {
     cg_model_free(rep);
 }
 
+// Every token count 1..19 (tile widths 1..8, one to three 8-token tiles plus a remainder) on a
+// wide shape (n_in 4096: 18 KiB per Q4_0 row group, several ~128 KiB row blocks in 264 rows), a
+// narrow one (n_in 96) and one past the packed-activation limit (n_in 10240), over all row groups and over the sub-range [16, 8·⌊rows/8⌋ − 8): the AVX2
+// kernels bit-identical with the scalar references; outputs outside the sub-range untouched.
+static void test_tile_widths(void **state) {
+    (void)state;
+    if (!cg_cpu_isa_available(CG_ISA_AVX2)) skip();
+    // 10240: activations too wide for the kernels' packed copy (96 KiB), so their direct path.
+    static const int64_t N_IN[] = {96, 4096, 10240};
+    enum { MAX_TOK = 19, N_OUT = 264 };
+    const cg_qtype_traits *q8 = cg_qtype_get(CG_QTYPE_Q8_0);
+    const cg_qops *ops = cg_qops_for(CG_ISA_AVX2);
+    cg_err err = {0};
+    int n_cases = 0;
+    for (size_t a = 0; a < sizeof N_IN / sizeof N_IN[0]; a++)
+        for (int layout = 0; layout < 2; layout++) {
+            const int64_t n_in = N_IN[a], nb = n_in / 32, n_out = layout ? N_OUT - 1 : N_OUT, n8 = n_out / 8 * 8;
+            cg_tensor W, R;
+            unsigned char *w = layout ? make_q8_0(n_in, n_out, &W) : make_q4_0(n_in, n_out, &W);
+            const size_t n = W.row_bytes * (size_t)n_out, xq_row = (size_t)nb * sizeof(cg_block_q8_0);
+            unsigned char *r = aligned_alloc(64, (n + 63) & ~(size_t)63);
+            if (layout) CG_ASSERT_OK(cg_repack_q8_0(&W, r, n, &R, &err), &err);
+            else CG_ASSERT_OK(cg_repack_q4_0(&W, r, n, &R, &err), &err);
+            float *X = malloc((size_t)(n_in * MAX_TOK) * sizeof *X);
+            unsigned char *xq = malloc(xq_row * MAX_TOK);
+            cg_q8_0_aux *aux = malloc((size_t)(nb * MAX_TOK) * sizeof *aux);
+            const size_t ny = (size_t)(n_out * MAX_TOK) * sizeof(float);
+            float *Yr = malloc(ny), *Yk = malloc(ny);
+            for (int64_t i = 0; i < n_in * MAX_TOK; i++) X[i] = frand() * 3.0f;
+            for (int64_t k = 0; k < MAX_TOK; k++) {
+                q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
+                cg_repack_q8_0_aux(xq + (size_t)k * xq_row, n_in, aux + k * nb);
+            }
+            const cg_q4_0x8_matmul_fn kern = layout ? ops->q8_0x8_matmul : ops->q4_0x8_matmul;
+            for (int64_t n_tok = 1; n_tok <= MAX_TOK; n_tok++)
+                for (int sub = 0; sub < 2; sub++) {
+                    const int64_t r0 = sub ? 16 : 0, r1 = sub ? n8 - 8 : n8;
+                    for (int64_t i = 0; i < n_out * MAX_TOK; i++) Yr[i] = Yk[i] = -1.0f;
+                    if (layout) cg_repack_q8_0x8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, r0, r1);
+                    else cg_repack_q4_0x8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, r0, r1);
+                    kern(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, r0, r1);
+                    for (int64_t k = 0; k < MAX_TOK; k++)
+                        for (int64_t o = 0; o < n_out; o++) {
+                            const float want = k < n_tok && o >= r0 && o < r1 ? Yr[k * n_out + o] : -1.0f;
+                            if (memcmp(&Yk[k * n_out + o], &want, sizeof want))
+                                fail_msg("%s n_in %lld tokens %lld rows [%lld, %lld): Y[%lld,%lld] = %.9g, want %.9g",
+                                         layout ? "q8_0x8" : "q4_0x8", (long long)n_in, (long long)n_tok,
+                                         (long long)r0, (long long)r1, (long long)k, (long long)o,
+                                         Yk[k * n_out + o], want);
+                        }
+                    n_cases++;
+                }
+            free(w), free(r), free(X), free(xq), free(aux), free(Yr), free(Yk);
+        }
+    print_message("tile widths: %d cases (q4_0x8 and q8_0x8, n_in 96, 4096, 10240, tokens 1..%d, all row groups "
+                  "and a sub-range): AVX2 kernels bit-identical with the references, other outputs untouched\n",
+                  n_cases, (int)MAX_TOK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_order_by_hand),
         cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_q8_0x8),
+        cmocka_unit_test(test_tile_widths),
         cmocka_unit_test(test_model_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
