@@ -37,6 +37,7 @@ struct cg_pool {
     atomic_int n_sleep;
     atomic_bool caller_sleeps;
     atomic_bool stop;
+    atomic_uint_fast64_t busy_until;   // cg_time_ns() before which spins use the short budget
     cg_pool_fn fn;
     void *ctx;
 };
@@ -50,9 +51,19 @@ typedef struct worker_arg {
 // oversubscribed machine then runs other threads instead of our spinning); the clock is read every
 // SPIN_CHECK rounds, and two reads more than PREEMPT_NS apart (a few µs expected) mean the thread
 // lost its core meanwhile: the machine is busy, so it stops spinning and sleeps. A spinning thread
-// uses up its scheduler share, while one woken from sleep is run promptly: under a load average of
-// ~9 on 2 cores, decode with this pool was still ~15 % slower than with a 20 µs spin.
-enum { SPIN_NS = 1000 * 1000, YIELD_NS = 50 * 1000, PREEMPT_NS = 50 * 1000, SPIN_CHECK = 64 };
+// uses up its scheduler share, while one woken from sleep is run promptly: under load averages of
+// 5–9 on 2 cores, decode with the full budget was up to ~15 % slower than with a 20 µs spin. So a
+// busy machine — a preempted spin, or a join that waited longer than BUSY_WAIT_NS (a worker that
+// lost its core mid-run) — switches the pool to the short budget SHORT_SPIN_NS for BUSY_HOLD_NS.
+enum {
+    SPIN_NS = 1000 * 1000,
+    SHORT_SPIN_NS = 20 * 1000,
+    YIELD_NS = 50 * 1000,
+    PREEMPT_NS = 50 * 1000,
+    BUSY_WAIT_NS = 500 * 1000,
+    BUSY_HOLD_NS = 100 * 1000 * 1000,
+    SPIN_CHECK = 64
+};
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -68,13 +79,23 @@ typedef struct spin {
     bool yield;
 } spin;
 
+static void mark_busy(cg_pool *p, uint64_t now) {
+    atomic_store_explicit(&p->busy_until, now + BUSY_HOLD_NS, memory_order_relaxed);
+}
+
 // One round of a bounded spin; false once it should stop (budget spent, or preempted).
-static bool spin_round(unsigned i, spin *s) {
+static bool spin_round(cg_pool *p, unsigned i, spin *s) {
     if (i % SPIN_CHECK == 0) {
         const uint64_t now = cg_time_ns();
+        const bool busy = now < atomic_load_explicit(&p->busy_until, memory_order_relaxed);
         if (!s->t0) s->t0 = now;
-        else if (now - s->t0 > SPIN_NS || now - s->last > PREEMPT_NS) return false;
-        else if (now - s->t0 > YIELD_NS) s->yield = true;
+        else if (now - s->last > PREEMPT_NS) {
+            mark_busy(p, now);
+            return false;
+        } else if (now - s->t0 > (busy ? (uint64_t)SHORT_SPIN_NS : (uint64_t)SPIN_NS))
+            return false;
+        else if (now - s->t0 > YIELD_NS)
+            s->yield = true;
         s->last = now;
     }
     if (s->yield) sched_yield();
@@ -83,12 +104,12 @@ static bool spin_round(unsigned i, spin *s) {
 }
 
 // Spins until *gen != seen or stop is set, for at most SPIN_NS; returns the last generation read.
-static unsigned spin_gen(const cg_pool *p, unsigned seen) {
+static unsigned spin_gen(cg_pool *p, unsigned seen) {
     spin s = {0};
     for (unsigned i = 1;; i++) {
         const unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) return g;
-        if (!spin_round(i, &s)) return g;
+        if (!spin_round(p, i, &s)) return g;
     }
 }
 
@@ -189,13 +210,17 @@ void cg_pool_run(cg_pool *p, cg_pool_fn fn, void *ctx) {
     fn(ctx, 0, p->n_thread);
     spin s = {0};
     for (unsigned i = 1; atomic_load_explicit(&p->n_done, memory_order_acquire) < n_workers; i++)
-        if (!spin_round(i, &s)) break;
+        if (!spin_round(p, i, &s)) break;
     if (atomic_load(&p->n_done) < n_workers) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->caller_sleeps, true);
         while (atomic_load(&p->n_done) < n_workers) pthread_cond_wait(&p->cv_done, &p->mu);
         atomic_store(&p->caller_sleeps, false);
         pthread_mutex_unlock(&p->mu);
+        if (s.t0) {
+            const uint64_t now = cg_time_ns();
+            if (now - s.t0 > BUSY_WAIT_NS) mark_busy(p, now);
+        }
     }
 }
 
