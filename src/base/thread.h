@@ -1,7 +1,8 @@
 // thread.h — a persistent worker pool that runs one parallel function at a time.
 //
 // cg_pool_run(pool, fn, ctx) calls fn(ctx, i, n) for i in 0..n-1 on n threads (the caller is thread
-// 0) and returns when all are done. Workers spin briefly, then sleep on a condition variable.
+// 0) and returns when all are done. Idle workers spin (up to ~1 ms), then sleep on a condition
+// variable, so back-to-back runs (a decode step) pay no wake-up.
 // A pool is driven by one thread at a time (the owner); cg_pool_run is not re-entrant.
 #ifndef CG_BASE_THREAD_H
 #define CG_BASE_THREAD_H

@@ -1,7 +1,8 @@
 // qmatmul.c — the matmul of the SIMD compute-op tables, written once over a cg_qops kernel set:
 // activations quantized once per call into each distinct vec_dot type of the weights (split by
 // tokens across the pool for batches), then the rows of all the weights split across the pool in
-// one hand-off, in whole 16-row tiles weighted by row bytes: one token runs cg_qops_matvec
+// one hand-off, in whole 16-row tiles taken as pieces of the summed row bytes from a shared counter
+// (large pieces first, then smaller ones: see mm_worker): one token runs cg_qops_matvec
 // (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
 // vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
 // it, so matmul_multi equals separate matmuls bit for bit. Weights repacked at load
@@ -11,12 +12,16 @@
 // (cg_q8_0_aux) computed with the quantization. Tensor views and buffers are borrowed; no state.
 #include "kern/qmatmul.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "base/num.h"
 #include "quant/quant.h"
 
 enum { TILE = 16 };   // rows per unit of work (cg_qops_matmul's tile)
+
+// Smallest piece of work (in bytes of weight rows) a thread takes from the shared counter.
+enum { MIN_PIECE = 64 * 1024 };
 
 typedef struct mm_job {
     const cg_qops *ops;
@@ -35,6 +40,7 @@ typedef struct mm_job {
     cg_q4_Kx8_matmul_fn q4_Kx8;                // the table's, or the reference (CG_LAYOUT_Q4_K_X8)
     const float *X;
     int64_t n_in, n_tok;
+    atomic_uint_fast64_t next;                 // cost offset of the first piece not yet taken
 } mm_job;
 
 static void quant_worker(void *ctx, int i_thread, int n_thread) {
@@ -72,17 +78,28 @@ static int64_t tile_at(const mm_job *j, int w, uint64_t at) {
     return t < (uint64_t)n_tiles ? (int64_t)t : n_tiles;
 }
 
-// ⌊total·i/n⌋ without overflowing the product.
-static uint64_t share(uint64_t total, int i, int n) {
-    const uint64_t un = (uint64_t)n, ui = (uint64_t)i;
-    return total / un * ui + total % un * ui / un;
+// Takes the next piece [*lo, *hi) of the summed cost (guided self-scheduling): half a thread's
+// fair share of what is left, at least MIN_PIECE. False when nothing is left.
+static bool take_piece(mm_job *j, int n_thread, uint64_t *lo, uint64_t *hi) {
+    const uint64_t total = j->cost0[j->n_w];
+    uint_fast64_t c = atomic_load_explicit(&j->next, memory_order_relaxed);
+    for (;;) {
+        if (c >= total) return false;
+        const uint64_t left = total - c;
+        uint64_t piece = left / (2 * (uint64_t)n_thread);
+        if (piece < MIN_PIECE) piece = MIN_PIECE;
+        if (piece > left || n_thread == 1) piece = left;
+        if (atomic_compare_exchange_weak_explicit(&j->next, &c, c + piece, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *lo = c;
+            *hi = c + piece;
+            return true;
+        }
+    }
 }
 
-static void mm_worker(void *ctx, int i_thread, int n_thread) {
-    const mm_job *j = ctx;
-    const uint64_t total = j->cost0[j->n_w];
-    // Thread i owns the tiles that start in its share [lo, hi) of the summed cost.
-    const uint64_t lo = share(total, i_thread, n_thread), hi = share(total, i_thread + 1, n_thread);
+// The tiles that start in [lo, hi) of the summed cost, for every weight they fall in.
+static void mm_range(const mm_job *j, uint64_t lo, uint64_t hi) {
     for (int w = 0; w < j->n_w; w++) {
         if (j->cost0[w + 1] <= lo || j->cost0[w] >= hi) continue;
         const cg_tensor *W = j->W[w];
@@ -112,6 +129,16 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
             cg_qops_matmul(j->ops, W->type, W->data, W->row_bytes, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w],
                            W->ne[1], b, e);
     }
+}
+
+// Threads take pieces until none is left, so a thread that started late or was preempted (a shared
+// machine) leaves its share to the others instead of holding up the join; the first pieces are
+// large and contiguous (a long prefetched stream each), the last ones small.
+static void mm_worker(void *ctx, int i_thread, int n_thread) {
+    mm_job *j = ctx;
+    (void)i_thread;
+    uint64_t lo, hi;
+    while (take_piece(j, n_thread, &lo, &hi)) mm_range(j, lo, hi);
 }
 
 cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *W, int n_w, const float *X,
@@ -191,6 +218,7 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
         else
             quant_worker(&j, 0, 1);
     }
+    atomic_init(&j.next, 0);
     if (threaded)
         cg_pool_run(pool, mm_worker, &j);
     else

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/arena.h"
@@ -146,6 +147,29 @@ static void test_pool(void **state) {
     assert_int_equal(total, 10);
 }
 
+// Hand-offs after the workers went to sleep (gaps past the ~1 ms spin) and back-to-back ones (the
+// workers still spinning) must both run every thread exactly once per call.
+static void test_pool_sleep_wake(void **state) {
+    (void)state;
+    cg_err err = {0};
+    for (int nt = 2; nt <= 3; nt++) {
+        cg_pool *p;
+        CG_ASSERT_OK(cg_pool_new(nt, &p, &err), &err);
+        long slots[4] = {0};
+        for (int rep = 0; rep < 12; rep++) {
+            if (rep % 3 == 0) {
+                struct timespec ts = {0, 3 * 1000 * 1000};   // 3 ms: every worker sleeps
+                nanosleep(&ts, NULL);
+            }
+            pool_ctx c = {.slots = slots};
+            atomic_init(&c.sum, 0);
+            cg_pool_run(p, pool_fn, &c);
+            assert_int_equal(atomic_load(&c.sum), 999 * 1000 / 2);
+        }
+        cg_pool_free(p);
+    }
+}
+
 static void test_mmap(void **state) {
     (void)state;
     cg_err err = {0};
@@ -168,6 +192,7 @@ int main(void) {
         cmocka_unit_test(test_err_set_and_wrap), cmocka_unit_test(test_checked_arith),
         cmocka_unit_test(test_arena),           cmocka_unit_test(test_buf),
         cmocka_unit_test(test_utf8),            cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_sleep_wake),
         cmocka_unit_test(test_mmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -285,12 +285,71 @@ static void test_matmul_multi_identical(void **state) {
     cg_pool_free(pool);
 }
 
+// Matrices of several hundred KiB: the pool's threads take many pieces of the rows (qmatmul.c takes
+// them from a shared counter, at least 64 KiB each), and every output must equal the one-thread
+// result bit for bit whatever thread computed it (1 and 3 tokens, 2 and 3 threads).
+static void test_matmul_pieces_identical(void **state) {
+    (void)state;
+    enum { N_IN = 512, N_W = 3 };
+    static const uint32_t TYPES[N_W] = {CG_QTYPE_Q8_0, CG_QTYPE_Q6_K, CG_QTYPE_Q5_0};
+    static const int N_OUT[N_W] = {1500, 701, 1203};
+    cg_err err = {0};
+    cg_arena arena;
+    cg_arena_init(&arena, 1 << 20);
+    float *X = malloc(N_IN * 3 * sizeof *X), *row = malloc(N_IN * sizeof *row);
+    for (int i = 0; i < N_IN * 3; i++) X[i] = frand() * 2.0f;
+    cg_tensor T[N_W];
+    const cg_tensor *W[N_W];
+    unsigned char *data[N_W];
+    float *Y1[N_W], *Yp[N_W];
+    size_t bytes = 0;
+    for (int w = 0; w < N_W; w++) {
+        const cg_qtype_traits *tr = cg_qtype_get(TYPES[w]);
+        const size_t rb = (size_t)(N_IN / tr->blck_size) * tr->type_size;
+        data[w] = malloc(rb * (size_t)N_OUT[w]);
+        for (int o = 0; o < N_OUT[w]; o++) {
+            for (int i = 0; i < N_IN; i++) row[i] = frand();
+            tr->from_f32(row, data[w] + rb * (size_t)o, N_IN);
+        }
+        T[w] = (cg_tensor){.name = tr->name, .type = TYPES[w], .ne = {N_IN, N_OUT[w], 1, 1}, .row_bytes = rb,
+                           .data = data[w]};
+        W[w] = &T[w];
+        Y1[w] = malloc((size_t)N_OUT[w] * 3 * sizeof(float));
+        Yp[w] = malloc((size_t)N_OUT[w] * 3 * sizeof(float));
+        bytes += rb * (size_t)N_OUT[w];
+    }
+    const cg_kern *kt = cg_kern_get();
+    for (int nt = 2; nt <= 3; nt++) {
+        cg_pool *pool = NULL;
+        CG_ASSERT_OK(cg_pool_new(nt, &pool, &err), &err);
+        for (int n_tok = 1; n_tok <= 3; n_tok += 2) {
+            cg_arena_reset(&arena);
+            CG_ASSERT_OK(kt->matmul_multi(W, N_W, X, n_tok, Y1, &arena, NULL, &err), &err);
+            for (int rep = 0; rep < 3; rep++) {
+                for (int w = 0; w < N_W; w++) memset(Yp[w], 0xFF, (size_t)N_OUT[w] * 3 * sizeof(float));
+                CG_ASSERT_OK(kt->matmul_multi(W, N_W, X, n_tok, Yp, &arena, pool, &err), &err);
+                for (int w = 0; w < N_W; w++)
+                    if (memcmp(Y1[w], Yp[w], (size_t)N_OUT[w] * n_tok * sizeof(float)))
+                        fail_msg("%s matmul_multi %s, %d tokens, %d threads: differs from one thread", kt->name,
+                                 T[w].name, n_tok, nt);
+            }
+        }
+        cg_pool_free(pool);
+    }
+    print_message("%s matmul_multi over %.0f KiB of Q8_0/Q6_K/Q5_0 rows: 2 and 3 threads equal one thread bit for bit\n",
+                  kt->name, (double)bytes / 1024.0);
+    for (int w = 0; w < N_W; w++) free(data[w]), free(Y1[w]), free(Yp[w]);
+    free(X), free(row);
+    cg_arena_free(&arena);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_identical),
         cmocka_unit_test(test_glu_identical),
         cmocka_unit_test(test_matmul_close),
         cmocka_unit_test(test_matmul_multi_identical),
+        cmocka_unit_test(test_matmul_pieces_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
