@@ -814,11 +814,10 @@ static cg_status exp_audit(void *user, const db_val *c, int n, cg_err *err) {
     return CG_OK;
 }
 
-typedef struct idlist { int64_t *v; size_t n, cap; } idlist;
-
-static cg_status collect_id(void *user, const db_val *c, int n, cg_err *err) {
+cg_status st_id_row(void *user, const db_val *c, int n, cg_err *err) {
+    (void)n;
     idlist *l = user;
-    if (c[0].t != DB_INT) return cg_err_set(err, CG_ERR_TYPE, "store: id is not an integer");
+    if (c[0].t != DB_INT) return cg_err_set(err, CG_ERR_FORMAT, "store: id is not an integer");
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         int64_t *v = realloc(l->v, cap * sizeof *v);
@@ -931,7 +930,7 @@ cg_status cg_store_export_json(cg_store *s, int64_t user_id, cg_buf *out, cg_err
         goto done;
     cg_buf_puts(out, "],\"conversations\":[");
     if ((st = s->ops->exec(s->conn, "SELECT id FROM conversations WHERE user_id = ? ORDER BY id",
-                           p, 1, collect_id, &convs, err)))
+                           p, 1, st_id_row, &convs, err)))
         goto done;
     e.n = 0;
     for (size_t i = 0; i < convs.n; i++) {
@@ -962,7 +961,7 @@ cg_status cg_store_export_json(cg_store *s, int64_t user_id, cg_buf *out, cg_err
     }
     cg_buf_puts(out, "],\"documents\":[");
     if ((st = s->ops->exec(s->conn, "SELECT id FROM documents WHERE user_id = ? ORDER BY id", p, 1,
-                           collect_id, &docs, err)))
+                           st_id_row, &docs, err)))
         goto done;
     e.n = 0;
     for (size_t i = 0; i < docs.n; i++)

@@ -51,6 +51,11 @@ cg_status col_str(const char *table, int64_t id, const char *col, const db_val *
 // Removes the text-index entries of every memory of the user (call inside a transaction).
 cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err);
 
+// A growable list of ids; st_id_row is a row callback (db.h) appending column 0 (an integer, else
+// CG_ERR_FORMAT) to the idlist passed as `user`. The caller frees v.
+typedef struct idlist { int64_t *v; size_t n, cap; } idlist;
+cg_status st_id_row(void *user, const db_val *c, int n, cg_err *err);
+
 // ---- packed vectors (vpack.c; schema >= CG_STORE_VPACK_VERSION) ------------------------------
 // The schema version that added mem_vpack and memories.vpage. Kept in one place (with the one
 // migration step in each driver and its hook in store.c) so the step can be renumbered.

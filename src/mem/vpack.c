@@ -313,21 +313,6 @@ cg_status st_vp_drop_user(cg_store *s, int64_t user_id, cg_err *err) {
 
 // ---- rebuild ---------------------------------------------------------------------------------
 
-typedef struct idv { int64_t *v; size_t n, cap; } idv;
-
-static cg_status idv_row(void *user, const db_val *c, int n, cg_err *err) {
-    idv *l = user;
-    if (c[0].t != DB_INT) return cg_err_set(err, CG_ERR_FORMAT, "store: id is not an integer");
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        int64_t *v = realloc(l->v, cap * sizeof *v);
-        if (!v) return cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = c[0].i;
-    return CG_OK;
-}
 
 // Pages under construction for one user.
 typedef struct builder {
@@ -335,7 +320,7 @@ typedef struct builder {
     int64_t user_id, page;
     uint32_t n_embd, n;
     cg_buf ent, vecs;
-    idv ids;       // ids in the current page
+    idlist ids;       // ids in the current page
     float *tmp;    // aligned copy of one vector
     size_t tmp_n;
 } builder;
@@ -405,7 +390,7 @@ static cg_status build_row(void *user, const db_val *c, int n_cols, cg_err *err)
     bd->vecs.len += 2 * (size_t)d;
     cg_buf_append(&bd->ent, e, VP_ENTRY);
     if (!cg_buf_ok(&bd->ent)) return cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
-    if ((st = idv_row(&bd->ids, c, 1, err))) return st;
+    if ((st = st_id_row(&bd->ids, c, 1, err))) return st;
     bd->n++;
     return CG_OK;
 }
@@ -414,7 +399,7 @@ static cg_status rebuild_user(cg_store *s, int64_t user_id, cg_err *err) {
     builder bd = {.s = s, .user_id = user_id};
     cg_buf_init(&bd.ent);
     cg_buf_init(&bd.vecs);
-    idv cur = {0};
+    idlist cur = {0};
     cg_buf q;
     cg_buf_init(&q);
     db_val p[201];
@@ -426,7 +411,7 @@ static cg_status rebuild_user(cg_store *s, int64_t user_id, cg_err *err) {
         (st = s->ops->exec(s->conn,
                            "SELECT id FROM memories WHERE user_id = ? AND superseded_by IS NULL"
                            " AND valid_to_ms IS NULL AND embedding IS NOT NULL ORDER BY id",
-                           p, 1, idv_row, &cur, err)))
+                           p, 1, st_id_row, &cur, err)))
         goto done;
     // Blobs in id order, 200 at a time (bounded memory whatever the user's size).
     for (size_t i = 0; !st && i < cur.n; i += 200) {
@@ -455,8 +440,8 @@ done:
 
 cg_status st_vp_rebuild(cg_store *s, int64_t user_id, cg_err *err) {
     if (user_id) return rebuild_user(s, user_id, err);
-    idv users = {0};
-    cg_status st = s->ops->exec(s->conn, "SELECT id FROM users ORDER BY id", NULL, 0, idv_row,
+    idlist users = {0};
+    cg_status st = s->ops->exec(s->conn, "SELECT id FROM users ORDER BY id", NULL, 0, st_id_row,
                                 &users, err);
     for (size_t i = 0; !st && i < users.n; i++) st = rebuild_user(s, users.v[i], err);
     free(users.v);

@@ -39,26 +39,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kern/x86/avx2_inline.h"
 #include "quant/blocks.h"
 
-enum { QK = 32, ROWS = 8, TILE_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048, PF_LINE = 64 };
-
-// Prefetch state: lines of base[next, end) still to request (offsets: never an out-of-range pointer).
-typedef struct pf_state {
-    const unsigned char *base;
-    size_t next, end;
-} pf_state;
-
-static inline void pf_upto(pf_state *pf, size_t upto) {
-    if (upto > pf->end) upto = pf->end;
-    for (; pf->next < upto; pf->next += PF_LINE) _mm_prefetch((const char *)pf->base + pf->next, _MM_HINT_T0);
-}
-
-static inline __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
+enum { QK = 32, ROWS = 8, TILE_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048 };
 
 // Where a tile finds token t's block b: quants at qs + t·t_qs + b·b_qs (32 bytes), side data at
 // aux + t·t_aux + b·b_aux. Either the caller's rows (runtime strides) or the packed copy (constant
@@ -72,13 +56,13 @@ typedef struct act_view {
 
 // Y[t·ldy + 0..7] (t < NT) for one row group w (nb blocks) against NT activation rows.
 static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w, int64_t nb, const act_view av,
-                                                        float *Y, int64_t ldy, pf_state *pf, const int NT) {
+                                                        float *Y, int64_t ldy, cg_avx2_pf *pf, const int NT) {
     const size_t w_off = (size_t)((const unsigned char *)w - pf->base);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     __m256 acc[TILE_TOK];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
+        cg_avx2_pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
         __m256i q[8];
         for (int k = 0; k < 4; k++) {
             const __m256i r = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * k));
@@ -90,11 +74,11 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w,
             const int8_t *a = av.qs + (size_t)t * av.t_qs + (size_t)b * av.b_qs;
             const cg_q8_0_aux *x = av.aux + (size_t)t * av.t_aux + (size_t)b * av.b_aux;
             // Two partial sums (shorter dependency chains); int16 addition is exact here (bound above).
-            __m256i s0 = _mm256_maddubs_epi16(q[0], bcast4(a));
-            __m256i s1 = _mm256_maddubs_epi16(q[1], bcast4(a + 4));
+            __m256i s0 = _mm256_maddubs_epi16(q[0], cg_avx2_bcast4(a));
+            __m256i s1 = _mm256_maddubs_epi16(q[1], cg_avx2_bcast4(a + 4));
             for (int i = 2; i < 8; i += 2) {
-                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[i], bcast4(a + 4 * i)));
-                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(q[i + 1], bcast4(a + 4 * i + 4)));
+                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[i], cg_avx2_bcast4(a + 4 * i)));
+                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(q[i + 1], cg_avx2_bcast4(a + 4 * i + 4)));
             }
             const __m256i s = _mm256_add_epi16(s0, s1);
             const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(x->bias));
@@ -106,13 +90,13 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w,
 
 // Y[t·ldy + 0..7] (t < NT) for one Q8_0 x8 row group w (nb blocks) against NT activation rows.
 static inline __attribute__((always_inline)) void tile8(const cg_block_q8_0x8 *w, int64_t nb, const act_view av,
-                                                         float *Y, int64_t ldy, pf_state *pf, const int NT) {
+                                                         float *Y, int64_t ldy, cg_avx2_pf *pf, const int NT) {
     const size_t w_off = (size_t)((const unsigned char *)w - pf->base);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[TILE_TOK];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
+        cg_avx2_pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
         __m256i s[TILE_TOK];
         for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
         for (int k = 0; k < 8; k++) {
@@ -120,7 +104,7 @@ static inline __attribute__((always_inline)) void tile8(const cg_block_q8_0x8 *w
             const __m256i aw = _mm256_abs_epi8(wk);
             for (int t = 0; t < NT; t++) {
                 const int8_t *a = av.qs + (size_t)t * av.t_qs + (size_t)b * av.b_qs;
-                const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(a + 4 * k), wk));
+                const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(cg_avx2_bcast4(a + 4 * k), wk));
                 s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, ones));
             }
         }
@@ -137,7 +121,7 @@ enum { KIND_Q4_0 = 0, KIND_Q8_0 = 1 };
 
 // One tile of either layout; `kind` and `NT` are constants after inlining.
 static inline __attribute__((always_inline)) void tile_any(const int kind, const void *wg, int64_t nb, const act_view av,
-                                                            float *Y, int64_t ldy, pf_state *pf, const int NT) {
+                                                            float *Y, int64_t ldy, cg_avx2_pf *pf, const int NT) {
     if (kind == KIND_Q4_0) tile(wg, nb, av, Y, ldy, pf, NT);
     else tile8(wg, nb, av, Y, ldy, pf, NT);
 }
@@ -164,7 +148,7 @@ static void pack_chunk(const unsigned char *xq, size_t xq_row, const cg_q8_0_aux
 // The row groups [gb, ge) of one chunk of nt tokens (NT = nt, or the general case).
 static inline __attribute__((always_inline)) void run_groups(const int kind, const unsigned char *w, size_t row_group,
                                                               int64_t nb, const act_view av, float *Y, int64_t ldy,
-                                                              int64_t gb, int64_t ge, pf_state *pf, int64_t nt) {
+                                                              int64_t gb, int64_t ge, cg_avx2_pf *pf, int64_t nt) {
     for (int64_t g = gb; g < ge; g++) {
         const void *wg = w + (size_t)g * row_group;
         float *yg = Y + g * ROWS;
@@ -203,7 +187,7 @@ static inline __attribute__((always_inline)) void drive(const int kind, size_t b
         const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
         for (int64_t k = 0; k < n_tok; k += TILE_TOK) {
             const int64_t nt = n_tok - k < TILE_TOK ? n_tok - k : TILE_TOK;
-            pf_state pf = {w, (size_t)gb * row_group, pf_end};
+            cg_avx2_pf pf = {w, (size_t)gb * row_group, pf_end};
             if (packed) {
                 if (n_tok > TILE_TOK) pack_chunk(x + (size_t)k * xq_row, xq_row, aux + k * nb, nb, nt, pack);
                 run_groups(kind, w, row_group, nb, vp, Y + k * ldy, ldy, gb, ge, &pf, nt);

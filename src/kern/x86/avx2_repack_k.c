@@ -22,25 +22,10 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kern/x86/avx2_inline.h"
 #include "quant/blocks.h"
 
-enum { QKK = 256, ROWS = 8, TILE_TOK = 4, CHUNK_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048, PF_LINE = 64 };
-
-typedef struct pf_state {
-    const unsigned char *base;
-    size_t next, end;
-} pf_state;
-
-static inline void pf_upto(pf_state *pf, size_t upto) {
-    if (upto > pf->end) upto = pf->end;
-    for (; pf->next < upto; pf->next += PF_LINE) _mm_prefetch((const char *)pf->base + pf->next, _MM_HINT_T0);
-}
-
-static inline __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
+enum { QKK = 256, ROWS = 8, TILE_TOK = 4, CHUNK_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048 };
 
 // The 8 row scales of sub-block s (bytes 8s..8s+7 of v[0..63], given as the two 128-bit halves of
 // the register holding v[32·(s/4)..]) as int32 lanes with the scale in both int16 halves.
@@ -51,13 +36,13 @@ static inline __m256i scale_lanes(__m128i half, int odd) {
 
 // Y[t·ldy + 0..7] (t < NT) for one row group w (nb super-blocks) against NT Q8_K activation rows.
 static inline __attribute__((always_inline)) void tile(const cg_block_q4_Kx8 *w, int64_t nb, const unsigned char *xq,
-                                                        size_t xq_row, float *Y, int64_t ldy, pf_state *pf, const int NT) {
+                                                        size_t xq_row, float *Y, int64_t ldy, cg_avx2_pf *pf, const int NT) {
     const size_t w_off = (size_t)((const unsigned char *)w - pf->base);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[TILE_TOK], accm[TILE_TOK];
     for (int t = 0; t < NT; t++) acc[t] = accm[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
+        cg_avx2_pf_upto(pf, w_off + (size_t)(b + 1) * sizeof *w + PF_AHEAD);
         const cg_block_q4_Kx8 *blk = &w[b];
         const __m256i l0 = _mm256_loadu_si256((const __m256i *)blk->scales);
         const __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk->scales + 32));
@@ -97,7 +82,7 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_Kx8 *w,
                 const __m256i q = (s & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4);
                 for (int t = 0; t < NT; t++) {
                     const cg_block_q8_K *a = (const cg_block_q8_K *)(xq + (size_t)t * xq_row) + b;
-                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(q, bcast4(a->qs + 32 * s + 4 * k)));
+                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(q, cg_avx2_bcast4(a->qs + 32 * s + 4 * k)));
                 }
             }
             for (int t = 0; t < NT; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], scv));
@@ -126,7 +111,7 @@ void cg_avx2_q4_Kx8_matmul(const void *W, int64_t n_in, const void *xq, size_t x
         const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
         for (int64_t c0 = 0; c0 < n_tok; c0 += CHUNK_TOK) {
             const int64_t c1 = c0 + CHUNK_TOK < n_tok ? c0 + CHUNK_TOK : n_tok;
-            pf_state pf = {(const unsigned char *)W, (size_t)gb * row_group, pf_end};
+            cg_avx2_pf pf = {(const unsigned char *)W, (size_t)gb * row_group, pf_end};
             for (int64_t g = gb; g < ge; g++) {
                 const cg_block_q4_Kx8 *wg = w + g * nb;
                 int64_t k = c0;

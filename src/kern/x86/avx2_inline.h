@@ -1,0 +1,33 @@
+// avx2_inline.h — small always-inline helpers shared by the repacked AVX2 kernels (avx2_repack.c,
+// avx2_repack_k.c). Include only from files compiled with -mavx2 (src/kern/x86/*.c). No state.
+//
+// cg_avx2_pf: software prefetch of a weight stream — the lines of base[next, end) not yet requested
+// (offsets, so no out-of-range pointer is ever formed); cg_avx2_pf_upto requests every line below
+// `upto` (capped at end). cg_avx2_bcast4: four int8 values broadcast to all eight 32-bit lanes.
+#ifndef CG_KERN_X86_AVX2_INLINE_H
+#define CG_KERN_X86_AVX2_INLINE_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { CG_AVX2_PF_LINE = 64 };
+
+typedef struct cg_avx2_pf {
+    const unsigned char *base;
+    size_t next, end;
+} cg_avx2_pf;
+
+static inline void cg_avx2_pf_upto(cg_avx2_pf *pf, size_t upto) {
+    if (upto > pf->end) upto = pf->end;
+    for (; pf->next < upto; pf->next += CG_AVX2_PF_LINE) _mm_prefetch((const char *)pf->base + pf->next, _MM_HINT_T0);
+}
+
+static inline __m256i cg_avx2_bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+#endif
