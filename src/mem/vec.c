@@ -15,6 +15,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define VEC_X86 1
 #endif
@@ -135,8 +136,11 @@ static void pick_isa(void) {
 #ifdef VEC_X86
     __builtin_cpu_init();
     const char *env = getenv("CHINGU_ISA");
-    g_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c") && !(env && strcmp(env, "generic") == 0);
+    // F16C from cpuid leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know "f16c".
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
+    g_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c &&
+             !(env && strcmp(env, "generic") == 0);
 #endif
 }
 
