@@ -88,22 +88,24 @@ cg_status cg_repack_q4_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tens
     return CG_OK;
 }
 
-void cg_unpack_q4_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
-    const int64_t nb = n_in / QK;
-    const cg_block_q4_0x8 *s = src;
-    cg_block_q4_0 *d = dst;
-    for (int64_t g = 0; g < n_rows / ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q4_0x8 blk;
-            memcpy(&blk, &s[g * nb + b], sizeof blk);
+// The inverse of interleave8: n_groups 8-row groups of nb interleaved blocks at src back into rows
+// of nb stored blocks (an f16 scale, then qs_bytes quant bytes) at dst.
+static void deinterleave8(const void *src, int64_t nb, int64_t n_groups, size_t qs_bytes, void *dst) {
+    const size_t blk_in = sizeof(cg_f16) + qs_bytes, blk_out = ROWS * blk_in;
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    for (int64_t g = 0; g < n_groups; g++)
+        for (int64_t b = 0; b < nb; b++, s += blk_out)
             for (int j = 0; j < ROWS; j++) {
-                cg_block_q4_0 x;
-                x.d = blk.d[j];
-                for (int k = 0; k < 4; k++)
-                    for (int e = 0; e < 4; e++) x.qs[4 * k + e] = blk.qs[32 * k + 4 * j + e];
-                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
+                unsigned char *x = d + ((size_t)(g * ROWS + j) * (size_t)nb + (size_t)b) * blk_in;
+                memcpy(x, s + sizeof(cg_f16) * (size_t)j, sizeof(cg_f16));
+                for (size_t k = 0; k < qs_bytes / 4; k++)
+                    memcpy(x + sizeof(cg_f16) + 4 * k, s + ROWS * sizeof(cg_f16) + 32 * k + 4 * (size_t)j, 4);
             }
-        }
+}
+
+void cg_unpack_q4_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
+    deinterleave8(src, n_in / QK, n_rows / ROWS, sizeof(cg_block_q4_0) - sizeof(cg_f16), dst);
 }
 
 void cg_repack_q8_0_aux(const void *xq, int64_t n_in, cg_q8_0_aux *aux) {
@@ -169,22 +171,10 @@ cg_status cg_repack_q8_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tens
 }
 
 void cg_unpack_q8_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
-    const int64_t nb = n_in / QK;
-    const cg_block_q8_0x8 *s = src;
-    cg_block_q8_0 *d = dst;
-    for (int64_t g = 0; g < n_rows / ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q8_0x8 blk;
-            memcpy(&blk, &s[g * nb + b], sizeof blk);
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q8_0 x;
-                x.d = blk.d[j];
-                for (int k = 0; k < 8; k++) memcpy(&x.qs[4 * k], &blk.qs[32 * k + 4 * j], 4);
-                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
-            }
-        }
-    const int64_t n8 = n_rows / ROWS * ROWS;
-    memcpy(&d[n8 * nb], &s[n8 / ROWS * nb], (size_t)((n_rows - n8) * nb) * sizeof(cg_block_q8_0));
+    const int64_t nb = n_in / QK, n8 = n_rows / ROWS * ROWS;
+    deinterleave8(src, nb, n_rows / ROWS, sizeof(cg_block_q8_0) - sizeof(cg_f16), dst);
+    const cg_block_q8_0x8 *s = src;   // the tail rows follow the groups, as stored
+    memcpy((cg_block_q8_0 *)dst + n8 * nb, &s[n8 / ROWS * nb], (size_t)((n_rows - n8) * nb) * sizeof(cg_block_q8_0));
 }
 
 void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
