@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/grow.h"
+#include "base/heap.h"
 #include "base/num.h"
 #include "tok/vocab.h"
 
@@ -50,47 +51,15 @@ typedef struct bpe_scratch {
     size_t cap_enc;
     sym *syms;
     size_t cap_syms;
-    bigram *heap;
-    size_t n_heap, cap_heap;
+    cg_heap heap;   // of bigram
 } bpe_scratch;
 
 // Heap order: lower rank first, then lower left index.
-static bool before(const bigram *a, const bigram *b) {
+static bool before(const void *pa, const void *pb) {
+    const bigram *a = pa, *b = pb;
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static bool heap_push(bpe_scratch *s, bigram b) {
-    if (!cg_grow((void **)&s->heap, &s->cap_heap, s->n_heap + 1, sizeof(bigram))) return false;
-    size_t i = s->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&b, &s->heap[parent])) break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = b;
-    return true;
-}
-
-static bigram heap_pop(bpe_scratch *s) {
-    bigram top = s->heap[0];
-    bigram last = s->heap[--s->n_heap];
-    size_t i = 0, n = s->n_heap;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const bigram *best = &last;
-        if (l < n && before(&s->heap[l], best)) {
-            m = l;
-            best = &s->heap[l];
-        }
-        if (r < n && before(&s->heap[r], best)) m = r;
-        if (m == i) break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (n) s->heap[i] = last;
-    return top;
-}
 
 // Candidate merge of two adjacent symbols. Both sides are usually tokens, and then the id-pair
 // table answers; otherwise the merge is looked up by text (same rank, slower).
@@ -106,7 +75,7 @@ static bool add_bigram(const cg_vocab *v, bpe_scratch *s, int32_t left, int32_t 
         result = cg_vocab_lookup(v, s->enc + a->off, (size_t)a->n + b->n);
     }
     bigram bg = {left, right, rank, a->n + b->n, result};
-    return heap_push(s, bg);
+    return cg_heap_push(&s->heap, &bg, before);
 }
 
 static bool emit_symbol(const cg_vocab *v, const char *p, size_t n, cg_tokens *out) {
@@ -150,11 +119,12 @@ static bool bpe_word(const cg_vocab *v, bpe_scratch *s, const char *word, size_t
         ns++;
         off += l;
     }
-    s->n_heap = 0;
+    s->heap.n = 0;
     for (int32_t i = 1; i < ns; i++)
         if (!add_bigram(v, s, i - 1, i)) return false;
-    while (s->n_heap) {
-        bigram bg = heap_pop(s);
+    while (s->heap.n) {
+        bigram bg;
+        cg_heap_pop(&s->heap, &bg, before);
         sym *l = &s->syms[bg.left], *r = &s->syms[bg.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != bg.size || l->next != bg.right) continue;
         l->n += r->n;
@@ -255,7 +225,7 @@ cg_status cg_bpe_tokenize(const cg_vocab *v, const char *text, size_t n, cg_pret
                           cg_err *err) {
     cg_status st = cg_pretok_split(v->pretok, text, n, ps, err);
     if (st) return st;
-    bpe_scratch s = {0};
+    bpe_scratch s = {.heap = {.elem = sizeof(bigram)}};
     size_t cp = 0;
     for (size_t i = 0; i < ps->n_pieces; i++) {
         size_t len = ps->pieces[i];
@@ -282,6 +252,6 @@ nomem:
 done:
     free(s.enc);
     free(s.syms);
-    free(s.heap);
+    cg_heap_free(&s.heap);
     return st;
 }

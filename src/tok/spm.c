@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/grow.h"
+#include "base/heap.h"
 #include "base/num.h"
 #include "tok/vocab.h"
 
@@ -30,47 +31,15 @@ typedef struct bigram {
 typedef struct spm_scratch {
     sym *syms;
     size_t cap_syms;
-    bigram *heap;
-    size_t n_heap, cap_heap;
+    cg_heap heap;   // of bigram
 } spm_scratch;
 
 // Heap order: higher score first, then lower left index.
-static bool before(const bigram *a, const bigram *b) {
+static bool before(const void *pa, const void *pb) {
+    const bigram *a = pa, *b = pb;
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static bool heap_push(spm_scratch *s, bigram b) {
-    if (!cg_grow((void **)&s->heap, &s->cap_heap, s->n_heap + 1, sizeof(bigram))) return false;
-    size_t i = s->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&b, &s->heap[parent])) break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = b;
-    return true;
-}
-
-static bigram heap_pop(spm_scratch *s) {
-    bigram top = s->heap[0];
-    bigram last = s->heap[--s->n_heap];
-    size_t i = 0, n = s->n_heap;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const bigram *best = &last;
-        if (l < n && before(&s->heap[l], best)) {
-            m = l;
-            best = &s->heap[l];
-        }
-        if (r < n && before(&s->heap[r], best)) m = r;
-        if (m == i) break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (n) s->heap[i] = last;
-    return top;
-}
 
 static bool try_bigram(const cg_vocab *v, spm_scratch *s, const char *text, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return true;
@@ -78,7 +47,7 @@ static bool try_bigram(const cg_vocab *v, spm_scratch *s, const char *text, int3
     int32_t id = cg_vocab_lookup(v, text + a->off, (size_t)a->n + b->n);
     if (id < 0) return true;
     bigram bg = {left, right, v->scores[id], a->n + b->n};
-    return heap_push(s, bg);
+    return cg_heap_push(&s->heap, &bg, before);
 }
 
 static size_t utf8_len_lead(unsigned char c) {
@@ -88,7 +57,7 @@ static size_t utf8_len_lead(unsigned char c) {
 
 cg_status cg_spm_tokenize(const cg_vocab *v, const char *text, size_t n, cg_tokens *out, cg_err *err) {
     cg_status st = CG_OK;
-    spm_scratch s = {0};
+    spm_scratch s = {.heap = {.elem = sizeof(bigram)}};
     if (n == 0) return CG_OK;
     if (n > INT32_MAX) return cg_err_set(err, CG_ERR_LIMIT, "spm: text of %zu bytes is too long", n);
     if (!cg_grow((void **)&s.syms, &s.cap_syms, n, sizeof(sym))) goto nomem;
@@ -103,8 +72,9 @@ cg_status cg_spm_tokenize(const cg_vocab *v, const char *text, size_t n, cg_toke
     }
     for (int32_t i = 1; i < ns; i++)
         if (!try_bigram(v, &s, text, i - 1, i)) goto nomem;
-    while (s.n_heap) {
-        bigram bg = heap_pop(&s);
+    while (s.heap.n) {
+        bigram bg;
+        cg_heap_pop(&s.heap, &bg, before);
         sym *l = &s.syms[bg.left], *r = &s.syms[bg.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != bg.size) continue;
         l->n += r->n;
@@ -132,6 +102,6 @@ nomem:
     st = cg_err_set(err, CG_ERR_NOMEM, "spm: out of memory");
 done:
     free(s.syms);
-    free(s.heap);
+    cg_heap_free(&s.heap);
     return st;
 }
