@@ -685,32 +685,23 @@ static node *p_not(lx *L) {
     return p_compare(L);
 }
 
-static node *p_and(lx *L) {
-    node *l = p_not(L);
-    while (l && is_name(cur(L), "and")) {
-        node *x = mk(L, N_AND, cur(L));
+// A left-associative chain `sub (word sub)*` of one boolean operator (and / or).
+static node *p_chain(lx *L, node *(*sub)(lx *), const char *word, nkind kind) {
+    node *l = sub(L);
+    while (l && is_name(cur(L), word)) {
+        node *x = mk(L, kind, cur(L));
         L->i++;
         if (!x) return NULL;
         x->a = l;
-        if (!(x->b = p_not(L))) return NULL;
+        if (!(x->b = sub(L))) return NULL;
         l = x;
     }
     return l;
 }
 
-static node *p_or(lx *L) {
-    node *l = p_and(L);
-    while (l && is_name(cur(L), "or")) {
-        node *x = mk(L, N_OR, cur(L));
-        L->i++;
-        if (!x) return NULL;
-        x->a = l;
-        if (!(x->b = p_and(L))) return NULL;
-        l = x;
-    }
-    return l;
-}
+static node *p_and(lx *L) { return p_chain(L, p_not, "and", N_AND); }
 
+static node *p_or(lx *L) { return p_chain(L, p_and, "or", N_OR); }
 
 static node *p_expr(lx *L) {
     if (++L->depth > MAX_PARSE_DEPTH) {
