@@ -250,6 +250,40 @@ static const char *const MIGRATIONS[] = {
     ("ALTER TABLE memories ADD COLUMN vpage INTEGER;"
      "CREATE TABLE mem_vpack(user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
      " page INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (user_id, page));"),
+    // v5 (CG_STORE_VGEN_VERSION): generation numbers of the packed pages, which validate the
+    // in-process page cache (vpack.c). Triggers keep them, so every writer of mem_vpack (this
+    // build, raw SQL, a bulk loader) bumps them in its own transaction: row (u, p) is the
+    // generation of page p of user u, row (u, -1) the newest generation of any change to u's
+    // pages; row (0, -1) is the counter they are drawn from (writers are serialised, so one
+    // counter row costs no concurrency; it only grows, so a deleted and re-created user id
+    // never sees a generation again). Rows of a user go with cg_store_user_delete.
+    ("CREATE TABLE mem_vgen(user_id INTEGER NOT NULL, page INTEGER NOT NULL,"
+     " gen INTEGER NOT NULL, PRIMARY KEY (user_id, page)) WITHOUT ROWID;"
+     "INSERT INTO mem_vgen(user_id, page, gen) VALUES (0, -1, 1);"
+     "INSERT INTO mem_vgen(user_id, page, gen) SELECT user_id, page, 1 FROM mem_vpack WHERE true;"
+     "INSERT INTO mem_vgen(user_id, page, gen) SELECT DISTINCT user_id, -1, 1 FROM mem_vpack"
+     " WHERE true;"
+     "CREATE TRIGGER mem_vpack_vgen_ins AFTER INSERT ON mem_vpack BEGIN"
+     " UPDATE mem_vgen SET gen = gen + 1 WHERE user_id = 0 AND page = -1;"
+     " INSERT INTO mem_vgen(user_id, page, gen) SELECT NEW.user_id, p, g.gen FROM"
+     " (SELECT NEW.page AS p UNION ALL SELECT -1) JOIN mem_vgen g ON g.user_id = 0 AND g.page = -1"
+     " WHERE true ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
+     " END;"
+     "CREATE TRIGGER mem_vpack_vgen_upd AFTER UPDATE ON mem_vpack BEGIN"
+     " UPDATE mem_vgen SET gen = gen + 1 WHERE user_id = 0 AND page = -1;"
+     " DELETE FROM mem_vgen WHERE user_id = OLD.user_id AND page = OLD.page;"
+     " INSERT INTO mem_vgen(user_id, page, gen) SELECT u, p, g.gen FROM"
+     " (SELECT NEW.user_id AS u, NEW.page AS p UNION ALL SELECT NEW.user_id, -1"
+     "  UNION ALL SELECT OLD.user_id, -1) JOIN mem_vgen g ON g.user_id = 0 AND g.page = -1"
+     " WHERE true ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
+     " END;"
+     "CREATE TRIGGER mem_vpack_vgen_del AFTER DELETE ON mem_vpack BEGIN"
+     " UPDATE mem_vgen SET gen = gen + 1 WHERE user_id = 0 AND page = -1;"
+     " DELETE FROM mem_vgen WHERE user_id = OLD.user_id AND page = OLD.page;"
+     " INSERT INTO mem_vgen(user_id, page, gen) SELECT OLD.user_id, -1, g.gen FROM mem_vgen g"
+     " WHERE g.user_id = 0 AND g.page = -1 AND EXISTS (SELECT 1 FROM users WHERE id = OLD.user_id)"
+     " ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
+     " END;"),
 };
 
 static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {
