@@ -939,6 +939,7 @@ cg_status st_vp_candidates(cg_store *s, int64_t user_id, const float *q, float m
     *out = ids;
     *n_out = m;
     ids = NULL;
+    if (s->vcache) s->vcache->stats.reranked += m;
 done:
     if (n_scored) *n_scored = sc.n_scored;
     free(ids);

@@ -456,12 +456,199 @@ static void test_migration_v4(void **state) {
     free(url);
 }
 
+// ---- the page cache (vpack.c, schema v5) -----------------------------------------------------
+
+// The top hit of the vector half for `query` on store s (0 when none), with its cosine.
+static int64_t top_hit(cg_store *s, int64_t user, const char *query, float *cos_out) {
+    cg_err err = {0};
+    int64_t *ids = NULL;
+    float *cos = NULL;
+    size_t n = 0;
+    cg_search_opts so = {.min_cosine = 0.01};
+    CG_ASSERT_OK(cg_store_vec_ranked(s, user, query, &so, &ids, &cos, &n, &err), &err);
+    int64_t top = n ? ids[0] : 0;
+    if (cos_out) *cos_out = n ? cos[0] : 0.0f;
+    free(ids);
+    free(cos);
+    return top;
+}
+
+// Store A searches with its cache while store B (another handle on the same database: the CLI
+// while the server runs; another replica on PostgreSQL) changes the user's memories in every
+// way there is. After each change A's cached ranking must equal a scan of the blobs (read
+// fresh), and the change itself must show: a memory B just added with a unique text is A's top
+// hit with cosine 1, one B removed is not in A's list. Without the per-search validation A
+// would answer from the pages it cached before the change and fail both.
+static void test_cache_other_handle(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_err err = {0};
+    cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 64, .relaxed_durability = true};
+    cg_store *a = open_ok(url, &o), *w = open_ok(url, &o);
+    int64_t u = new_user(w, "cache");
+    for (long i = 0; i < 900; i++) {  // 900 x 64 dims: 3 pages
+        char text[160];
+        rand_text(text, sizeof text, i);
+        add_mem(w, u, text, 0.5);
+    }
+    cg_vec_cache_stats st0, st1;
+    compare_lists(a, u, 5, false);
+    cg_store_vec_cache_stats(a, &st0);
+    assert_true(st0.loads >= 1 && st0.hits >= 1 && st0.users == 1);
+    assert_int_equal(st0.bypass, 0);
+    int n_steps = 0;
+    char text[160];
+    // Each step: one change through w, then A must see it.
+#define STEP(what)                                                                                   do {                                                                                                 compare_lists(a, u, 4, false);                                                                   n_steps++;                                                                                       cg_store_vec_cache_stats(a, &st1);                                                               if (st1.loads <= st0.loads) fail_msg("%s: no refresh after '%s'", b->name, what);                st0 = st1;                                                                                   } while (0)
+    // add
+    int64_t x = add_mem(w, u, "zebra quokka 우산 unique", 0.5);
+    float c = 0.0f;
+    assert_int_equal(top_hit(a, u, "zebra quokka 우산 unique", &c), x);
+    assert_true(fabsf(c - 1.0f) < 1e-6f);
+    STEP("add");
+    // supersede: the old one leaves the pack, the new one enters
+    cg_mem_new nm = {.text = "narwhal okapi 파도 unique", .supersedes = x};
+    int64_t y = 0;
+    CG_ASSERT_OK(cg_store_memory_add(w, u, &nm, &y, &err), &err);
+    assert_true(top_hit(a, u, "zebra quokka 우산 unique", NULL) != x);
+    assert_int_equal(top_hit(a, u, "narwhal okapi 파도 unique", NULL), y);
+    STEP("supersede");
+    // edit: the new text's vector ranks
+    CG_ASSERT_OK(cg_store_memory_edit(w, u, y, "ibis tapir 구름 unique", -1.0, &err), &err);
+    assert_int_equal(top_hit(a, u, "ibis tapir 구름 unique", &c), y);
+    assert_true(fabsf(c - 1.0f) < 1e-6f);
+    assert_true(top_hit(a, u, "narwhal okapi 파도 unique", NULL) != y);
+    STEP("edit");
+    // delete
+    CG_ASSERT_OK(cg_store_memory_delete(w, u, y, &err), &err);
+    assert_true(top_hit(a, u, "ibis tapir 구름 unique", NULL) != y);
+    STEP("delete");
+    // import: client ids, one superseding another by client id
+    cg_mem_new i1 = {.text = "heron lemur 바람 unique", .client_id = "c-1"};
+    int64_t z1 = 0, z2 = 0;
+    CG_ASSERT_OK(cg_store_memory_add(w, u, &i1, &z1, &err), &err);
+    int64_t sup = 0;
+    CG_ASSERT_OK(cg_store_memory_find_client(w, u, "c-1", &sup, &err), &err);
+    cg_mem_new i2 = {.text = "egret civet 햇살 unique", .client_id = "c-2", .supersedes = sup};
+    CG_ASSERT_OK(cg_store_memory_add(w, u, &i2, &z2, &err), &err);
+    assert_true(top_hit(a, u, "heron lemur 바람 unique", NULL) != z1);
+    assert_int_equal(top_hit(a, u, "egret civet 햇살 unique", NULL), z2);
+    STEP("import");
+    // rebuild (compacts the pages: every page's bytes change)
+    CG_ASSERT_OK(cg_store_vec_rebuild(w, u, &err), &err);
+    assert_int_equal(top_hit(a, u, "egret civet 햇살 unique", NULL), z2);
+    STEP("rebuild");
+    // a page changed by raw SQL (no store code involved): the triggers still bump it; a broken
+    // page written by another handle is the error a direct read gives
+    char sql[200];
+    snprintf(sql, sizeof sql, "UPDATE mem_vpack SET data = substr(data, 1, 100) WHERE user_id = %lld"
+             " AND page = 0", (long long)u);
+    CG_ASSERT_OK(cg_store_exec_raw(w, sql, &err), &err);
+    int64_t *ids = NULL;
+    float *cos = NULL;
+    size_t n = 0;
+    assert_int_equal(cg_store_vec_ranked(a, u, "coffee", NULL, &ids, &cos, &n, &err), CG_ERR_FORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "mem_vpack user=%lld page=0", (long long)u);
+    assert_non_null(strstr(err.msg, want));
+    CG_ASSERT_OK(cg_store_vec_rebuild(w, u, &err), &err);
+    cg_store_vec_cache_stats(a, &st0);
+    // forget-all: nothing left
+    int64_t n_del = 0;
+    CG_ASSERT_OK(cg_store_memory_forget_all(w, u, &n_del, &err), &err);
+    assert_int_equal(top_hit(a, u, "egret civet 햇살 unique", NULL), 0);
+    compare_lists(a, u, 3, false);
+    n_steps++;
+    // refill a little, cache it, then delete the user and make a new one (SQLite hands the
+    // same id out again when it was the highest): nothing of the old user may come back
+    int64_t v = new_user(w, "second");
+    int64_t old = add_mem(w, v, "walrus ermine 별빛 unique", 0.5);
+    for (int i = 0; i < 50; i++) {
+        rand_text(text, sizeof text, i);
+        add_mem(w, v, text, 0.5);
+    }
+    assert_int_equal(top_hit(a, v, "walrus ermine 별빛 unique", NULL), old);
+    CG_ASSERT_OK(cg_store_user_delete(w, v, &err), &err);
+    assert_int_equal(top_hit(a, v, "walrus ermine 별빛 unique", NULL), 0);
+    int64_t v2 = new_user(w, "third");
+    for (int i = 0; i < 51; i++) {
+        rand_text(text, sizeof text, i + 1000);
+        add_mem(w, v2, text, 0.5);
+    }
+    assert_true(top_hit(a, v2, "walrus ermine 별빛 unique", NULL) != old);
+    compare_lists(a, v2, 5, false);
+    n_steps++;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mem_vgen WHERE user_id = %lld", (long long)v);
+    if (v != v2) assert_int_equal(qint(w, sql), 0);  // the deleted user's generations went too
+    printf("%s: %d kinds of change through a second handle (user id %s): cached == scan after "
+           "each\n", b->name, n_steps, v == v2 ? "reused" : "not reused");
+#undef STEP
+    cg_store_close(a);
+    cg_store_close(w);
+    free(url);
+}
+
+// A cache smaller than two users' pages evicts (least recently searched first) and stays under
+// its bound; a cache smaller than one user's pages reads them directly. Both stay exact.
+static void test_cache_bound(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 64, .relaxed_durability = true};
+    cg_store *w = open_ok(url, &o);
+    int64_t u1 = new_user(w, "one"), u2 = new_user(w, "two");
+    for (long i = 0; i < 700; i++) {  // 2 pages each (244 vectors of 64 a page)
+        char text[160];
+        rand_text(text, sizeof text, i);
+        add_mem(w, u1, text, 0.5);
+        rand_text(text, sizeof text, i + 1);
+        add_mem(w, u2, text, 0.5);
+    }
+    // ~100 KiB of decoded pages per user: 160 KiB holds one, not two.
+    cg_store_opts small = o;
+    small.vec_cache_bytes = 160 << 10;
+    cg_store *a = open_ok(url, &small);
+    cg_vec_cache_stats st;
+    for (int r = 0; r < 4; r++) {
+        compare_lists(a, r % 2 ? u2 : u1, 3, false);
+        cg_store_vec_cache_stats(a, &st);
+        assert_true(st.bytes <= st.limit);
+        assert_int_equal(st.users, 1);
+    }
+    printf("%s: 160 KiB cache, two users alternating: %llu loads, %llu evictions, %llu hits, "
+           "holds %zu bytes\n", b->name, (unsigned long long)st.loads,
+           (unsigned long long)st.evictions, (unsigned long long)st.hits, st.bytes);
+    assert_true(st.evictions >= 3);
+    assert_true(st.hits >= 4);
+    assert_int_equal(st.bypass, 0);
+    cg_store_close(a);
+    // Smaller than one user: direct reads, nothing held.
+    small.vec_cache_bytes = 40 << 10;
+    a = open_ok(url, &small);
+    compare_lists(a, u1, 3, false);
+    cg_store_vec_cache_stats(a, &st);
+    assert_int_equal(st.users, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_true(st.bypass >= 3);
+    cg_store_close(a);
+    // Disabled: no counters move.
+    small.vec_cache_bytes = -1;
+    a = open_ok(url, &small);
+    compare_lists(a, u1, 2, false);
+    cg_store_vec_cache_stats(a, &st);
+    assert_int_equal(st.limit, 0);
+    cg_store_close(a);
+    cg_store_close(w);
+    free(url);
+}
+
 #define STORE_TESTS(B)                                                                       \
     cmocka_unit_test_prestate(test_pack_equals_scan, &B),                                    \
         cmocka_unit_test_prestate(test_write_paths, &B),                                     \
         cmocka_unit_test_prestate(test_corrupt_page, &B),                                    \
         cmocka_unit_test_prestate(test_concurrent_adds, &B),                                 \
-        cmocka_unit_test_prestate(test_migration_v4, &B)
+        cmocka_unit_test_prestate(test_migration_v4, &B),                                   \
+        cmocka_unit_test_prestate(test_cache_other_handle, &B),                              \
+        cmocka_unit_test_prestate(test_cache_bound, &B)
 
 int main(void) {
     const struct CMUnitTest common[] = {
