@@ -210,12 +210,13 @@ int main(int argc, char **argv) {
     cg_vec_cache_stats cs;
     cg_store_vec_cache_stats(s, &cs);
     printf("vector cache: limit %.0f MiB, holds %.1f MiB (%zu user(s)); over the %ld searches: "
-           "%llu validated hits, %llu loads (%llu pages read), %llu direct, %.1f candidates "
-           "re-ranked per search\n", (double)cs.limit / 1048576.0, (double)cs.bytes / 1048576.0,
+           "%llu validated hits, %llu loads (%llu pages read), %llu direct; per search %.0f of %ld "
+           "entries past the int8 pass, %.1f candidates re-ranked from blobs\n", (double)cs.limit / 1048576.0, (double)cs.bytes / 1048576.0,
            cs.users, queries, (unsigned long long)(cs.hits - cs0.hits),
            (unsigned long long)(cs.loads - cs0.loads),
            (unsigned long long)(cs.pages_read - cs0.pages_read),
            (unsigned long long)(cs.bypass - cs0.bypass),
+           (double)(cs.rescored - cs0.rescored) / (double)(queries * (ab ? 2 : 1)), n,
            (double)(cs.reranked - cs0.reranked) / (double)(queries * (ab ? 2 : 1)));
     if (breakdown && embd > 0) {
         // The vector half alone (embedding, packed stage, re-rank), then the text half alone

@@ -225,9 +225,10 @@ cg_status cg_store_vec_rebuild(cg_store *s, int64_t user_id, cg_err *err);
 // (re)read some of a user's pages; pages_read: pages decoded into the cache; evictions: users
 // dropped to stay under the limit; bypass: searches that read the pages directly (no cache, a
 // user larger than the limit, or a database below schema v5); reranked: candidates the packed
-// stage handed to the exact re-rank over their blobs (summed over searches).
+// stage handed to the exact re-rank over their blobs; rescored: cached entries the int8 pass
+// let through to the half-precision score (both summed over searches).
 typedef struct cg_vec_cache_stats {
-    uint64_t hits, loads, pages_read, evictions, bypass, reranked;
+    uint64_t hits, loads, pages_read, evictions, bypass, reranked, rescored;
     size_t bytes, limit, users;  // now held, the bound, users held
 } cg_vec_cache_stats;
 void cg_store_vec_cache_stats(const cg_store *s, cg_vec_cache_stats *out);

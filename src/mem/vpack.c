@@ -479,13 +479,22 @@ cg_status cg_store_vec_rebuild(cg_store *s, int64_t user_id, cg_err *err) {
 // committed while refreshing makes the next search refresh again. No row: the user has no
 // pages, or they were written without the triggers — the pages are read directly.
 
+// A cached page also carries an int8 copy of every vector, scored first: half the bytes of the
+// halves to stream through memory per search (the packed stage is bound by memory bandwidth).
+// It is y = scale*h requantised as y ~ s8*x8 (s8 = max|y|/127) with its own exact error,
+// resid8 = resid + |y - s8*x8| (rounded up), so |cos_ref - s8*dot(q, x8)/(|q||x|)| <=
+// resid8/|x| + slack. Only an entry whose int8 upper bound reaches min_cos and the current
+// `limit`-th best lower bound is scored again from its halves — entries it drops are below
+// `limit` others for certain, so the candidates still contain the exact top.
 typedef struct vc_page {
     int64_t page, gen;
     uint32_t n;
     int64_t *ids;    // n
     float *meta;     // n x {scale, norm, resid}
+    float *meta8;    // n x {s8, resid8}; NULL: no int8 copy (a scratch page of a direct read)
     uint16_t *h;     // n x n_embd halves, 32-byte aligned
-    void *mem;       // the one allocation holding the three arrays
+    int8_t *x8;      // n x n_embd, 32-byte aligned; NULL with meta8
+    void *mem;       // the one allocation holding the arrays
     size_t bytes;    // bytes charged to the cache for this page
 } vc_page;
 
@@ -559,8 +568,23 @@ static size_t vc_find(const struct vp_cache *c, int64_t user_id) {
 
 // Decodes and validates a page blob into pg (allocating pg->mem; pg->page and pg->gen set by
 // the caller). The messages are the ones search has always given for a broken page.
+// The int8 copy of entry i of pg (see vc_page), from its halves (vec.h: cg_vec_quant8).
+static void vc_quant8(vc_page *pg, uint32_t i, size_t d) {
+    int8_t *x8 = pg->x8 + (size_t)i * d;
+    double r2 = 0.0;
+    float s8 = cg_vec_quant8(pg->h + (size_t)i * d, pg->meta[3 * i], d, x8, &r2);
+    if (!isfinite(s8)) {  // a broken half: the int8 score is NaN, reported as the f16 one is
+        memset(x8, 0, d);
+        pg->meta8[2 * i] = NAN;
+        pg->meta8[2 * i + 1] = 0.0f;
+        return;
+    }
+    pg->meta8[2 * i] = s8;
+    pg->meta8[2 * i + 1] = (float)(((double)pg->meta[3 * i + 2] + sqrt(r2)) * (1.0 + 1e-6));
+}
+
 static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, int n_embd,
-                           vc_page *pg, cg_err *err) {
+                           bool with_i8, vc_page *pg, cg_err *err) {
     if (data->t != DB_BLOB)
         return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld page=%lld column data: not a "
                           "blob", (long long)user_id, (long long)page);
@@ -572,8 +596,10 @@ static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, in
                           "dimensions, the store embeds %d", (long long)user_id,
                           (long long)page, (unsigned)v.n_embd, n_embd);
     // ids, meta, then halves at a 32-byte boundary; sizes bounded by VP_MAX_N x 4096.
-    size_t n = v.n, off_meta = n * 8, off_h = (off_meta + n * 12 + 31) & ~(size_t)31;
-    size_t total = off_h + n * (size_t)n_embd * 2 + 32;
+    size_t n = v.n, d = (size_t)n_embd, off_meta = n * 8, off_meta8 = off_meta + n * 12;
+    size_t off_h = (off_meta8 + (with_i8 ? n * 8 : 0) + 31) & ~(size_t)31;
+    size_t off_x8 = (off_h + n * d * 2 + 31) & ~(size_t)31;
+    size_t total = off_x8 + (with_i8 ? n * d : 0) + 32;
     unsigned char *mem = aligned_alloc(32, (total + 31) & ~(size_t)31);
     if (!mem) return cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
     pg->mem = mem;
@@ -581,6 +607,8 @@ static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, in
     pg->ids = (int64_t *)(void *)mem;
     pg->meta = (float *)(void *)(mem + off_meta);
     pg->h = (uint16_t *)(void *)(mem + off_h);
+    pg->meta8 = with_i8 ? (float *)(void *)(mem + off_meta8) : NULL;
+    pg->x8 = with_i8 ? (int8_t *)(void *)(mem + off_x8) : NULL;
     pg->bytes = total + sizeof *pg;
     for (uint32_t i = 0; i < v.n; i++) {
         const unsigned char *e = v.ent + (size_t)i * VP_ENTRY;
@@ -597,7 +625,9 @@ static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, in
         pg->meta[3 * i + 1] = norm;
         pg->meta[3 * i + 2] = resid;
     }
-    memcpy(pg->h, v.vecs, n * (size_t)n_embd * 2);
+    memcpy(pg->h, v.vecs, n * d * 2);
+    if (with_i8)
+        for (uint32_t i = 0; i < v.n; i++) vc_quant8(pg, i, d);
     return CG_OK;
 }
 
@@ -612,7 +642,7 @@ typedef struct scan_ctx {
     size_t n, cap;
     float *heap;         // the `limit` largest lower bounds so far (min-heap)
     size_t n_heap, limit;
-    size_t n_scored;
+    size_t n_scored, n_rescored;  // entries scored; of them, scored again from the halves
 } scan_ctx;
 
 // Min-heap of floats (the `limit` largest lower bounds seen so far).
@@ -658,8 +688,21 @@ static cg_status score_page(scan_ctx *sc, const vc_page *pg, cg_err *err) {
     for (uint32_t i = 0; i < pg->n; i++) {
         float scale = pg->meta[3 * i], norm = pg->meta[3 * i + 1], resid = pg->meta[3 * i + 2];
         if (norm == 0.0f || scale == 0.0f) continue;  // cosine 0 < min_cos
-        float dot = cg_vec_dot_f16(sc->q, pg->h + (size_t)i * d, d);
         float den = sc->q_norm * norm;
+        if (pg->x8) {  // the int8 pass first (see vc_page)
+            float d8 = cg_vec_dot_i8(sc->q, pg->x8 + (size_t)i * d, d);
+            float a8 = pg->meta8[2 * i] * d8 / den, hi8 = a8 + pg->meta8[2 * i + 1] / norm + sc->slack;
+            if (!isfinite(a8))
+                return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld page=%lld entry %u: "
+                                  "non-finite score", (long long)sc->user_id, (long long)pg->page,
+                                  (unsigned)i);
+            if (hi8 < sc->min_cos || (sc->n_heap == sc->limit && hi8 < sc->heap[0])) {
+                sc->n_scored++;
+                continue;
+            }
+            sc->n_rescored++;
+        }
+        float dot = cg_vec_dot_f16(sc->q, pg->h + (size_t)i * d, d);
         float a = scale * dot / den, e_b = resid / norm + sc->slack;
         if (!isfinite(a))
             return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld page=%lld entry %u: "
@@ -682,7 +725,7 @@ static cg_status scan_row(void *user, const db_val *c, int n_cols, cg_err *err) 
         return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld: page number is not an integer",
                           (long long)sc->user_id);
     vc_page pg = {.page = c[0].i};
-    cg_status st = vc_decode(sc->user_id, pg.page, &c[1], sc->n_embd, &pg, err);
+    cg_status st = vc_decode(sc->user_id, pg.page, &c[1], sc->n_embd, false, &pg, err);
     if (!st) st = score_page(sc, &pg, err);
     vc_page_free(&pg);
     return st;
@@ -734,7 +777,7 @@ static cg_status refresh_row(void *user, const db_val *c, int n_cols, cg_err *er
     vc_page key = {.page = c[0].i};
     vc_page *pg = bsearch(&key, r->pages, r->n, sizeof *r->pages, cmp_page_no);
     if (!pg || pg->mem) return CG_OK;  // created after the list was read, or not wanted
-    cg_status st = vc_decode(r->user_id, pg->page, &c[2], r->n_embd, pg, err);
+    cg_status st = vc_decode(r->user_id, pg->page, &c[2], r->n_embd, true, pg, err);
     if (st) return st;
     pg->gen = c[1].i;  // the generation of these very bytes (same statement)
     r->n_read++;
@@ -744,7 +787,7 @@ static cg_status refresh_row(void *user, const db_val *c, int n_cols, cg_err *er
 // Upper bound of the bytes of a user's n_pages decoded pages (sizing before any read).
 static size_t vc_page_bound(int n_embd) {
     size_t cap = st_vp_cap(n_embd);
-    return cap * (20 + 2 * (size_t)n_embd) + 128 + sizeof(vc_page);
+    return cap * (28 + 3 * (size_t)n_embd) + 128 + sizeof(vc_page);
 }
 
 // Brings slot u (user_id set, possibly with old pages) up to generation `gen` of the database.
@@ -939,7 +982,10 @@ cg_status st_vp_candidates(cg_store *s, int64_t user_id, const float *q, float m
     *out = ids;
     *n_out = m;
     ids = NULL;
-    if (s->vcache) s->vcache->stats.reranked += m;
+    if (s->vcache) {
+        s->vcache->stats.reranked += m;
+        s->vcache->stats.rescored += sc.n_rescored;
+    }
 done:
     if (n_scored) *n_scored = sc.n_scored;
     free(ids);

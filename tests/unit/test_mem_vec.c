@@ -79,6 +79,67 @@ static void test_dot_f16(void **state) {
            cg_vec_simd() ? "avx2" : "scalar", worst);
 }
 
+static void test_dot_i8(void **state) {
+    // The page cache's first pass: f32 x int8, all int8 values incl. -128..127 extremes.
+    const size_t lens[] = {1, 7, 15, 16, 17, 33, 256, 1000, 4096};
+    float q[4096];
+    int8_t xbuf[4097];
+    double worst = 0.0;
+    for (size_t t = 0; t < sizeof lens / sizeof *lens; t++) {
+        size_t n = lens[t];
+        int8_t *x = xbuf + 1;  // unaligned on purpose
+        double exact = 0.0, mag = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            q[i] = rnd_f();
+            x[i] = (int8_t)(int)(rnd() % 256 - 128);
+            exact += (double)q[i] * x[i];
+            mag += fabs((double)q[i] * x[i]);
+        }
+        float ref = cg_vec_dot_i8_ref(q, x, n), fast = cg_vec_dot_i8(q, x, n);
+        double bound = (double)n * 0x1p-23 * mag + 1e-30;
+        double e = fabs((double)fast - exact) / bound;
+        if (e > worst) worst = e;
+        assert_true(fabs((double)ref - exact) <= bound);
+        assert_true(fabs((double)fast - exact) <= bound);
+    }
+    // Requantisation to int8: the twins agree exactly, x8 is the nearest grid point of
+    // y = scale*h (|y - s8*x8| <= s8/2 per component), and r2 is that residual.
+    for (size_t t = 0; t < 4; t++) {
+        size_t n = (size_t)16 << (2 * t);  // 16 .. 1024
+        uint16_t hh[1024];
+        int8_t xa[1024], xb[1024];
+        float scale = 0.37f * (float)(t + 1);
+        for (size_t i = 0; i < n; i++) hh[i] = cg_vec_f32_to_f16(rnd_f());
+        double ra = 0.0, rb = 0.0, r_exact = 0.0;
+        float sa = cg_vec_quant8_ref(hh, scale, n, xa, &ra), sb = cg_vec_quant8(hh, scale, n, xb, &rb);
+        assert_true(sa > 0.0f && sa == sb);
+        assert_memory_equal(xa, xb, n);
+        for (size_t i = 0; i < n; i++) {
+            double y = (double)scale * cg_vec_f16_to_f32(hh[i]), e = y - (double)sa * xa[i];
+            assert_true(fabs(e) <= (double)sa * 0.5000001);
+            r_exact += e * e;
+        }
+        assert_true(fabs(ra - r_exact) <= 1e-12 * r_exact + 1e-300);
+        assert_true(fabs(rb - r_exact) <= 1e-12 * r_exact + 1e-300);
+        hh[n / 2] = 0x7e00;  // a NaN half: no grid
+        assert_true(isnan(cg_vec_quant8(hh, scale, n, xb, &rb)));
+        assert_true(isnan(cg_vec_quant8_ref(hh, scale, n, xa, &ra)));
+    }
+    // f16 -> f32 in bulk equals the scalar conversion for every binary16 value.
+    static uint16_t all[65536];
+    static float got[65536];
+    for (uint32_t i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    cg_vec_f16_to_f32_n(all, got, 65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        float want = cg_vec_f16_to_f32((uint16_t)i);
+        if (isnan(want)) assert_true(isnan(got[i]));  // F16C quiets signalling NaNs
+        else assert_memory_equal(&got[i], &want, 4);
+    }
+    printf("dot f32 x int8 (%s): worst |kernel - exact| = %.3f of the n*2^-23*sum|q x| bound; "
+           "bulk f16->f32 == scalar for all 65536 halves (NaN as NaN)\n", cg_vec_simd() ? "avx2" : "scalar",
+           worst);
+}
+
 // ---- the packed stage against the blob scan ---------------------------------------------------
 
 static const char *const WORDS[] = {"서울", "부산", "커피", "김치", "회사", "친구", "가족",
@@ -194,9 +255,21 @@ static void test_pack_equals_scan(void **state) {
                  (long long)u);
         n_pages = qint(s, sql);
     }
+    cg_vec_cache_stats cs;
+    cg_store_vec_cache_stats(s, &cs);
+    int64_t n_cur = 0;
+    {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM memories WHERE user_id = %lld AND vpage"
+                 " IS NOT NULL", (long long)u);
+        n_cur = qint(s, sql);
+    }
     printf("%s: %d memories (%d superseded, %d deleted, %d edited), %lld pages; 60 queries: "
-           "packed == scan (%d with hits)\n", b->name, N, n_sup, n_del, n_edit,
-           (long long)n_pages, n_cmp);
+           "packed == scan (%d with hits); cached, %.0f of %lld entries per query past the int8 "
+           "pass\n", b->name, N, n_sup, n_del, n_edit, (long long)n_pages, n_cmp,
+           (double)cs.rescored / 60.0, (long long)n_cur);
+    assert_true(cs.hits + cs.loads >= 60 && cs.bypass == 0);
+    assert_true(cs.rescored < (uint64_t)(60 * n_cur) / 2);  // the int8 pass does prune
     assert_true(n_cmp >= 50);
     compare_lists(s, u, 10, true);  // history searches scan the blobs: trivially the same
     // A rebuild from the blobs gives the same answers (and compacts the pages).
@@ -603,9 +676,9 @@ static void test_cache_bound(void **state) {
         rand_text(text, sizeof text, i + 1);
         add_mem(w, u2, text, 0.5);
     }
-    // ~100 KiB of decoded pages per user: 160 KiB holds one, not two.
+    // ~155 KiB of decoded pages per user (halves and int8 copies): 240 KiB holds one, not two.
     cg_store_opts small = o;
-    small.vec_cache_bytes = 160 << 10;
+    small.vec_cache_bytes = 240 << 10;
     cg_store *a = open_ok(url, &small);
     cg_vec_cache_stats st;
     for (int r = 0; r < 4; r++) {
@@ -614,7 +687,7 @@ static void test_cache_bound(void **state) {
         assert_true(st.bytes <= st.limit);
         assert_int_equal(st.users, 1);
     }
-    printf("%s: 160 KiB cache, two users alternating: %llu loads, %llu evictions, %llu hits, "
+    printf("%s: 240 KiB cache, two users alternating: %llu loads, %llu evictions, %llu hits, "
            "holds %zu bytes\n", b->name, (unsigned long long)st.loads,
            (unsigned long long)st.evictions, (unsigned long long)st.hits, st.bytes);
     assert_true(st.evictions >= 3);
@@ -654,6 +727,7 @@ int main(void) {
     const struct CMUnitTest common[] = {
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_dot_f16),
+        cmocka_unit_test(test_dot_i8),
     };
     const struct CMUnitTest sq[] = {STORE_TESTS(SQ)};
     const struct CMUnitTest pg[] = {STORE_TESTS(PG)};
