@@ -17,6 +17,9 @@
 // (slack covers float rounding of both computations), every entry that could be in the exact
 // top `limit`; the caller then re-ranks those candidates with the reference cosine over their
 // blobs. So the packed stage returns exactly the ranking of a scan of every blob.
+// With a page cache (cg_store_opts.vec_cache_bytes, schema v5) the decoded pages of recently
+// searched users stay in process, validated on every search by the page generations in mem_vgen
+// that triggers keep (see "search" below), with an int8 first pass in front of the f16 bound.
 //
 // Invariant kept by every write path (memory.c, store.c; same transaction as the row change):
 // an entry for memory m is in page memories[m].vpage of m's user iff m is current and has an
@@ -492,7 +495,8 @@ typedef struct vc_page {
     int64_t *ids;    // n
     float *meta;     // n x {scale, norm, resid}
     float *meta8;    // n x {s8, resid8}; NULL: no int8 copy (a scratch page of a direct read)
-    uint16_t *h;     // n x n_embd halves, 32-byte aligned
+    const uint16_t *h;  // n x n_embd halves: 32-byte aligned in mem, or (a direct read's scratch
+                        // page) the blob's own bytes when those are 2-byte aligned
     int8_t *x8;      // n x n_embd, 32-byte aligned; NULL with meta8
     void *mem;       // the one allocation holding the arrays
     size_t bytes;    // bytes charged to the cache for this page
@@ -595,10 +599,12 @@ static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, in
         return cg_err_set(err, CG_ERR_FORMAT, "mem_vpack user=%lld page=%lld: vectors of %u "
                           "dimensions, the store embeds %d", (long long)user_id,
                           (long long)page, (unsigned)v.n_embd, n_embd);
-    // ids, meta, then halves at a 32-byte boundary; sizes bounded by VP_MAX_N x 4096.
+    // ids, meta, then halves at a 32-byte boundary; sizes bounded by VP_MAX_N x 4096. A direct
+    // read (no int8 copy) scores the blob's halves in place when they are 2-byte aligned.
+    bool in_place = !with_i8 && ((uintptr_t)v.vecs & 1) == 0;
     size_t n = v.n, d = (size_t)n_embd, off_meta = n * 8, off_meta8 = off_meta + n * 12;
     size_t off_h = (off_meta8 + (with_i8 ? n * 8 : 0) + 31) & ~(size_t)31;
-    size_t off_x8 = (off_h + n * d * 2 + 31) & ~(size_t)31;
+    size_t off_x8 = (off_h + (in_place ? 0 : n * d * 2) + 31) & ~(size_t)31;
     size_t total = off_x8 + (with_i8 ? n * d : 0) + 32;
     unsigned char *mem = aligned_alloc(32, (total + 31) & ~(size_t)31);
     if (!mem) return cg_err_set(err, CG_ERR_NOMEM, "store: out of memory");
@@ -606,7 +612,7 @@ static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, in
     pg->n = v.n;
     pg->ids = (int64_t *)(void *)mem;
     pg->meta = (float *)(void *)(mem + off_meta);
-    pg->h = (uint16_t *)(void *)(mem + off_h);
+    pg->h = in_place ? (const uint16_t *)(const void *)v.vecs : (uint16_t *)(void *)(mem + off_h);
     pg->meta8 = with_i8 ? (float *)(void *)(mem + off_meta8) : NULL;
     pg->x8 = with_i8 ? (int8_t *)(void *)(mem + off_x8) : NULL;
     pg->bytes = total + sizeof *pg;
@@ -625,7 +631,7 @@ static cg_status vc_decode(int64_t user_id, int64_t page, const db_val *data, in
         pg->meta[3 * i + 1] = norm;
         pg->meta[3 * i + 2] = resid;
     }
-    memcpy(pg->h, v.vecs, n * d * 2);
+    if (!in_place) memcpy(mem + off_h, v.vecs, n * d * 2);
     if (with_i8)
         for (uint32_t i = 0; i < v.n; i++) vc_quant8(pg, i, d);
     return CG_OK;
@@ -893,7 +899,8 @@ static cg_status vc_scan(cg_store *s, scan_ctx *sc, bool *used, cg_err *err) {
         if ((st = st_int(s, "SELECT count(*) FROM mem_vgen WHERE user_id = ? AND page >= 0", p,
                          1, &n_pages, NULL, err)))
             return st;
-        if ((size_t)n_pages > (c->limit - sizeof(vc_user)) / vc_page_bound(sc->n_embd)) {
+        if (c->limit <= sizeof(vc_user) ||
+            (size_t)n_pages > (c->limit - sizeof(vc_user)) / vc_page_bound(sc->n_embd)) {
             if (i != SIZE_MAX) vc_drop(c, i);
             return CG_OK;
         }
