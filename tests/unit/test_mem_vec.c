@@ -5,7 +5,11 @@
 // with supersede, delete and edit mixed in, after a rebuild, and after a migration from v3.
 // Every write path must keep memories.vpage and the pages in step; a broken page is an error
 // naming user and page. binary16 conversion is checked against hand-derived bit patterns and
-// an exhaustive round trip; the AVX2 dot against the scalar reference and a double-precision sum.
+// an exhaustive round trip; the AVX2 dots (f16, int8) and the int8 requantiser against their
+// scalar references and double-precision sums. The page cache (schema v5): a second store handle
+// changes the user's memories every way there is and the cached list must still equal the blob
+// scan and show the change (a cache without per-search validation fails this); a small byte
+// bound evicts and stays exact; a bound below one user reads directly.
 #include "testutil.h"
 
 #include <math.h>
