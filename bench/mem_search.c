@@ -5,7 +5,16 @@
 // user and prints p50/p95/p99 latency. Prints figures only, never pass/fail.
 //
 //   mem_search [--db PATH|URL] [--n N] [--users U] [--queries Q] [--embd D] [--reuse] [--optimize]
-//              [--ab]
+//              [--ab] [--cache-mb M] [--breakdown] [--mixed]
+//
+// The first search after opening the store is reported on its own (it fills the vector page
+// cache, cg_store_opts.vec_cache_bytes; --cache-mb M sets its size, -1 disables it), then the
+// steady-state distribution. --breakdown also times the vector half alone
+// (cg_store_vec_ranked) and the text half alone (a second store on the same database without
+// an embedder), and prints the cache counters (candidates re-ranked per search). --mixed runs
+// the queries again with one write between searches (an add, every 4th a supersede, every 8th
+// a delete) through a second store handle on the same database (what the CLI does while the
+// server runs): each search then revalidates the cache and re-reads the changed pages.
 //
 // --embd D > 0 stores the hashed-token stand-in embedding (vec.h) of dimension D, so the
 // vector stage is measured too. --ab runs every query twice, back to back in alternating order:
@@ -67,7 +76,8 @@ int main(int argc, char **argv) {
     const char *db = "/tmp/chingu_bench_mem.db";
     long n = 100000, users = 1, queries = 300;
     int embd = 0;
-    bool reuse = false, optimize = false, ab = false;
+    bool reuse = false, optimize = false, ab = false, breakdown = false, mixed = false;
+    long cache_mb = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) db = argv[++i];
         else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atol(argv[++i]);
@@ -77,15 +87,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reuse")) reuse = true;
         else if (!strcmp(argv[i], "--optimize")) optimize = true;
         else if (!strcmp(argv[i], "--ab")) ab = true;
+        else if (!strcmp(argv[i], "--breakdown")) breakdown = true;
+        else if (!strcmp(argv[i], "--mixed")) mixed = true;
+        else if (!strcmp(argv[i], "--cache-mb") && i + 1 < argc) cache_mb = atol(argv[++i]);
         else {
             fprintf(stderr, "usage: mem_search [--db PATH|URL] [--n N] [--users U] [--queries Q] "
-                            "[--embd D] [--reuse] [--optimize] [--ab]\n");
+                            "[--embd D] [--reuse] [--optimize] [--ab] [--cache-mb M] [--breakdown] "
+                            "[--mixed]\n");
             return 2;
         }
     }
     cg_err err = {0};
     cg_store *s = NULL;
-    cg_store_opts o = {.relaxed_durability = true};
+    cg_store_opts o = {.relaxed_durability = true,
+                       .vec_cache_bytes = cache_mb < 0 ? -1 : (int64_t)cache_mb << 20};
     if (embd > 0) {
         o.embed = cg_vec_embed_hashed;
         o.n_embd = embd;
@@ -131,6 +146,23 @@ int main(int argc, char **argv) {
         }
         printf("fts optimize: %.1f s\n", (double)(cg_time_ns() - t1) / 1e9);
     }
+    {
+        // The first search after open: reads (and caches) every vector page of the user.
+        cg_search_opts so = {.k = 10, .now_ms = 1800000000000};
+        cg_memory *r = NULL;
+        size_t nr = 0;
+        uint64_t a = cg_time_ns();
+        double c0 = cpu_ms();
+        if (cg_store_memory_search(s, target, "커피 coffee", &so, &r, &nr, &err)) {
+            fprintf(stderr, "search: %s\n", err.msg);
+            return 1;
+        }
+        printf("first search after open: wall %.2f ms, cpu %.2f ms\n",
+               (double)(cg_time_ns() - a) / 1e6, cpu_ms() - c0);
+        cg_memory_list_free(r, nr);
+    }
+    cg_vec_cache_stats cs0;
+    cg_store_vec_cache_stats(s, &cs0);
     double *lat = calloc((size_t)queries, sizeof *lat);
     double *cpu[2] = {calloc((size_t)queries, sizeof(double)), calloc((size_t)queries, sizeof(double))};
     double *wall_b = calloc((size_t)queries, sizeof(double));
@@ -174,6 +206,114 @@ int main(int argc, char **argv) {
         report("blob scan  cpu ms ", cpu[1], queries);
         printf("packed vs blob scan: %ld of %ld searches return different ids\n", n_differ,
                queries);
+    }
+    cg_vec_cache_stats cs;
+    cg_store_vec_cache_stats(s, &cs);
+    printf("vector cache: limit %.0f MiB, holds %.1f MiB (%zu user(s)); over the %ld searches: "
+           "%llu validated hits, %llu loads (%llu pages read), %llu direct; per search %.0f of %ld "
+           "entries past the int8 pass, %.1f candidates re-ranked from blobs\n", (double)cs.limit / 1048576.0, (double)cs.bytes / 1048576.0,
+           cs.users, queries, (unsigned long long)(cs.hits - cs0.hits),
+           (unsigned long long)(cs.loads - cs0.loads),
+           (unsigned long long)(cs.pages_read - cs0.pages_read),
+           (unsigned long long)(cs.bypass - cs0.bypass),
+           (double)(cs.rescored - cs0.rescored) / (double)(queries * (ab ? 2 : 1)), n,
+           (double)(cs.reranked - cs0.reranked) / (double)(queries * (ab ? 2 : 1)));
+    if (breakdown && embd > 0) {
+        // The vector half alone (embedding, packed stage, re-rank), then the text half alone
+        // (FTS, ranking reads, fetching the k rows) on a second store without an embedder.
+        cg_store_opts to = {.relaxed_durability = true};
+        cg_store *t = NULL;
+        if (cg_store_open(db, &to, &t, &err)) {
+            fprintf(stderr, "open: %s\n", err.msg);
+            return 1;
+        }
+        rng = 12345;
+        for (long q = 0; q < queries; q++) {
+            char query[128];
+            if (q % 3 == 0) snprintf(query, sizeof query, "%s", PICK(KO));
+            else if (q % 3 == 1) snprintf(query, sizeof query, "%s %s", PICK(EN), PICK(KO));
+            else snprintf(query, sizeof query, "%s", PICK(EN));
+            cg_search_opts so = {.k = 10, .now_ms = 1800000000000};
+            int64_t *ids = NULL;
+            float *cos = NULL;
+            size_t nv = 0;
+            double c0 = cpu_ms();
+            if (cg_store_vec_ranked(s, target, query, &so, &ids, &cos, &nv, &err)) {
+                fprintf(stderr, "vec: %s\n", err.msg);
+                return 1;
+            }
+            cpu[0][q] = cpu_ms() - c0;
+            free(ids);
+            free(cos);
+            cg_memory *r = NULL;
+            size_t nr = 0;
+            c0 = cpu_ms();
+            if (cg_store_memory_search(t, target, query, &so, &r, &nr, &err)) {
+                fprintf(stderr, "search: %s\n", err.msg);
+                return 1;
+            }
+            cpu[1][q] = cpu_ms() - c0;
+            cg_memory_list_free(r, nr);
+        }
+        report("vector half alone cpu ms", cpu[0], queries);
+        report("text half alone   cpu ms", cpu[1], queries);
+        cg_store_close(t);
+    }
+    if (mixed && embd > 0) {
+        // One write through another handle between searches: validation sees it every time.
+        cg_store *w = NULL;
+        if (cg_store_open(db, &o, &w, &err)) {
+            fprintf(stderr, "open: %s\n", err.msg);
+            return 1;
+        }
+        cg_vec_cache_stats m0;
+        cg_store_vec_cache_stats(s, &m0);
+        int64_t last = 0;
+        double *wcpu = calloc((size_t)queries, sizeof(double));
+        for (long q = 0; q < queries; q++) {
+            char text[256];
+            snprintf(text, sizeof text, "%s%s %s %s (mixed %ld)", PICK(KO), PICK(KO_TAIL),
+                     PICK(EN), PICK(VERBS), q);
+            cg_mem_new m = {.text = text, .importance = 0.5, .created_ms = 1790000000000 + q,
+                            .supersedes = (q % 4 == 3) ? last : 0};
+            double w0 = cpu_ms();
+            if (q % 8 == 7) {
+                if (cg_store_memory_delete(w, target, last, &err)) {
+                    fprintf(stderr, "delete: %s\n", err.msg);
+                    return 1;
+                }
+            } else if (cg_store_memory_add(w, target, &m, &last, &err)) {
+                fprintf(stderr, "add: %s\n", err.msg);
+                return 1;
+            }
+            wcpu[q] = cpu_ms() - w0;
+            char query[128];
+            if (q % 2) snprintf(query, sizeof query, "%s", PICK(KO));
+            else snprintf(query, sizeof query, "%s %s", PICK(EN), PICK(KO));
+            cg_search_opts so = {.k = 10, .now_ms = 1800000000000};
+            cg_memory *r = NULL;
+            size_t nr = 0;
+            uint64_t a = cg_time_ns();
+            double c0 = cpu_ms();
+            if (cg_store_memory_search(s, target, query, &so, &r, &nr, &err)) {
+                fprintf(stderr, "search: %s\n", err.msg);
+                return 1;
+            }
+            cpu[0][q] = cpu_ms() - c0;
+            lat[q] = (double)(cg_time_ns() - a) / 1e6;
+            cg_memory_list_free(r, nr);
+        }
+        cg_vec_cache_stats m1;
+        cg_store_vec_cache_stats(s, &m1);
+        printf("mixed: one write (another handle) before each of %ld searches: %llu loads, %llu "
+               "pages read, %llu hits\n", queries, (unsigned long long)(m1.loads - m0.loads),
+               (unsigned long long)(m1.pages_read - m0.pages_read),
+               (unsigned long long)(m1.hits - m0.hits));
+        report("mixed search wall ms", lat, queries);
+        report("mixed search cpu ms ", cpu[0], queries);
+        report("mixed write  cpu ms ", wcpu, queries);
+        free(wcpu);
+        cg_store_close(w);
     }
     free(lat);
     free(wall_b);

@@ -325,6 +325,34 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE mem_vpack(user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
     " page BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (user_id, page));"
     "ALTER TABLE mem_vpack ALTER COLUMN data SET STORAGE EXTERNAL;",
+    // v5 (CG_STORE_VGEN_VERSION): generation numbers of the packed pages, which validate the
+    // in-process page cache (vpack.c; the SQLite twin in db_sqlite.c has the full comment). A
+    // trigger keeps them, so every writer of mem_vpack (COPY included) bumps them in its own
+    // transaction; the numbers come from a sequence (no shared row to lock, never reused).
+    "CREATE SEQUENCE mem_vgen_seq;"
+    "CREATE TABLE mem_vgen(user_id BIGINT NOT NULL, page BIGINT NOT NULL, gen BIGINT NOT NULL,"
+    " PRIMARY KEY (user_id, page));"
+    "INSERT INTO mem_vgen(user_id, page, gen) SELECT user_id, page, nextval('mem_vgen_seq')"
+    " FROM mem_vpack;"
+    "INSERT INTO mem_vgen(user_id, page, gen) SELECT user_id, -1, nextval('mem_vgen_seq')"
+    " FROM (SELECT DISTINCT user_id FROM mem_vpack) u;"
+    "CREATE FUNCTION mem_vgen_bump() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    " DECLARE g BIGINT := nextval('mem_vgen_seq');"
+    " BEGIN"
+    "  IF TG_OP <> 'INSERT' THEN"
+    "   DELETE FROM mem_vgen WHERE user_id = OLD.user_id AND page = OLD.page;"
+    "   INSERT INTO mem_vgen(user_id, page, gen) SELECT OLD.user_id, -1, g"
+    "    WHERE EXISTS (SELECT 1 FROM users WHERE id = OLD.user_id)"
+    "    ON CONFLICT (user_id, page) DO UPDATE SET gen = EXCLUDED.gen;"
+    "  END IF;"
+    "  IF TG_OP <> 'DELETE' THEN"
+    "   INSERT INTO mem_vgen(user_id, page, gen) VALUES (NEW.user_id, NEW.page, g),"
+    "    (NEW.user_id, -1, g) ON CONFLICT (user_id, page) DO UPDATE SET gen = EXCLUDED.gen;"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER mem_vpack_vgen AFTER INSERT OR UPDATE OR DELETE ON mem_vpack"
+    " FOR EACH ROW EXECUTE FUNCTION mem_vgen_bump();",
 };
 
 static cg_status pg_migrate(void *conn, int from, int to, cg_err *err) {

@@ -250,6 +250,40 @@ static const char *const MIGRATIONS[] = {
     ("ALTER TABLE memories ADD COLUMN vpage INTEGER;"
      "CREATE TABLE mem_vpack(user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
      " page INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (user_id, page));"),
+    // v5 (CG_STORE_VGEN_VERSION): generation numbers of the packed pages, which validate the
+    // in-process page cache (vpack.c). Triggers keep them, so every writer of mem_vpack (this
+    // build, raw SQL, a bulk loader) bumps them in its own transaction: row (u, p) is the
+    // generation of page p of user u, row (u, -1) the newest generation of any change to u's
+    // pages; row (0, -1) is the counter they are drawn from (writers are serialised, so one
+    // counter row costs no concurrency; it only grows, so a deleted and re-created user id
+    // never sees a generation again). Rows of a user go with cg_store_user_delete.
+    ("CREATE TABLE mem_vgen(user_id INTEGER NOT NULL, page INTEGER NOT NULL,"
+     " gen INTEGER NOT NULL, PRIMARY KEY (user_id, page)) WITHOUT ROWID;"
+     "INSERT INTO mem_vgen(user_id, page, gen) VALUES (0, -1, 1);"
+     "INSERT INTO mem_vgen(user_id, page, gen) SELECT user_id, page, 1 FROM mem_vpack WHERE true;"
+     "INSERT INTO mem_vgen(user_id, page, gen) SELECT DISTINCT user_id, -1, 1 FROM mem_vpack"
+     " WHERE true;"
+     "CREATE TRIGGER mem_vpack_vgen_ins AFTER INSERT ON mem_vpack BEGIN"
+     " UPDATE mem_vgen SET gen = gen + 1 WHERE user_id = 0 AND page = -1;"
+     " INSERT INTO mem_vgen(user_id, page, gen) SELECT NEW.user_id, p, g.gen FROM"
+     " (SELECT NEW.page AS p UNION ALL SELECT -1) JOIN mem_vgen g ON g.user_id = 0 AND g.page = -1"
+     " WHERE true ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
+     " END;"
+     "CREATE TRIGGER mem_vpack_vgen_upd AFTER UPDATE ON mem_vpack BEGIN"
+     " UPDATE mem_vgen SET gen = gen + 1 WHERE user_id = 0 AND page = -1;"
+     " DELETE FROM mem_vgen WHERE user_id = OLD.user_id AND page = OLD.page;"
+     " INSERT INTO mem_vgen(user_id, page, gen) SELECT u, p, g.gen FROM"
+     " (SELECT NEW.user_id AS u, NEW.page AS p UNION ALL SELECT NEW.user_id, -1"
+     "  UNION ALL SELECT OLD.user_id, -1) JOIN mem_vgen g ON g.user_id = 0 AND g.page = -1"
+     " WHERE true ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
+     " END;"
+     "CREATE TRIGGER mem_vpack_vgen_del AFTER DELETE ON mem_vpack BEGIN"
+     " UPDATE mem_vgen SET gen = gen + 1 WHERE user_id = 0 AND page = -1;"
+     " DELETE FROM mem_vgen WHERE user_id = OLD.user_id AND page = OLD.page;"
+     " INSERT INTO mem_vgen(user_id, page, gen) SELECT OLD.user_id, -1, g.gen FROM mem_vgen g"
+     " WHERE g.user_id = 0 AND g.page = -1 AND EXISTS (SELECT 1 FROM users WHERE id = OLD.user_id)"
+     " ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
+     " END;"),
 };
 
 static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {
@@ -281,7 +315,7 @@ static cg_status sq_index_del(void *conn, int64_t mem_id, cg_err *err) {
     return sq_exec(conn, "DELETE FROM mem_fts WHERE rowid = ?", p, 1, NULL, NULL, err);
 }
 
-typedef struct hits_ctx { db_hit *v; size_t n, cap; } hits_ctx;
+typedef struct hits_ctx { db_hit *v; size_t n, cap; bool *cur; } hits_ctx;
 
 static cg_status hit_row(void *user, const db_val *cols, int n_cols, cg_err *err) {
     hits_ctx *h = user;
@@ -296,6 +330,28 @@ static cg_status hit_row(void *user, const db_val *cols, int n_cols, cg_err *err
     return CG_OK;
 }
 
+// hit_row plus column 2: whether the memory is current (kept in h->cur, parallel to h->v).
+static cg_status cur_hit_row(void *user, const db_val *cols, int n_cols, cg_err *err) {
+    hits_ctx *h = user;
+    size_t cap = h->cap;
+    cg_status st = hit_row(user, cols, n_cols, err);
+    if (st) return st;
+    if (h->cap != cap || !h->cur) {
+        bool *c = realloc(h->cur, h->cap * sizeof *c);
+        if (!c) return cg_err_set(err, CG_ERR_NOMEM, "sqlite: out of memory");
+        h->cur = c;
+    }
+    h->cur[h->n - 1] = cols[2].t == DB_INT && cols[2].i != 0;
+    return CG_OK;
+}
+
+// Best BM25 first, then lower id (the SQL order "ORDER BY 2 DESC, m.id").
+static int cmp_hit(const void *a, const void *b) {
+    const db_hit *x = a, *y = b;
+    if (x->bm25 != y->bm25) return x->bm25 > y->bm25 ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static cg_status sq_index_search(void *conn, int64_t user_id, const char *const *terms,
                                  size_t n_terms, bool current_only, int limit,
                                  int max_candidates, db_hit **out, size_t *n_out, cg_err *err) {
@@ -305,7 +361,7 @@ static cg_status sq_index_search(void *conn, int64_t user_id, const char *const 
     cg_status st = CG_OK;
     *out = NULL;
     *n_out = 0;
-    if (n_terms == 0) goto done;
+    if (n_terms == 0 || max_candidates < 1) goto done;
     // Every term is quoted, so FTS5 query syntax in user input has no effect.
     for (size_t i = 0; i < n_terms; i++) {
         if (i) cg_buf_puts(&q, " OR ");
@@ -320,39 +376,32 @@ static cg_status sq_index_search(void *conn, int64_t user_id, const char *const 
         st = cg_err_set(err, CG_ERR_NOMEM, "sqlite: out of memory");
         goto done;
     }
-    // Only the user's max_candidates newest matches are ranked (see db.h): find the
-    // rowid of the last one walking the matches newest first (FTS5 serves rowid order), then
-    // let bm25 score only rowids from there on. CROSS JOIN keeps FTS5 as the outer loop.
-    int64_t cutoff = 0;
-    db_val pc[3] = {db_text(q.data), db_int(user_id), db_int(max_candidates - 1)};
-    hits_ctx ch = {0};
+    // Only the user's max_candidates newest matches are ranked (see db.h): one walk of the
+    // matches newest first (FTS5 serves rowid order; CROSS JOIN keeps it the outer loop) that
+    // scores each with bm25 and notes whether it is current; the cut to current ones, the order
+    // (score, then id) and the limit are applied here. bm25 of a row does not depend on the
+    // statement, so this equals ranking "rowid >= the max_candidates-th newest" in SQL (the
+    // earlier two-pass form, which walked the newest matches twice).
+    db_val p[3] = {db_text(q.data), db_int(user_id), db_int(max_candidates)};
     if ((st = sq_exec(conn,
-                      "SELECT mem_fts.rowid, 0 FROM mem_fts"
-                      " CROSS JOIN memories m ON m.id = mem_fts.rowid"
+                      "SELECT m.id, -bm25(mem_fts), m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
+                      " FROM mem_fts CROSS JOIN memories m ON m.id = mem_fts.rowid"
                       " WHERE mem_fts MATCH ? AND m.user_id = ?"
-                      " ORDER BY mem_fts.rowid DESC LIMIT 1 OFFSET ?",
-                      pc, 3, hit_row, &ch, err)))
+                      " ORDER BY mem_fts.rowid DESC LIMIT ?",
+                      p, 3, cur_hit_row, &h, err)))
         goto done;
-    if (ch.n) cutoff = ch.v[0].id;
-    free(ch.v);
-    db_val p[4] = {db_text(q.data), db_int(cutoff), db_int(user_id), db_int(limit)};
-    const char *sql =
-        current_only
-            ? "SELECT m.id, -bm25(mem_fts) FROM mem_fts"
-              " CROSS JOIN memories m ON m.id = mem_fts.rowid"
-              " WHERE mem_fts MATCH ? AND mem_fts.rowid >= ? AND m.user_id = ?"
-              " AND m.superseded_by IS NULL AND m.valid_to_ms IS NULL"
-              " ORDER BY 2 DESC, m.id LIMIT ?"
-            : "SELECT m.id, -bm25(mem_fts) FROM mem_fts"
-              " CROSS JOIN memories m ON m.id = mem_fts.rowid"
-              " WHERE mem_fts MATCH ? AND mem_fts.rowid >= ? AND m.user_id = ?"
-              " ORDER BY 2 DESC, m.id LIMIT ?";
-    if ((st = sq_exec(conn, sql, p, 4, hit_row, &h, err))) goto done;
+    size_t k = 0;
+    for (size_t i = 0; i < h.n; i++)
+        if (!current_only || h.cur[i]) h.v[k++] = h.v[i];
+    h.n = k;
+    if (h.n > 1) qsort(h.v, h.n, sizeof *h.v, cmp_hit);
+    if (h.n > (size_t)limit) h.n = (size_t)(limit > 0 ? limit : 0);
     *out = h.v;
     *n_out = h.n;
     h.v = NULL;
 done:
     free(h.v);
+    free(h.cur);
     cg_buf_free(&q);
     return st;
 }

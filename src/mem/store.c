@@ -317,6 +317,11 @@ cg_status cg_store_open(const char *url_or_path, const cg_store_opts *opts, cg_s
         st = db_sqlite_open(url_or_path, &o, s->crypt == NULL, &s->conn, &s->ops, err);
     if (st) goto fail;
     if ((st = migrate(s, &o, err))) goto fail;
+    if (o.vec_cache_bytes >= 0 &&
+        (st = st_vp_cache_new(o.vec_cache_bytes ? (size_t)o.vec_cache_bytes
+                                                : (size_t)CG_STORE_VEC_CACHE_DEFAULT,
+                              &s->vcache, err)))
+        goto fail;
     if ((st = load_key_hash_key(s, &o, err))) goto fail;
     *out = s;
     return CG_OK;
@@ -329,6 +334,7 @@ void cg_store_close(cg_store *s) {
     if (!s) return;
     if (s->ops) s->ops->close(s->conn);
     cg_crypt_close(s->crypt);
+    st_vp_cache_free(s->vcache);
     sodium_memzero(s->key_hash_key, sizeof s->key_hash_key);
     free(s);
 }
@@ -458,6 +464,10 @@ cg_status cg_store_user_delete(cg_store *s, int64_t user_id, cg_err *err) {
     // a foreign key, so its rows go first.
     if ((st = st_unindex_user(s, user_id, err))) goto fail;
     if (s->version >= CG_STORE_VPACK_VERSION && (st = st_vp_drop_user(s, user_id, err))) goto fail;
+    // The page generations of the user (mem_vgen has no foreign key: its counter row is user 0).
+    if (s->version >= CG_STORE_VGEN_VERSION &&
+        (st = st_exec(s, "DELETE FROM mem_vgen WHERE user_id = ?", p, 1, err)))
+        goto fail;
     if ((st = st_exec(s, "UPDATE memories SET superseded_by = NULL WHERE user_id = ?", p, 1, err)))
         goto fail;
     if ((st = st_exec(s, "DELETE FROM users WHERE id = ?", p, 1, err))) goto fail;

@@ -35,7 +35,7 @@
 typedef struct cg_store cg_store;
 
 // The newest schema version this build writes (see docs/memory.md for the migration list).
-#define CG_STORE_SCHEMA_VERSION 4
+#define CG_STORE_SCHEMA_VERSION 5
 
 // An embedding function: writes n_embd floats for text[0..n) into out. Must be deterministic.
 // `user` is cg_store_opts.embed_user. Called from the thread using the store.
@@ -59,7 +59,14 @@ typedef struct cg_store_opts {
     // SQLite synchronous=NORMAL instead of FULL: a process crash still loses nothing, a power
     // cut may lose the last commits. For bulk imports and benchmarks. PostgreSQL: no effect.
     bool relaxed_durability;
+    // Bytes of decoded vector pages (mem_vpack) this store keeps in process between searches,
+    // least recently searched user evicted first: 0 = CG_STORE_VEC_CACHE_DEFAULT, negative = no
+    // cache (every search reads the pages). Validated on every search against the generation
+    // numbers the database keeps (schema v5), so writes by other handles or processes are seen.
+    int64_t vec_cache_bytes;
 } cg_store_opts;
+
+#define CG_STORE_VEC_CACHE_DEFAULT ((int64_t)256 << 20)
 
 // Opens (creating if needed, then migrating forward) the store at `url_or_path`. opts may be NULL.
 // On success *out is owned by the caller; free with cg_store_close.
@@ -212,6 +219,19 @@ cg_status cg_store_memory_search(cg_store *s, int64_t user_id, const char *query
 // derived data kept current by every write; this repairs it (e.g. after a CG_ERR_FORMAT naming
 // a mem_vpack page) — migration to schema v4 runs it once. CG_ERR_STATE below schema v4.
 cg_status cg_store_vec_rebuild(cg_store *s, int64_t user_id, cg_err *err);
+
+// Counters of the vector page cache (cg_store_opts.vec_cache_bytes) since open, for tests and
+// benchmarks. hits: searches answered from cached pages after validation; loads: searches that
+// (re)read some of a user's pages; pages_read: pages decoded into the cache; evictions: users
+// dropped to stay under the limit; bypass: searches that read the pages directly (no cache, a
+// user larger than the limit, or a database below schema v5); reranked: candidates the packed
+// stage handed to the exact re-rank over their blobs; rescored: cached entries the int8 pass
+// let through to the half-precision score (both summed over searches).
+typedef struct cg_vec_cache_stats {
+    uint64_t hits, loads, pages_read, evictions, bypass, reranked, rescored;
+    size_t bytes, limit, users;  // now held, the bound, users held
+} cg_vec_cache_stats;
+void cg_store_vec_cache_stats(const cg_store *s, cg_vec_cache_stats *out);
 
 // The vector half of search on its own (tests, benchmarks): the ids of the user's memories
 // ranked by reference cosine (cg_vec_cosine) with the query's embedding, best first (ties:

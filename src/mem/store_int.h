@@ -18,6 +18,7 @@ struct cg_store {
     int n_embd;
     int version;
     unsigned char key_hash_key[32];
+    struct vp_cache *vcache;  // owned (vpack.c); NULL: no page cache
 };
 
 #define MAX_TEXT_BYTES 65536
@@ -60,6 +61,8 @@ cg_status st_id_row(void *user, const db_val *c, int n, cg_err *err);
 // The schema version that added mem_vpack and memories.vpage. Kept in one place (with the one
 // migration step in each driver and its hook in store.c) so the step can be renumbered.
 #define CG_STORE_VPACK_VERSION 4
+// The schema version that added mem_vgen (the page generations the page cache validates with).
+#define CG_STORE_VGEN_VERSION 5
 
 // Each runs inside the caller's transaction and keeps vpack.c's invariant for one memory:
 // add: the memory is current and x (n_embd,) its embedding; remove: it is no longer current or
@@ -78,6 +81,11 @@ cg_status st_vp_rebuild(cg_store *s, int64_t user_id, cg_err *err);
 cg_status st_vp_candidates(cg_store *s, int64_t user_id, const float *q, float min_cos,
                            size_t limit, int64_t **out, size_t *n_out, size_t *n_scored,
                            cg_err *err);
+
+// The in-process cache of decoded pages (vpack.c): limit_bytes > 0. Free with st_vp_cache_free
+// (accepts NULL). Used only through st_vp_candidates.
+cg_status st_vp_cache_new(size_t limit_bytes, struct vp_cache **out, cg_err *err);
+void st_vp_cache_free(struct vp_cache *c);
 
 // Bulk loaders (bench/mem_pg_bulk.c): the page capacity for n_embd, and one page blob of the
 // vectors x (n, n_embd) of memories ids (n) appended to out — the bytes st_vp_add would write.

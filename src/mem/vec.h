@@ -1,6 +1,6 @@
 // vec.h — embedding vectors: cosine similarity, blob encoding, half-precision packing with an
 // AVX2 dot product (runtime-detected, scalar reference twin), and a deterministic stand-in
-// embedding for tests.
+// embedding for tests; an f32 x int8 dot (the page cache's first pass, vpack.c).
 //
 // Vectors are stored as little-endian float32 blobs (n_embd * 4 bytes). Pure functions,
 // thread-safe (the ISA choice is read once per process and immutable afterwards).
@@ -27,7 +27,19 @@ float cg_vec_dot_f16_ref(const float *q, const uint16_t *h, size_t n);
 // reference. Agrees with the reference to float rounding (|diff| <= n * 2^-23 * sum|q_i h_i|).
 // h may be unaligned.
 float cg_vec_dot_f16(const float *q, const uint16_t *h, size_t n);
-// True when cg_vec_dot_f16 uses the AVX2 kernel.
+// n halves to floats (exact: every binary16 value is a float), F16C when cg_vec_simd().
+void cg_vec_f16_to_f32_n(const uint16_t *h, float *out, size_t n);
+// q (n,) f32 . x (n,) int8 — scalar reference (fixed order, float accumulators) and the AVX2
+// twin when cg_vec_simd(); both within n * 2^-23 * sum|q_i x_i| of the exact sum.
+float cg_vec_dot_i8_ref(const float *q, const int8_t *x, size_t n);
+float cg_vec_dot_i8(const float *q, const int8_t *x, size_t n);
+// Requantises y = scale * h (n halves, scale >= 0) to int8: returns the step s8 = max|y|/127
+// and writes x8 (n,) = round(y/s8) clamped to +-127, and *r2 = sum (y - s8*x8)^2 computed in
+// double (each term exact; only the sum rounds, relatively ~n*2^-53). NaN (x8 unspecified)
+// when a half is inf/NaN or the step is not finite. The twins write the same x8 and s8.
+float cg_vec_quant8_ref(const uint16_t *h, float scale, size_t n, int8_t *x8, double *r2);
+float cg_vec_quant8(const uint16_t *h, float scale, size_t n, int8_t *x8, double *r2);
+// True when cg_vec_dot_f16 (and cg_vec_dot_i8) use the AVX2 kernels.
 bool cg_vec_simd(void);
 
 // NOT a language model: the documented test stand-in. Hashes the text's search tokens

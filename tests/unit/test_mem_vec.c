@@ -5,7 +5,11 @@
 // with supersede, delete and edit mixed in, after a rebuild, and after a migration from v3.
 // Every write path must keep memories.vpage and the pages in step; a broken page is an error
 // naming user and page. binary16 conversion is checked against hand-derived bit patterns and
-// an exhaustive round trip; the AVX2 dot against the scalar reference and a double-precision sum.
+// an exhaustive round trip; the AVX2 dots (f16, int8) and the int8 requantiser against their
+// scalar references and double-precision sums. The page cache (schema v5): a second store handle
+// changes the user's memories every way there is and the cached list must still equal the blob
+// scan and show the change (a cache without per-search validation fails this); a small byte
+// bound evicts and stays exact; a bound below one user reads directly.
 #include "testutil.h"
 
 #include <math.h>
@@ -77,6 +81,67 @@ static void test_dot_f16(void **state) {
     }
     printf("dot f32 x f16 (%s): worst |kernel - exact| = %.3f of the n*2^-23*sum|q h| bound\n",
            cg_vec_simd() ? "avx2" : "scalar", worst);
+}
+
+static void test_dot_i8(void **state) {
+    // The page cache's first pass: f32 x int8, all int8 values incl. -128..127 extremes.
+    const size_t lens[] = {1, 7, 15, 16, 17, 33, 256, 1000, 4096};
+    float q[4096];
+    int8_t xbuf[4097];
+    double worst = 0.0;
+    for (size_t t = 0; t < sizeof lens / sizeof *lens; t++) {
+        size_t n = lens[t];
+        int8_t *x = xbuf + 1;  // unaligned on purpose
+        double exact = 0.0, mag = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            q[i] = rnd_f();
+            x[i] = (int8_t)(int)(rnd() % 256 - 128);
+            exact += (double)q[i] * x[i];
+            mag += fabs((double)q[i] * x[i]);
+        }
+        float ref = cg_vec_dot_i8_ref(q, x, n), fast = cg_vec_dot_i8(q, x, n);
+        double bound = (double)n * 0x1p-23 * mag + 1e-30;
+        double e = fabs((double)fast - exact) / bound;
+        if (e > worst) worst = e;
+        assert_true(fabs((double)ref - exact) <= bound);
+        assert_true(fabs((double)fast - exact) <= bound);
+    }
+    // Requantisation to int8: the twins agree exactly, x8 is the nearest grid point of
+    // y = scale*h (|y - s8*x8| <= s8/2 per component), and r2 is that residual.
+    for (size_t t = 0; t < 4; t++) {
+        size_t n = (size_t)16 << (2 * t);  // 16 .. 1024
+        uint16_t hh[1024];
+        int8_t xa[1024], xb[1024];
+        float scale = 0.37f * (float)(t + 1);
+        for (size_t i = 0; i < n; i++) hh[i] = cg_vec_f32_to_f16(rnd_f());
+        double ra = 0.0, rb = 0.0, r_exact = 0.0;
+        float sa = cg_vec_quant8_ref(hh, scale, n, xa, &ra), sb = cg_vec_quant8(hh, scale, n, xb, &rb);
+        assert_true(sa > 0.0f && sa == sb);
+        assert_memory_equal(xa, xb, n);
+        for (size_t i = 0; i < n; i++) {
+            double y = (double)scale * cg_vec_f16_to_f32(hh[i]), e = y - (double)sa * xa[i];
+            assert_true(fabs(e) <= (double)sa * 0.5000001);
+            r_exact += e * e;
+        }
+        assert_true(fabs(ra - r_exact) <= 1e-12 * r_exact + 1e-300);
+        assert_true(fabs(rb - r_exact) <= 1e-12 * r_exact + 1e-300);
+        hh[n / 2] = 0x7e00;  // a NaN half: no grid
+        assert_true(isnan(cg_vec_quant8(hh, scale, n, xb, &rb)));
+        assert_true(isnan(cg_vec_quant8_ref(hh, scale, n, xa, &ra)));
+    }
+    // f16 -> f32 in bulk equals the scalar conversion for every binary16 value.
+    static uint16_t all[65536];
+    static float got[65536];
+    for (uint32_t i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    cg_vec_f16_to_f32_n(all, got, 65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        float want = cg_vec_f16_to_f32((uint16_t)i);
+        if (isnan(want)) assert_true(isnan(got[i]));  // F16C quiets signalling NaNs
+        else assert_memory_equal(&got[i], &want, 4);
+    }
+    printf("dot f32 x int8 (%s): worst |kernel - exact| = %.3f of the n*2^-23*sum|q x| bound; "
+           "bulk f16->f32 == scalar for all 65536 halves (NaN as NaN)\n", cg_vec_simd() ? "avx2" : "scalar",
+           worst);
 }
 
 // ---- the packed stage against the blob scan ---------------------------------------------------
@@ -154,7 +219,7 @@ static void test_pack_equals_scan(void **state) {
     cg_err err = {0};
     cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 64, .relaxed_durability = true};
     cg_store *s = open_ok(url, &o);
-    assert_int_equal(cg_store_schema_version(s), 4);
+    assert_int_equal(cg_store_schema_version(s), CG_STORE_SCHEMA_VERSION);
     int64_t u = new_user(s, "vec"), other = new_user(s, "other");
     enum { N = 2000 };
     int64_t *ids = calloc(N, sizeof *ids);
@@ -194,9 +259,21 @@ static void test_pack_equals_scan(void **state) {
                  (long long)u);
         n_pages = qint(s, sql);
     }
+    cg_vec_cache_stats cs;
+    cg_store_vec_cache_stats(s, &cs);
+    int64_t n_cur = 0;
+    {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM memories WHERE user_id = %lld AND vpage"
+                 " IS NOT NULL", (long long)u);
+        n_cur = qint(s, sql);
+    }
     printf("%s: %d memories (%d superseded, %d deleted, %d edited), %lld pages; 60 queries: "
-           "packed == scan (%d with hits)\n", b->name, N, n_sup, n_del, n_edit,
-           (long long)n_pages, n_cmp);
+           "packed == scan (%d with hits); cached, %.0f of %lld entries per query past the int8 "
+           "pass\n", b->name, N, n_sup, n_del, n_edit, (long long)n_pages, n_cmp,
+           (double)cs.rescored / 60.0, (long long)n_cur);
+    assert_true(cs.hits + cs.loads >= 60 && cs.bypass == 0);
+    assert_true(cs.rescored < (uint64_t)(60 * n_cur) / 2);  // the int8 pass does prune
     assert_true(n_cmp >= 50);
     compare_lists(s, u, 10, true);  // history searches scan the blobs: trivially the same
     // A rebuild from the blobs gives the same answers (and compacts the pages).
@@ -446,7 +523,7 @@ static void test_migration_v4(void **state) {
     cg_store_close(s);
     cg_store_opts o4 = {.embed = cg_vec_embed_hashed, .n_embd = 48};
     s = open_ok(url, &o4);
-    assert_int_equal(cg_store_schema_version(s), 4);
+    assert_int_equal(cg_store_schema_version(s), CG_STORE_SCHEMA_VERSION);
     check_vpage_d(s, u, 48);
     assert_true(user_pages(s, u) >= 1);
     int n_cmp = compare_lists(s, u, 30, false);
@@ -456,17 +533,205 @@ static void test_migration_v4(void **state) {
     free(url);
 }
 
+// ---- the page cache (vpack.c, schema v5) -----------------------------------------------------
+
+// The top hit of the vector half for `query` on store s (0 when none), with its cosine.
+static int64_t top_hit(cg_store *s, int64_t user, const char *query, float *cos_out) {
+    cg_err err = {0};
+    int64_t *ids = NULL;
+    float *cos = NULL;
+    size_t n = 0;
+    cg_search_opts so = {.min_cosine = 0.01};
+    CG_ASSERT_OK(cg_store_vec_ranked(s, user, query, &so, &ids, &cos, &n, &err), &err);
+    int64_t top = n ? ids[0] : 0;
+    if (cos_out) *cos_out = n ? cos[0] : 0.0f;
+    free(ids);
+    free(cos);
+    return top;
+}
+
+// Store A searches with its cache while store B (another handle on the same database: the CLI
+// while the server runs; another replica on PostgreSQL) changes the user's memories in every
+// way there is. After each change A's cached ranking must equal a scan of the blobs (read
+// fresh), and the change itself must show: a memory B just added with a unique text is A's top
+// hit with cosine 1, one B removed is not in A's list. Without the per-search validation A
+// would answer from the pages it cached before the change and fail both.
+static void test_cache_other_handle(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_err err = {0};
+    cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 64, .relaxed_durability = true};
+    cg_store *a = open_ok(url, &o), *w = open_ok(url, &o);
+    int64_t u = new_user(w, "cache");
+    for (long i = 0; i < 900; i++) {  // 900 x 64 dims: 3 pages
+        char text[160];
+        rand_text(text, sizeof text, i);
+        add_mem(w, u, text, 0.5);
+    }
+    cg_vec_cache_stats st0, st1;
+    compare_lists(a, u, 5, false);
+    cg_store_vec_cache_stats(a, &st0);
+    assert_true(st0.loads >= 1 && st0.hits >= 1 && st0.users == 1);
+    assert_int_equal(st0.bypass, 0);
+    int n_steps = 0;
+    char text[160];
+    // Each step: one change through w, then A must see it.
+#define STEP(what)                                                                                   do {                                                                                                 compare_lists(a, u, 4, false);                                                                   n_steps++;                                                                                       cg_store_vec_cache_stats(a, &st1);                                                               if (st1.loads <= st0.loads) fail_msg("%s: no refresh after '%s'", b->name, what);                st0 = st1;                                                                                   } while (0)
+    // add
+    int64_t x = add_mem(w, u, "zebra quokka 우산 unique", 0.5);
+    float c = 0.0f;
+    assert_int_equal(top_hit(a, u, "zebra quokka 우산 unique", &c), x);
+    assert_true(fabsf(c - 1.0f) < 1e-6f);
+    STEP("add");
+    // supersede: the old one leaves the pack, the new one enters
+    cg_mem_new nm = {.text = "narwhal okapi 파도 unique", .supersedes = x};
+    int64_t y = 0;
+    CG_ASSERT_OK(cg_store_memory_add(w, u, &nm, &y, &err), &err);
+    assert_true(top_hit(a, u, "zebra quokka 우산 unique", NULL) != x);
+    assert_int_equal(top_hit(a, u, "narwhal okapi 파도 unique", NULL), y);
+    STEP("supersede");
+    // edit: the new text's vector ranks
+    CG_ASSERT_OK(cg_store_memory_edit(w, u, y, "ibis tapir 구름 unique", -1.0, &err), &err);
+    assert_int_equal(top_hit(a, u, "ibis tapir 구름 unique", &c), y);
+    assert_true(fabsf(c - 1.0f) < 1e-6f);
+    assert_true(top_hit(a, u, "narwhal okapi 파도 unique", NULL) != y);
+    STEP("edit");
+    // delete
+    CG_ASSERT_OK(cg_store_memory_delete(w, u, y, &err), &err);
+    assert_true(top_hit(a, u, "ibis tapir 구름 unique", NULL) != y);
+    STEP("delete");
+    // import: client ids, one superseding another by client id
+    cg_mem_new i1 = {.text = "heron lemur 바람 unique", .client_id = "c-1"};
+    int64_t z1 = 0, z2 = 0;
+    CG_ASSERT_OK(cg_store_memory_add(w, u, &i1, &z1, &err), &err);
+    int64_t sup = 0;
+    CG_ASSERT_OK(cg_store_memory_find_client(w, u, "c-1", &sup, &err), &err);
+    cg_mem_new i2 = {.text = "egret civet 햇살 unique", .client_id = "c-2", .supersedes = sup};
+    CG_ASSERT_OK(cg_store_memory_add(w, u, &i2, &z2, &err), &err);
+    assert_true(top_hit(a, u, "heron lemur 바람 unique", NULL) != z1);
+    assert_int_equal(top_hit(a, u, "egret civet 햇살 unique", NULL), z2);
+    STEP("import");
+    // rebuild (compacts the pages: every page's bytes change)
+    CG_ASSERT_OK(cg_store_vec_rebuild(w, u, &err), &err);
+    assert_int_equal(top_hit(a, u, "egret civet 햇살 unique", NULL), z2);
+    STEP("rebuild");
+    // a page changed by raw SQL (no store code involved): the triggers still bump it; a broken
+    // page written by another handle is the error a direct read gives
+    char sql[200];
+    snprintf(sql, sizeof sql, "UPDATE mem_vpack SET data = substr(data, 1, 100) WHERE user_id = %lld"
+             " AND page = 0", (long long)u);
+    CG_ASSERT_OK(cg_store_exec_raw(w, sql, &err), &err);
+    int64_t *ids = NULL;
+    float *cos = NULL;
+    size_t n = 0;
+    assert_int_equal(cg_store_vec_ranked(a, u, "coffee", NULL, &ids, &cos, &n, &err), CG_ERR_FORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "mem_vpack user=%lld page=0", (long long)u);
+    assert_non_null(strstr(err.msg, want));
+    CG_ASSERT_OK(cg_store_vec_rebuild(w, u, &err), &err);
+    cg_store_vec_cache_stats(a, &st0);
+    // forget-all: nothing left
+    int64_t n_del = 0;
+    CG_ASSERT_OK(cg_store_memory_forget_all(w, u, &n_del, &err), &err);
+    assert_int_equal(top_hit(a, u, "egret civet 햇살 unique", NULL), 0);
+    compare_lists(a, u, 3, false);
+    n_steps++;
+    // refill a little, cache it, then delete the user and make a new one (SQLite hands the
+    // same id out again when it was the highest): nothing of the old user may come back
+    int64_t v = new_user(w, "second");
+    int64_t old = add_mem(w, v, "walrus ermine 별빛 unique", 0.5);
+    for (int i = 0; i < 50; i++) {
+        rand_text(text, sizeof text, i);
+        add_mem(w, v, text, 0.5);
+    }
+    assert_int_equal(top_hit(a, v, "walrus ermine 별빛 unique", NULL), old);
+    CG_ASSERT_OK(cg_store_user_delete(w, v, &err), &err);
+    assert_int_equal(top_hit(a, v, "walrus ermine 별빛 unique", NULL), 0);
+    int64_t v2 = new_user(w, "third");
+    for (int i = 0; i < 51; i++) {
+        rand_text(text, sizeof text, i + 1000);
+        add_mem(w, v2, text, 0.5);
+    }
+    assert_true(top_hit(a, v2, "walrus ermine 별빛 unique", NULL) != old);
+    compare_lists(a, v2, 5, false);
+    n_steps++;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mem_vgen WHERE user_id = %lld", (long long)v);
+    if (v != v2) assert_int_equal(qint(w, sql), 0);  // the deleted user's generations went too
+    printf("%s: %d kinds of change through a second handle (user id %s): cached == scan after "
+           "each\n", b->name, n_steps, v == v2 ? "reused" : "not reused");
+#undef STEP
+    cg_store_close(a);
+    cg_store_close(w);
+    free(url);
+}
+
+// A cache smaller than two users' pages evicts (least recently searched first) and stays under
+// its bound; a cache smaller than one user's pages reads them directly. Both stay exact.
+static void test_cache_bound(void **state) {
+    backend *b = *state;
+    FRESH(b, url);
+    cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 64, .relaxed_durability = true};
+    cg_store *w = open_ok(url, &o);
+    int64_t u1 = new_user(w, "one"), u2 = new_user(w, "two");
+    for (long i = 0; i < 700; i++) {  // 2 pages each (244 vectors of 64 a page)
+        char text[160];
+        rand_text(text, sizeof text, i);
+        add_mem(w, u1, text, 0.5);
+        rand_text(text, sizeof text, i + 1);
+        add_mem(w, u2, text, 0.5);
+    }
+    // ~155 KiB of decoded pages per user (halves and int8 copies): 240 KiB holds one, not two.
+    cg_store_opts small = o;
+    small.vec_cache_bytes = 240 << 10;
+    cg_store *a = open_ok(url, &small);
+    cg_vec_cache_stats st;
+    for (int r = 0; r < 4; r++) {
+        compare_lists(a, r % 2 ? u2 : u1, 3, false);
+        cg_store_vec_cache_stats(a, &st);
+        assert_true(st.bytes <= st.limit);
+        assert_int_equal(st.users, 1);
+    }
+    printf("%s: 240 KiB cache, two users alternating: %llu loads, %llu evictions, %llu hits, "
+           "holds %zu bytes\n", b->name, (unsigned long long)st.loads,
+           (unsigned long long)st.evictions, (unsigned long long)st.hits, st.bytes);
+    assert_true(st.evictions >= 3);
+    assert_true(st.hits >= 4);
+    assert_int_equal(st.bypass, 0);
+    cg_store_close(a);
+    // Smaller than one user: direct reads, nothing held.
+    small.vec_cache_bytes = 40 << 10;
+    a = open_ok(url, &small);
+    compare_lists(a, u1, 3, false);
+    cg_store_vec_cache_stats(a, &st);
+    assert_int_equal(st.users, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_true(st.bypass >= 3);
+    cg_store_close(a);
+    // Disabled: no counters move.
+    small.vec_cache_bytes = -1;
+    a = open_ok(url, &small);
+    compare_lists(a, u1, 2, false);
+    cg_store_vec_cache_stats(a, &st);
+    assert_int_equal(st.limit, 0);
+    cg_store_close(a);
+    cg_store_close(w);
+    free(url);
+}
+
 #define STORE_TESTS(B)                                                                       \
     cmocka_unit_test_prestate(test_pack_equals_scan, &B),                                    \
         cmocka_unit_test_prestate(test_write_paths, &B),                                     \
         cmocka_unit_test_prestate(test_corrupt_page, &B),                                    \
         cmocka_unit_test_prestate(test_concurrent_adds, &B),                                 \
-        cmocka_unit_test_prestate(test_migration_v4, &B)
+        cmocka_unit_test_prestate(test_migration_v4, &B),                                   \
+        cmocka_unit_test_prestate(test_cache_other_handle, &B),                              \
+        cmocka_unit_test_prestate(test_cache_bound, &B)
 
 int main(void) {
     const struct CMUnitTest common[] = {
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_dot_f16),
+        cmocka_unit_test(test_dot_i8),
     };
     const struct CMUnitTest sq[] = {STORE_TESTS(SQ)};
     const struct CMUnitTest pg[] = {STORE_TESTS(PG)};
