@@ -250,6 +250,8 @@ static const char *const MIGRATIONS[] = {
     ("ALTER TABLE memories ADD COLUMN vpage INTEGER;"
      "CREATE TABLE mem_vpack(user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
      " page INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (user_id, page));"),
+    // v5: PostgreSQL's clustering marks (db_pg.c); nothing here.
+    "SELECT 1;",
 };
 
 static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {

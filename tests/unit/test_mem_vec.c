@@ -154,7 +154,7 @@ static void test_pack_equals_scan(void **state) {
     cg_err err = {0};
     cg_store_opts o = {.embed = cg_vec_embed_hashed, .n_embd = 64, .relaxed_durability = true};
     cg_store *s = open_ok(url, &o);
-    assert_int_equal(cg_store_schema_version(s), 4);
+    assert_int_equal(cg_store_schema_version(s), CG_STORE_SCHEMA_VERSION);
     int64_t u = new_user(s, "vec"), other = new_user(s, "other");
     enum { N = 2000 };
     int64_t *ids = calloc(N, sizeof *ids);
@@ -446,7 +446,7 @@ static void test_migration_v4(void **state) {
     cg_store_close(s);
     cg_store_opts o4 = {.embed = cg_vec_embed_hashed, .n_embd = 48};
     s = open_ok(url, &o4);
-    assert_int_equal(cg_store_schema_version(s), 4);
+    assert_int_equal(cg_store_schema_version(s), CG_STORE_SCHEMA_VERSION);
     check_vpage_d(s, u, 48);
     assert_true(user_pages(s, u) >= 1);
     int n_cmp = compare_lists(s, u, 30, false);
