@@ -2,7 +2,7 @@
 // with COPY, then measures cg_store_memory_search for random users. Prints figures, never pass/fail.
 //
 //   mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]
-//               [--embd D] [--vec-scan] [--compare CONNINFO2]
+//               [--embd D] [--vec-scan] [--interleaved] [--compare CONNINFO2]
 //
 // --embd D: hybrid search with the hashed-token stand-in embedding (vec.h) of dimension D: the
 // load also writes every memory's float32 blob (memories.embedding, vpage) and the packed pages
@@ -13,15 +13,18 @@
 // --seed picks the query sequence (users and words); a new seed after a server restart gives a
 // cold run that does not repeat the users an earlier run already brought into the caches.
 //
-// The store creates the schema (cg_store_open); the rows are then written with libpq COPY in one
-// transaction per table, bypassing the store's per-row path (which costs a transaction and
-// several statements per memory): memories (user-interleaved ids, as real traffic would be),
-// mem_terms (with each memory's term count, schema v3) and mem_doclen from the same tokenizer
-// the store uses (fts_cjk.c), then mem_df and mem_stats as aggregates — exactly what memory_add maintains row by row. Secondary indexes are
-// dropped before the load and rebuilt after, foreign-key triggers are skipped during COPY
-// (session_replication_role = replica; the rows are consistent by construction), then VACUUM
-// (ANALYZE), which also sets the visibility map that index-only scans need (autovacuum does the
-// same for rows written by the store).
+// The store creates the schema (cg_store_open); the rows are then written with libpq COPY,
+// bypassing the store's per-row path (which costs a transaction and several statements per
+// memory): memories (ids interleave the users, as real traffic would), mem_terms (with each
+// memory's term count, schema v3) and mem_doclen from the same tokenizer the store uses
+// (fts_cjk.c), the packed pages, then mem_df and mem_stats as aggregates — exactly what
+// memory_add maintains row by row. One pass generates every row once and streams the four
+// tables over four connections. Rows are written user by user, the physical order schema v5's
+// `CLUSTER` gives a grown database (--interleaved: in id order, the order the store's own
+// writes leave without CLUSTER). Secondary indexes are dropped before the load and rebuilt
+// after, foreign-key triggers are skipped during COPY (session_replication_role = replica; the
+// rows are consistent by construction), then VACUUM (ANALYZE), which also sets the visibility
+// map that index-only scans need (autovacuum does the same for rows written by the store).
 // Synthetic texts come from the same word lists and generator as bench/mem_search.c.
 // --compare CONNINFO2 also fills a second, empty database with the same rows through
 // cg_store_memory_add (slow: use a small size) and requires every search to return the same ids
