@@ -10,6 +10,10 @@
 // memory_add produces), built with the store's own encoder (st_vp_page). --vec-scan makes the
 // searches read every blob instead of the pages (the A/B reference, cg_search_opts.vec_scan).
 //
+// --text-only opens the store without the embedder (BM25 only, as with --embd 0, on a database
+// loaded with vectors); --vec-only times cg_store_vec_ranked, the vector list alone (pages,
+// bound, blob re-rank; no text side, no result rows).
+//
 // --seed picks the query sequence (users and words); a new seed after a server restart gives a
 // cold run that does not repeat the users an earlier run already brought into the caches.
 //
@@ -331,7 +335,7 @@ static int load_via_store(cg_store *s, long users, long per_user) {
 int main(int argc, char **argv) {
     const char *db = NULL, *db2 = NULL;
     long users = 10000, per_user = 1000, queries = 500;
-    bool reuse = false, vec_scan = false, interleaved = false;
+    bool reuse = false, vec_scan = false, interleaved = false, text_only = false, vec_only = false;
     int embd = 0;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (int i = 1; i < argc; i++) {
@@ -345,17 +349,22 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--embd") && i + 1 < argc) embd = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--vec-scan")) vec_scan = true;
         else if (!strcmp(argv[i], "--interleaved")) interleaved = true;
+        else if (!strcmp(argv[i], "--text-only")) text_only = true;
+        else if (!strcmp(argv[i], "--vec-only")) vec_only = true;
         else db = NULL, i = argc;
     }
-    if (!db || users < 1 || per_user < 1 || queries < 1 || embd < 0 || embd > 4096) {
+    if (!db || users < 1 || per_user < 1 || queries < 1 || embd < 0 || embd > 4096 || (text_only && vec_only) ||
+        (vec_only && embd == 0)) {
         fprintf(stderr, "usage: mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]"
-                        " [--embd D] [--vec-scan] [--interleaved] [--compare CONNINFO2]\n");
+                        " [--embd D] [--vec-scan] [--interleaved] [--text-only | --vec-only] [--compare CONNINFO2]\n");
         return 2;
     }
     cg_err err = {0};
     cg_store *s = NULL;
     cg_store_opts so_open = {.embed = embd > 0 ? cg_vec_embed_hashed : NULL, .n_embd = embd};
-    if (cg_store_open(db, &so_open, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
+    cg_store_opts so_search = so_open;
+    if (text_only) so_search.embed = NULL;  // BM25 only
+    if (cg_store_open(db, &so_search, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
     if (strcmp(cg_store_backend(s), "postgres")) return fprintf(stderr, "--db must be a PostgreSQL conninfo\n"), 2;
     if (!reuse && load(db, users, per_user, embd, interleaved)) return 1;
     cg_store *s2 = NULL;
@@ -375,7 +384,16 @@ int main(int argc, char **argv) {
         size_t nr = 0;
         cg_search_opts so = {.k = 10, .vec_scan = vec_scan};
         uint64_t a = cg_time_ns();
-        if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err)) return fprintf(stderr, "search: %s\n", err.msg), 1;
+        if (vec_only) {  // the vector list alone: pages, bound, re-rank; no text side, no rows
+            int64_t *vi = NULL;
+            float *vcos = NULL;
+            if (cg_store_vec_ranked(s, uid, query, &so, &vi, &vcos, &nr, &err))
+                return fprintf(stderr, "search: %s\n", err.msg), 1;
+            free(vi);
+            free(vcos);
+            nr = nr < 10 ? nr : 10;
+        } else if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err))
+            return fprintf(stderr, "search: %s\n", err.msg), 1;
         lat[q] = (double)(cg_time_ns() - a) / 1e6;
         hits += nr;
         if (s2) {
@@ -400,7 +418,10 @@ int main(int argc, char **argv) {
     qsort(lat, (size_t)queries, sizeof *lat, cmp_d);
     printf("postgres: %ld users x %ld memories = %ld rows; embd %d (%s); %ld queries over random users, k=10, "
            "%.1f results/query\n", users, per_user, users * per_user, embd,
-           embd ? (vec_scan ? "blob scan" : cg_vec_simd() ? "packed, avx2" : "packed, scalar") : "text only", queries,
+           text_only || !embd ? "text only"
+           : vec_scan         ? (vec_only ? "vector list only, blob scan" : "blob scan")
+           : vec_only         ? "vector list only, packed"
+           : cg_vec_simd()    ? "packed, avx2" : "packed, scalar", queries,
            (double)hits / (double)queries);
     printf("search latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", lat[queries / 2], lat[queries * 95 / 100],
            lat[queries * 99 / 100], lat[queries - 1]);
