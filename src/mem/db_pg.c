@@ -10,8 +10,11 @@
 // statistics), so both backends rank alike. Layout for many users (schema v3): a search reads
 // only index pages led by user_id — postings with tf and term count from mem_terms_pkey, the
 // currency/importance/creation columns from memories_user_id — and then the k result rows, so
-// its cost does not depend on how one user's rows are scattered over the heap. SQLSTATE class 23 (constraint) maps to
-// CG_ERR_INVALID, everything else to CG_ERR_IO.
+// its cost does not depend on how one user's rows are scattered over the heap. The vector half
+// and the result rows do read heap and TOAST blocks; schema v5 marks the user-ordered index of
+// each such table as its clustering index, so `CLUSTER` keeps a user's blocks together (the
+// ~130 blocks of a cold search then come as runs, not one by one; docs/memory.md). SQLSTATE
+// class 23 (constraint) maps to CG_ERR_INVALID, everything else to CG_ERR_IO.
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdlib.h>
