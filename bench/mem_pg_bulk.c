@@ -2,7 +2,7 @@
 // with COPY, then measures cg_store_memory_search for random users. Prints figures, never pass/fail.
 //
 //   mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]
-//               [--embd D] [--vec-scan] [--compare CONNINFO2]
+//               [--embd D] [--vec-scan] [--interleaved] [--compare CONNINFO2]
 //
 // --embd D: hybrid search with the hashed-token stand-in embedding (vec.h) of dimension D: the
 // load also writes every memory's float32 blob (memories.embedding, vpage) and the packed pages
@@ -10,18 +10,25 @@
 // memory_add produces), built with the store's own encoder (st_vp_page). --vec-scan makes the
 // searches read every blob instead of the pages (the A/B reference, cg_search_opts.vec_scan).
 //
+// --text-only opens the store without the embedder (BM25 only, as with --embd 0, on a database
+// loaded with vectors); --vec-only times cg_store_vec_ranked, the vector list alone (pages,
+// bound, blob re-rank; no text side, no result rows).
+//
 // --seed picks the query sequence (users and words); a new seed after a server restart gives a
 // cold run that does not repeat the users an earlier run already brought into the caches.
 //
-// The store creates the schema (cg_store_open); the rows are then written with libpq COPY in one
-// transaction per table, bypassing the store's per-row path (which costs a transaction and
-// several statements per memory): memories (user-interleaved ids, as real traffic would be),
-// mem_terms (with each memory's term count, schema v3) and mem_doclen from the same tokenizer
-// the store uses (fts_cjk.c), then mem_df and mem_stats as aggregates — exactly what memory_add maintains row by row. Secondary indexes are
-// dropped before the load and rebuilt after, foreign-key triggers are skipped during COPY
-// (session_replication_role = replica; the rows are consistent by construction), then VACUUM
-// (ANALYZE), which also sets the visibility map that index-only scans need (autovacuum does the
-// same for rows written by the store).
+// The store creates the schema (cg_store_open); the rows are then written with libpq COPY,
+// bypassing the store's per-row path (which costs a transaction and several statements per
+// memory): memories (ids interleave the users, as real traffic would), mem_terms (with each
+// memory's term count, schema v3) and mem_doclen from the same tokenizer the store uses
+// (fts_cjk.c), the packed pages, then mem_df and mem_stats as aggregates — exactly what
+// memory_add maintains row by row. One pass generates every row once and streams the four
+// tables over four connections. Rows are written user by user, the physical order schema v6's
+// `CLUSTER` gives a grown database (--interleaved: in id order, the order the store's own
+// writes leave without CLUSTER). Secondary indexes are dropped before the load and rebuilt
+// after, foreign-key triggers are skipped during COPY (session_replication_role = replica; the
+// rows are consistent by construction), then VACUUM (ANALYZE), which also sets the visibility
+// map that index-only scans need (autovacuum does the same for rows written by the store).
 // Synthetic texts come from the same word lists and generator as bench/mem_search.c.
 // --compare CONNINFO2 also fills a second, empty database with the same rows through
 // cg_store_memory_add (slow: use a small size) and requires every search to return the same ids
@@ -121,7 +128,7 @@ static int on_tok(void *user, const char *tok, size_t n, size_t start, size_t en
     return 0;
 }
 
-// The secondary indexes of schema version 3 (db_pg.c MIGRATIONS), dropped and rebuilt as-is.
+// The secondary indexes of schema versions 3-5 (db_pg.c MIGRATIONS), dropped and rebuilt as-is.
 static const char *const DROP =
     "ALTER TABLE mem_terms DROP CONSTRAINT mem_terms_pkey;"
     "DROP INDEX mem_terms_memory; DROP INDEX memories_user; DROP INDEX memories_user_id;"
@@ -135,7 +142,9 @@ static const char *const CREATE =
     " INCLUDE (superseded_by, valid_to_ms, importance, created_ms);"
     "CREATE INDEX memories_superseded ON memories(superseded_by);"
     "CREATE INDEX memories_conv ON memories(conv_id);"
-    "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);";
+    "CREATE UNIQUE INDEX memories_client ON memories(user_id, client_id);"
+    "ALTER TABLE memories CLUSTER ON memories_user_id;"  // v6's marks, lost with the dropped indexes
+    "ALTER TABLE mem_terms CLUSTER ON mem_terms_pkey;";
 
 static void put_hex(cg_buf *b, const void *p, size_t n) {
     static const char HEX[] = "0123456789abcdef";
@@ -152,153 +161,149 @@ static void put_hex(cg_buf *b, const void *p, size_t n) {
     b->len = (size_t)(o - b->data);
 }
 
-// The packed pages of every user (see the header): the generator replayed, each user's current
-// page kept in memory (users x cap x embd floats) and written when full.
-static int load_vpack(PGconn *c, long users, long per_user, int embd) {
-    size_t cap = st_vp_cap(embd);
-    float *x = malloc((size_t)users * cap * (size_t)embd * sizeof *x);
-    int64_t *ids = malloc((size_t)users * cap * sizeof *ids);
+// The generator's state before memory i of user u (slot (u - 1) * per_user + i): the texts
+// are drawn in id order (ids interleave users, as real traffic would), then replayed in
+// whatever order the rows are written.
+static uint64_t *gen_states(long users, long per_user) {
+    uint64_t *s = malloc((size_t)users * (size_t)per_user * sizeof *s);
+    if (!s) return NULL;
+    rng = 88172645463325252ull;
+    for (long i = 0; i < per_user; i++)
+        for (long u = 1; u <= users; u++) {
+            s[(size_t)(u - 1) * (size_t)per_user + (size_t)i] = rng;
+            for (int k = 0; k < 7; k++) (void)next_rand();  // 6 picks + importance
+        }
+    return s;
+}
+
+// Memory i of a user from its generator state: text (returns its length) and importance.
+static int gen_text(uint64_t state, long i, char *text, size_t size, double *imp) {
+    rng = state;
+    int n = snprintf(text, size, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN), PICK(KO),
+                     PICK(KO_TAIL), PICK(VERBS), i);
+    *imp = (double)(next_rand() % 100) / 100.0;
+    return n;
+}
+
+// Rows are written user by user (--interleaved: in id order, the order of real traffic): each
+// user's memories rows, postings and packed pages then lie together in their tables and in
+// mem_vpack's TOAST table — the layout `CLUSTER` (schema v6 marks the clustering indexes)
+// restores on a grown database. One pass generates every row once; the four tables stream
+// over four connections (one COPY each, one transaction each), so the server parses three
+// streams while this process generates.
+static int load(const char *db, long users, long per_user, int embd, bool interleaved) {
+    enum { C_MEM, C_TERMS, C_LEN, C_VP, N_CONN };
+    PGconn *c[N_CONN] = {0};
+    copy cp[N_CONN] = {0};
+    int bad = 0;
+    for (int k = 0; k < N_CONN && !bad; k++) {
+        c[k] = PQconnectdb(db);
+        if (PQstatus(c[k]) != CONNECTION_OK) bad = fprintf(stderr, "connect: %s", PQerrorMessage(c[k])) > 0;
+        else bad = sql(c[k], "SET maintenance_work_mem = '512MB'") ||
+                   sql(c[k], "SET session_replication_role = replica");
+    }
+    bad = bad || sql(c[0], DROP);
+    uint64_t t0 = cg_time_ns();
+    bad = bad || copy_begin(&cp[0], c[0], "COPY users(id, name, created_ms) FROM STDIN");
+    for (long u = 1; !bad && u <= users; u++) {
+        cg_buf_printf(&cp[0].b, "%ld\tbulk%ld\t1700000000000\n", u, u);
+        bad = copy_flush(&cp[0], false);
+    }
+    bad = bad || copy_end(&cp[0]);
+    printf("users: %ld in %.1f s\n", users, (double)(cg_time_ns() - t0) / 1e9);
+    fflush(stdout);
+    uint64_t tp = cg_time_ns();
+    uint64_t *states = gen_states(users, per_user);
+    size_t cap = embd > 0 ? st_vp_cap(embd) : 1;
+    size_t n_buf = interleaved ? (size_t)users * cap : cap;  // vectors of the pages being filled
+    float *x = embd > 0 ? malloc(n_buf * (size_t)embd * sizeof *x) : NULL;
+    int64_t *ids = malloc(n_buf * sizeof *ids);
     cg_buf page;
     cg_buf_init(&page);
-    copy cv;
     cg_err err = {0};
-    int bad = !x || !ids || copy_begin(&cv, c, "COPY mem_vpack(user_id, page, data) FROM STDIN");
-    rng = 88172645463325252ull;
-    int64_t id = 0, n_pages = 0;
-    for (long i = 0; i < per_user && !bad; i++)
-        for (long u = 1; u <= users && !bad; u++) {
+    if (!states || !ids || (embd > 0 && !x)) bad = fprintf(stderr, "load: out of memory\n") > 0;
+    bad = bad ||
+          copy_begin(&cp[C_MEM], c[C_MEM],
+                     embd > 0 ? "COPY memories(id, user_id, kind, source, enc, body, importance, "
+                                "created_ms, updated_ms, valid_from_ms, embedding, vpage) FROM STDIN"
+                              : "COPY memories(id, user_id, kind, source, enc, body, importance, "
+                                "created_ms, updated_ms, valid_from_ms) FROM STDIN") ||
+          copy_begin(&cp[C_TERMS], c[C_TERMS], "COPY mem_terms(memory_id, user_id, term, tf, n_terms) FROM STDIN") ||
+          copy_begin(&cp[C_LEN], c[C_LEN], "COPY mem_doclen(memory_id, n_terms) FROM STDIN") ||
+          (embd > 0 && copy_begin(&cp[C_VP], c[C_VP], "COPY mem_vpack(user_id, page, data) FROM STDIN"));
+    int64_t n_rows = 0, n_terms_all = 0, n_pages = 0;
+    long outer = interleaved ? per_user : users, inner = interleaved ? users : per_user;
+    for (long a = 0; a < outer && !bad; a++)
+        for (long b = 0; b < inner && !bad; b++) {
+            long i = interleaved ? a : b, u = interleaved ? b + 1 : a + 1;
             char text[256];
-            int n = snprintf(text, sizeof text, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN),
-                             PICK(KO), PICK(KO_TAIL), PICK(VERBS), i);
-            (void)next_rand();  // importance
-            id++;
-            size_t slot = (size_t)i % cap, base = (size_t)(u - 1) * cap;
-            ids[base + slot] = id;
-            if (cg_vec_embed_hashed(NULL, text, (size_t)n, x + (base + slot) * (size_t)embd, embd, &err)) bad = 1;
-            if (!bad && (slot == cap - 1 || i == per_user - 1)) {
-                cg_buf_reset(&page);
-                if (st_vp_page(ids + base, x + base * (size_t)embd, slot + 1, embd, &page, &err)) {
+            double imp;
+            int n = gen_text(states[(size_t)(u - 1) * (size_t)per_user + (size_t)i], i, text, sizeof text, &imp);
+            int64_t ms = 1700000000000 + i * 1000, id = (int64_t)i * users + u;
+            n_rows++;
+            cg_buf *m = &cp[C_MEM].b;
+            cg_buf_printf(m, "%" PRId64 "\t%ld\t%ld\t0\t0\t\\\\x", id, u, (long)(id % 6));
+            for (int k = 0; k < n; k++) cg_buf_printf(m, "%02x", (unsigned char)text[k]);
+            cg_buf_printf(m, "\t%.2f\t%" PRId64 "\t%" PRId64 "\t%" PRId64, imp, ms, ms, ms);
+            if (embd > 0) {
+                size_t slot = (size_t)i % cap, base = interleaved ? (size_t)(u - 1) * cap : 0;
+                float *ev = x + (base + slot) * (size_t)embd;
+                ids[base + slot] = id;
+                if (cg_vec_embed_hashed(NULL, text, (size_t)n, ev, embd, &err)) {
+                    fprintf(stderr, "embed: %s\n", err.msg);
                     bad = 1;
                     break;
                 }
-                cg_buf_printf(&cv.b, "%ld\t%ld\t", u, (long)((size_t)i / cap));
-                put_hex(&cv.b, page.data, page.len);
-                cg_buf_putc(&cv.b, '\n');
-                n_pages++;
-                bad = copy_flush(&cv, false);
+                cg_buf_putc(m, '\t');
+                put_hex(m, ev, (size_t)embd * sizeof *ev);
+                cg_buf_printf(m, "\t%ld", (long)((size_t)i / cap));
+                if (slot == cap - 1 || i == per_user - 1) {
+                    cg_buf_reset(&page);
+                    if (st_vp_page(ids + base, x + base * (size_t)embd, slot + 1, embd, &page, &err)) {
+                        fprintf(stderr, "vpack: %s\n", err.msg);
+                        bad = 1;
+                        break;
+                    }
+                    cg_buf_printf(&cp[C_VP].b, "%ld\t%ld\t", u, (long)((size_t)i / cap));
+                    put_hex(&cp[C_VP].b, page.data, page.len);
+                    cg_buf_putc(&cp[C_VP].b, '\n');
+                    n_pages++;
+                    bad = copy_flush(&cp[C_VP], false);
+                }
             }
+            cg_buf_putc(m, '\n');
+            terms t = {.n = 0};
+            cg_cjk_tokenize(text, (size_t)n, on_tok, &t);
+            for (int k = 0; k < t.n; k++)
+                cg_buf_printf(&cp[C_TERMS].b, "%" PRId64 "\t%ld\t%s\t%d\t%d\n", id, u, t.t[k], t.tf[k], t.total);
+            cg_buf_printf(&cp[C_LEN].b, "%" PRId64 "\t%d\n", id, t.total);
+            n_terms_all += t.total;
+            bad = bad || copy_flush(&cp[C_MEM], false) || copy_flush(&cp[C_TERMS], false) ||
+                  copy_flush(&cp[C_LEN], false);
         }
-    if (err.code) fprintf(stderr, "vpack: %s\n", err.msg);
-    bad = bad || copy_end(&cv);
-    printf("vpack: %" PRId64 " pages (%zu vectors of %d a page)\n", n_pages, cap, embd);
+    for (int k = 0; k < N_CONN; k++)
+        if (cp[k].c && (k != C_VP || embd > 0) && copy_end(&cp[k])) bad = 1;
+    printf("memories, postings, lengths%s: %" PRId64 " rows (%s order), %" PRId64 " pages in %.1f s\n",
+           embd > 0 ? ", packed pages" : "", n_rows, interleaved ? "id" : "user", n_pages,
+           (double)(cg_time_ns() - tp) / 1e9);
+    fflush(stdout);
     cg_buf_free(&page);
     free(x);
     free(ids);
-    return bad;
-}
-
-static int load(const char *db, long users, long per_user, int embd) {
-    PGconn *c = PQconnectdb(db);
-    if (PQstatus(c) != CONNECTION_OK) return fprintf(stderr, "connect: %s", PQerrorMessage(c)), 1;
-    int bad = sql(c, "SET maintenance_work_mem = '512MB'") || sql(c, "SET session_replication_role = replica") ||
-              sql(c, DROP);
-    uint64_t t0 = cg_time_ns();
-    copy cu, cm, ct, cd;
-    bad = bad || copy_begin(&cu, c, "COPY users(id, name, created_ms) FROM STDIN");
-    for (long u = 1; !bad && u <= users; u++) {
-        cg_buf_printf(&cu.b, "%ld\tbulk%ld\t1700000000000\n", u, u);
-        bad = copy_flush(&cu, false);
-    }
-    bad = bad || copy_end(&cu);
-    printf("users: %ld in %.1f s\n", users, (double)(cg_time_ns() - t0) / 1e9);
-    fflush(stdout);
-    // Three COPY streams cannot be open at once on one connection: memories first (texts kept
-    // reproducible by re-seeding the generator), then terms and lengths from the same texts.
-    for (int pass = 0; pass < 2 && !bad; pass++) {
-        uint64_t tp = cg_time_ns();
-        rng = 88172645463325252ull;
-        if (pass == 0)
-            bad = copy_begin(&cm, c, embd > 0 ? "COPY memories(id, user_id, kind, source, enc, body, importance, "
-                                                "created_ms, updated_ms, valid_from_ms, embedding, vpage) FROM STDIN"
-                                              : "COPY memories(id, user_id, kind, source, enc, body, importance, "
-                                                "created_ms, updated_ms, valid_from_ms) FROM STDIN");
-        else bad = copy_begin(&ct, c, "COPY mem_terms(memory_id, user_id, term, tf, n_terms) FROM STDIN");
-        cg_buf lens;
-        cg_buf_init(&lens);
-        int64_t id = 0, n_terms_all = 0;
-        size_t cap = embd > 0 ? st_vp_cap(embd) : 1;
-        float *ev = embd > 0 ? malloc((size_t)embd * sizeof *ev) : NULL;
-        cg_err eerr = {0};
-        for (long i = 0; i < per_user && !bad; i++) {
-            for (long u = 1; u <= users && !bad; u++) {
-                char text[256];
-                int n = snprintf(text, sizeof text, "%s%s %s %s%s %s (%ld)", PICK(KO), PICK(KO_TAIL), PICK(EN),
-                                 PICK(KO), PICK(KO_TAIL), PICK(VERBS), i);
-                double imp = (double)(next_rand() % 100) / 100.0;
-                int64_t ms = 1700000000000 + i * 1000;
-                id++;
-                if (pass == 0) {
-                    cg_buf_printf(&cm.b, "%" PRId64 "\t%ld\t%ld\t0\t0\t\\\\x", id, u, (long)(id % 6));
-                    for (int k = 0; k < n; k++) cg_buf_printf(&cm.b, "%02x", (unsigned char)text[k]);
-                    cg_buf_printf(&cm.b, "\t%.2f\t%" PRId64 "\t%" PRId64 "\t%" PRId64, imp, ms, ms, ms);
-                    if (embd > 0) {
-                        if (!ev || cg_vec_embed_hashed(NULL, text, (size_t)n, ev, embd, &eerr)) {
-                            fprintf(stderr, "embed: %s\n", eerr.msg);
-                            bad = 1;
-                            break;
-                        }
-                        cg_buf_putc(&cm.b, '\t');
-                        put_hex(&cm.b, ev, (size_t)embd * sizeof *ev);
-                        cg_buf_printf(&cm.b, "\t%ld", (long)((size_t)i / cap));
-                    }
-                    cg_buf_putc(&cm.b, '\n');
-                    bad = copy_flush(&cm, false);
-                } else {
-                    terms t = {.n = 0};
-                    cg_cjk_tokenize(text, (size_t)n, on_tok, &t);
-                    for (int k = 0; k < t.n; k++)
-                        cg_buf_printf(&ct.b, "%" PRId64 "\t%ld\t%s\t%d\t%d\n", id, u, t.t[k], t.tf[k], t.total);
-                    cg_buf_printf(&lens, "%" PRId64 "\t%d\n", id, t.total);
-                    n_terms_all += t.total;
-                    bad = copy_flush(&ct, false);
-                }
-            }
-        }
-        bad = bad || copy_end(pass == 0 ? &cm : &ct);
-        if (pass == 1 && !bad) {
-            bad = copy_begin(&cd, c, "COPY mem_doclen(memory_id, n_terms) FROM STDIN");
-            if (!bad) {
-                cg_buf_free(&cd.b);
-                cd.b = lens;
-                cg_buf_init(&lens);
-                bad = copy_end(&cd);
-            }
-            char q[256];
-            snprintf(q, sizeof q, "UPDATE mem_stats SET n_docs = %" PRId64 ", n_terms = %" PRId64 " WHERE id = 1", id,
-                     n_terms_all);
-            bad = bad || sql(c, q) ||
-                  sql(c, "INSERT INTO mem_df(term, n) SELECT term, count(*) FROM mem_terms GROUP BY term");
-        }
-        cg_buf_free(&lens);
-        free(ev);
-        printf("%s: %" PRId64 " rows in %.1f s\n", pass == 0 ? "memories" : "terms + lengths + df", id,
-               (double)(cg_time_ns() - tp) / 1e9);
-        fflush(stdout);
-    }
-    if (!bad && embd > 0) {
-        uint64_t tv = cg_time_ns();
-        bad = load_vpack(c, users, per_user, embd);
-        printf("vpack: %.1f s\n", (double)(cg_time_ns() - tv) / 1e9);
-        fflush(stdout);
-    }
+    free(states);
     uint64_t ti = cg_time_ns();
-    bad = bad || sql(c, "SET session_replication_role = origin") || sql(c, CREATE) ||
-          sql(c, "SELECT setval('users_id_seq', (SELECT max(id) FROM users))") ||
-          sql(c, "SELECT setval('memories_id_seq', (SELECT max(id) FROM memories))") ||
-          sql(c, "VACUUM (ANALYZE)");
-    printf("indexes + vacuum analyze: %.1f s; total load %.1f s\n", (double)(cg_time_ns() - ti) / 1e9,
+    char q[256];
+    snprintf(q, sizeof q, "UPDATE mem_stats SET n_docs = %" PRId64 ", n_terms = %" PRId64 " WHERE id = 1", n_rows,
+             n_terms_all);
+    bad = bad || sql(c[0], q) ||
+          sql(c[0], "INSERT INTO mem_df(term, n) SELECT term, count(*) FROM mem_terms GROUP BY term") ||
+          sql(c[0], "SET session_replication_role = origin") || sql(c[0], CREATE) ||
+          sql(c[0], "SELECT setval('users_id_seq', (SELECT max(id) FROM users))") ||
+          sql(c[0], "SELECT setval('memories_id_seq', (SELECT max(id) FROM memories))") ||
+          sql(c[0], "VACUUM (ANALYZE)");
+    printf("df + indexes + vacuum analyze: %.1f s; total load %.1f s\n", (double)(cg_time_ns() - ti) / 1e9,
            (double)(cg_time_ns() - t0) / 1e9);
-    PQfinish(c);
+    for (int k = 0; k < N_CONN; k++) PQfinish(c[k]);
     return bad;
 }
 
@@ -330,7 +335,7 @@ static int load_via_store(cg_store *s, long users, long per_user) {
 int main(int argc, char **argv) {
     const char *db = NULL, *db2 = NULL;
     long users = 10000, per_user = 1000, queries = 500;
-    bool reuse = false, vec_scan = false;
+    bool reuse = false, vec_scan = false, interleaved = false, text_only = false, vec_only = false;
     int embd = 0;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (int i = 1; i < argc; i++) {
@@ -343,19 +348,25 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--compare") && i + 1 < argc) db2 = argv[++i];
         else if (!strcmp(argv[i], "--embd") && i + 1 < argc) embd = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--vec-scan")) vec_scan = true;
+        else if (!strcmp(argv[i], "--interleaved")) interleaved = true;
+        else if (!strcmp(argv[i], "--text-only")) text_only = true;
+        else if (!strcmp(argv[i], "--vec-only")) vec_only = true;
         else db = NULL, i = argc;
     }
-    if (!db || users < 1 || per_user < 1 || queries < 1 || embd < 0 || embd > 4096) {
+    if (!db || users < 1 || per_user < 1 || queries < 1 || embd < 0 || embd > 4096 || (text_only && vec_only) ||
+        (vec_only && embd == 0)) {
         fprintf(stderr, "usage: mem_pg_bulk --db CONNINFO [--users U] [--per-user N] [--queries Q] [--reuse] [--seed S]"
-                        " [--embd D] [--vec-scan] [--compare CONNINFO2]\n");
+                        " [--embd D] [--vec-scan] [--interleaved] [--text-only | --vec-only] [--compare CONNINFO2]\n");
         return 2;
     }
     cg_err err = {0};
     cg_store *s = NULL;
     cg_store_opts so_open = {.embed = embd > 0 ? cg_vec_embed_hashed : NULL, .n_embd = embd};
-    if (cg_store_open(db, &so_open, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
+    cg_store_opts so_search = so_open;
+    if (text_only) so_search.embed = NULL;  // BM25 only
+    if (cg_store_open(db, &so_search, &s, &err)) return fprintf(stderr, "open: %s\n", err.msg), 1;
     if (strcmp(cg_store_backend(s), "postgres")) return fprintf(stderr, "--db must be a PostgreSQL conninfo\n"), 2;
-    if (!reuse && load(db, users, per_user, embd)) return 1;
+    if (!reuse && load(db, users, per_user, embd, interleaved)) return 1;
     cg_store *s2 = NULL;
     if (db2 && (cg_store_open(db2, &so_open, &s2, &err) || load_via_store(s2, users, per_user)))
         return fprintf(stderr, "compare: %s\n", err.msg), 1;
@@ -373,7 +384,16 @@ int main(int argc, char **argv) {
         size_t nr = 0;
         cg_search_opts so = {.k = 10, .vec_scan = vec_scan};
         uint64_t a = cg_time_ns();
-        if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err)) return fprintf(stderr, "search: %s\n", err.msg), 1;
+        if (vec_only) {  // the vector list alone: pages, bound, re-rank; no text side, no rows
+            int64_t *vi = NULL;
+            float *vcos = NULL;
+            if (cg_store_vec_ranked(s, uid, query, &so, &vi, &vcos, &nr, &err))
+                return fprintf(stderr, "search: %s\n", err.msg), 1;
+            free(vi);
+            free(vcos);
+            nr = nr < 10 ? nr : 10;
+        } else if (cg_store_memory_search(s, uid, query, &so, &r, &nr, &err))
+            return fprintf(stderr, "search: %s\n", err.msg), 1;
         lat[q] = (double)(cg_time_ns() - a) / 1e6;
         hits += nr;
         if (s2) {
@@ -398,7 +418,10 @@ int main(int argc, char **argv) {
     qsort(lat, (size_t)queries, sizeof *lat, cmp_d);
     printf("postgres: %ld users x %ld memories = %ld rows; embd %d (%s); %ld queries over random users, k=10, "
            "%.1f results/query\n", users, per_user, users * per_user, embd,
-           embd ? (vec_scan ? "blob scan" : cg_vec_simd() ? "packed, avx2" : "packed, scalar") : "text only", queries,
+           text_only || !embd ? "text only"
+           : vec_scan         ? (vec_only ? "vector list only, blob scan" : "blob scan")
+           : vec_only         ? "vector list only, packed"
+           : cg_vec_simd()    ? "packed, avx2" : "packed, scalar", queries,
            (double)hits / (double)queries);
     printf("search latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f\n", lat[queries / 2], lat[queries * 95 / 100],
            lat[queries * 99 / 100], lat[queries - 1]);

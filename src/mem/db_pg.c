@@ -10,8 +10,11 @@
 // statistics), so both backends rank alike. Layout for many users (schema v3): a search reads
 // only index pages led by user_id — postings with tf and term count from mem_terms_pkey, the
 // currency/importance/creation columns from memories_user_id — and then the k result rows, so
-// its cost does not depend on how one user's rows are scattered over the heap. SQLSTATE class 23 (constraint) maps to
-// CG_ERR_INVALID, everything else to CG_ERR_IO.
+// its cost does not depend on how one user's rows are scattered over the heap. The vector half
+// and the result rows do read heap and TOAST blocks; schema v6 marks the user-ordered index of
+// each such table as its clustering index, so `CLUSTER` keeps a user's blocks together (the
+// ~130 blocks of a cold search then come as runs, not one by one; docs/memory.md). SQLSTATE
+// class 23 (constraint) maps to CG_ERR_INVALID, everything else to CG_ERR_IO.
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdlib.h>
@@ -353,6 +356,18 @@ static const char *const MIGRATIONS[] = {
     " END $f$;"
     "CREATE TRIGGER mem_vpack_vgen AFTER INSERT OR UPDATE OR DELETE ON mem_vpack"
     " FOR EACH ROW EXECUTE FUNCTION mem_vgen_bump();",
+    // v6: a search reads one user's rows from three tables — the packed pages (and their TOAST
+    // chunks), the re-ranked candidates' embedding blobs and the k result rows in memories,
+    // the postings — and a cold read costs ~0.2 ms a block wherever the rows lie. Rows are
+    // appended in arrival order, which interleaves users, so each of those reads is a separate
+    // random block. This step records the order that keeps a user's rows together as each
+    // table's clustering index; a plain `CLUSTER` (no arguments: every marked table; run it
+    // in a maintenance window) rewrites them in that order, TOAST chunks included, and
+    // bench/mem_pg_bulk.c loads in that order. Catalog-only: instant on any size. (Marks are
+    // per index: dropping and recreating an index loses its mark.)
+    "ALTER TABLE memories CLUSTER ON memories_user_id;"
+    "ALTER TABLE mem_vpack CLUSTER ON mem_vpack_pkey;"
+    "ALTER TABLE mem_terms CLUSTER ON mem_terms_pkey;",
 };
 
 static cg_status pg_migrate(void *conn, int from, int to, cg_err *err) {

@@ -284,6 +284,8 @@ static const char *const MIGRATIONS[] = {
      " WHERE g.user_id = 0 AND g.page = -1 AND EXISTS (SELECT 1 FROM users WHERE id = OLD.user_id)"
      " ON CONFLICT(user_id, page) DO UPDATE SET gen = excluded.gen;"
      " END;"),
+    // v6: PostgreSQL's clustering marks (db_pg.c); nothing here.
+    "SELECT 1;",
 };
 
 static cg_status sq_migrate(void *conn, int from, int to, cg_err *err) {

@@ -35,7 +35,7 @@
 typedef struct cg_store cg_store;
 
 // The newest schema version this build writes (see docs/memory.md for the migration list).
-#define CG_STORE_SCHEMA_VERSION 5
+#define CG_STORE_SCHEMA_VERSION 6
 
 // An embedding function: writes n_embd floats for text[0..n) into out. Must be deterministic.
 // `user` is cg_store_opts.embed_user. Called from the thread using the store.
