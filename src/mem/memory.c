@@ -162,15 +162,9 @@ cg_status cg_store_memory_get(cg_store *s, int64_t user_id, int64_t id, cg_memor
 
 cg_status cg_store_memory_find_client(cg_store *s, int64_t user_id, const char *client_id,
                                       int64_t *out_id, cg_err *err) {
-    bool found = false;
     db_val p[2] = {db_int(user_id), db_text(client_id)};
-    cg_status st = st_int(s, "SELECT id FROM memories WHERE user_id = ? AND client_id = ?", p, 2,
-                          out_id, &found, err);
-    if (st) return st;
-    if (!found)
-        return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no memory with client id '%s'",
-                          client_id ? client_id : "(null)");
-    return CG_OK;
+    return st_need(s, "SELECT id FROM memories WHERE user_id = ? AND client_id = ?", p, 2, out_id,
+                   err, "memory with client id '%s'", client_id ? client_id : "(null)");
 }
 
 static cg_status index_text(cg_store *s, int64_t id, int64_t user_id, const char *text,
@@ -204,26 +198,15 @@ cg_status cg_store_memory_add(cg_store *s, int64_t user_id, const cg_mem_new *m,
     cg_buf body;
     cg_buf_init(&body);
     int64_t enc = 0, id = 0;
-    bool found = false;
     if ((st = embed_blob(s, m->text, &emb, err))) goto done;
     if ((st = st_begin(s, err))) goto done;
-    db_val pu[1] = {db_int(user_id)};
-    if ((st = st_int(s, "SELECT id FROM users WHERE id = ?", pu, 1, NULL, &found, err))) goto fail;
-    if (!found) {
-        st = cg_err_set(err, CG_ERR_NOT_FOUND, "store: no user id=%lld", (long long)user_id);
-        goto fail;
-    }
+    if ((st = st_need_user(s, user_id, err))) goto fail;
     if (m->conv_id) {
         int64_t temporary = 0;
         db_val pc[2] = {db_int(m->conv_id), db_int(user_id)};
-        if ((st = st_int(s, "SELECT temporary FROM conversations WHERE id = ? AND user_id = ?", pc,
-                         2, &temporary, &found, err)))
+        if ((st = st_need(s, "SELECT temporary FROM conversations WHERE id = ? AND user_id = ?", pc,
+                          2, &temporary, err, "conversation id=%lld", (long long)m->conv_id)))
             goto fail;
-        if (!found) {
-            st = cg_err_set(err, CG_ERR_NOT_FOUND, "store: no conversation id=%lld",
-                            (long long)m->conv_id);
-            goto fail;
-        }
         if (temporary) {
             st = cg_err_set(err, CG_ERR_STATE,
                             "store: conversation %lld is temporary: it never writes memory",
@@ -234,14 +217,9 @@ cg_status cg_store_memory_add(cg_store *s, int64_t user_id, const cg_mem_new *m,
     if (m->supersedes) {
         int64_t sup = 0;
         db_val ps[2] = {db_int(m->supersedes), db_int(user_id)};
-        if ((st = st_int(s, "SELECT superseded_by FROM memories WHERE id = ? AND user_id = ?", ps,
-                         2, &sup, &found, err)))
+        if ((st = st_need(s, "SELECT superseded_by FROM memories WHERE id = ? AND user_id = ?", ps,
+                          2, &sup, err, "memory id=%lld to supersede", (long long)m->supersedes)))
             goto fail;
-        if (!found) {
-            st = cg_err_set(err, CG_ERR_NOT_FOUND, "store: no memory id=%lld to supersede",
-                            (long long)m->supersedes);
-            goto fail;
-        }
         if (sup) {
             st = cg_err_set(err, CG_ERR_STATE, "store: memory %lld is already superseded by %lld",
                             (long long)m->supersedes, (long long)sup);
@@ -305,17 +283,12 @@ cg_status cg_store_memory_edit(cg_store *s, int64_t user_id, int64_t id, const c
     float *emb = NULL;
     cg_buf body;
     cg_buf_init(&body);
-    bool found = false;
     if ((st = embed_blob(s, text, &emb, err))) goto done;
     if ((st = st_begin(s, err))) goto done;
     db_val pe[2] = {db_int(id), db_int(user_id)};
-    if ((st = st_int(s, "SELECT id FROM memories WHERE id = ? AND user_id = ?", pe, 2, NULL,
-                     &found, err)))
+    if ((st = st_need(s, "SELECT id FROM memories WHERE id = ? AND user_id = ?", pe, 2, NULL, err,
+                      "memory id=%lld", (long long)id)))
         goto fail;
-    if (!found) {
-        st = cg_err_set(err, CG_ERR_NOT_FOUND, "store: no memory id=%lld", (long long)id);
-        goto fail;
-    }
     if ((st = st_seal(s, user_id, "memories", text, &body, &enc, err))) goto fail;
     db_val p[6] = {db_int(enc), db_blob(body.data, body.len),
                    emb ? db_blob(emb, (size_t)s->n_embd * sizeof *emb) : db_null(), db_int(now),
@@ -349,18 +322,13 @@ done:
 
 cg_status cg_store_memory_delete(cg_store *s, int64_t user_id, int64_t id, cg_err *err) {
     cg_status st;
-    bool found = false;
     db_val p[2] = {db_int(id), db_int(user_id)};
     if ((st = st_begin(s, err))) return st;
     if (s->version >= CG_STORE_VPACK_VERSION && (st = st_vp_remove(s, user_id, id, err)))
         goto fail;
-    if ((st = st_int(s, "DELETE FROM memories WHERE id = ? AND user_id = ? RETURNING id", p, 2,
-                     NULL, &found, err)))
+    if ((st = st_need(s, "DELETE FROM memories WHERE id = ? AND user_id = ? RETURNING id", p, 2,
+                      NULL, err, "memory id=%lld", (long long)id)))
         goto fail;
-    if (!found) {
-        st = cg_err_set(err, CG_ERR_NOT_FOUND, "store: no memory id=%lld", (long long)id);
-        goto fail;
-    }
     if ((st = s->ops->index_del(s->conn, id, err))) goto fail;
     if ((st = audit(s, user_id, id, "delete", cg_time_unix_ms(), err))) goto fail;
     if ((st = st_commit(s, err))) goto fail;

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,25 @@ cg_status st_int(cg_store *s, const char *sql, const db_val *p, int n, int64_t *
     if (out) *out = c.v;
     if (found) *found = c.found;
     return CG_OK;
+}
+
+cg_status st_need(cg_store *s, const char *sql, const db_val *p, int n, int64_t *out, cg_err *err,
+                  const char *what, ...) {
+    bool found = false;
+    cg_status st = st_int(s, sql, p, n, out, &found, err);
+    if (st || found) return st;
+    char msg[256];
+    va_list ap;
+    va_start(ap, what);
+    vsnprintf(msg, sizeof msg, what, ap);
+    va_end(ap);
+    return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no %s", msg);
+}
+
+cg_status st_need_user(cg_store *s, int64_t user_id, cg_err *err) {
+    db_val p[1] = {db_int(user_id)};
+    return st_need(s, "SELECT id FROM users WHERE id = ?", p, 1, NULL, err, "user id=%lld",
+                   (long long)user_id);
 }
 
 cg_status st_begin(cg_store *s, cg_err *err) {
@@ -416,12 +436,9 @@ cg_status cg_store_user_add(cg_store *s, const char *name, int64_t *out_id, cg_e
 }
 
 cg_status cg_store_user_find(cg_store *s, const char *name, int64_t *out_id, cg_err *err) {
-    bool found = false;
     db_val p[1] = {db_text(name)};
-    cg_status st = st_int(s, "SELECT id FROM users WHERE name = ?", p, 1, out_id, &found, err);
-    if (st) return st;
-    if (!found) return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no user '%s'", name ? name : "");
-    return CG_OK;
+    return st_need(s, "SELECT id FROM users WHERE name = ?", p, 1, out_id, err, "user '%s'",
+                   name ? name : "");
 }
 
 typedef struct id_vec { int64_t *v; size_t n, cap; } id_vec;
@@ -452,14 +469,9 @@ cg_status st_unindex_user(cg_store *s, int64_t user_id, cg_err *err) {
 
 cg_status cg_store_user_delete(cg_store *s, int64_t user_id, cg_err *err) {
     cg_status st;
-    bool found = false;
     db_val p[1] = {db_int(user_id)};
     if ((st = st_begin(s, err))) return st;
-    if ((st = st_int(s, "SELECT id FROM users WHERE id = ?", p, 1, NULL, &found, err))) goto fail;
-    if (!found) {
-        st = cg_err_set(err, CG_ERR_NOT_FOUND, "store: no user id=%lld", (long long)user_id);
-        goto fail;
-    }
+    if ((st = st_need_user(s, user_id, err))) goto fail;
     // Foreign keys cascade through every table; the SQLite FTS index is not a real table with
     // a foreign key, so its rows go first.
     if ((st = st_unindex_user(s, user_id, err))) goto fail;
@@ -529,11 +541,8 @@ cg_status cg_store_key_create(cg_store *s, int64_t user_id, cg_key_scope scope,
                               char out_key[CG_KEY_STR_LEN], int64_t *out_key_id, cg_err *err) {
     if (scope != CG_KEY_USER && scope != CG_KEY_ADMIN)
         return cg_err_set(err, CG_ERR_INVALID, "store: key scope %d (0 user, 1 admin)", (int)scope);
-    bool found = false;
-    db_val pu[1] = {db_int(user_id)};
-    cg_status st = st_int(s, "SELECT id FROM users WHERE id = ?", pu, 1, NULL, &found, err);
+    cg_status st = st_need_user(s, user_id, err);
     if (st) return st;
-    if (!found) return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no user id=%lld", (long long)user_id);
     unsigned char raw[32], h[32];
     randombytes_buf(raw, sizeof raw);
     memcpy(out_key, "cg-", 3);
@@ -585,17 +594,12 @@ cg_status cg_store_key_verify(cg_store *s, const char *key, int64_t *out_user_id
 }
 
 cg_status cg_store_key_revoke(cg_store *s, int64_t user_id, int64_t key_id, cg_err *err) {
-    bool found = false;
     db_val p[3] = {db_int(cg_time_unix_ms()), db_int(key_id), db_int(user_id)};
-    cg_status st = st_int(s,
-                          "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND user_id = ?"
-                          " AND revoked_ms IS NULL RETURNING id",
-                          p, 3, NULL, &found, err);
-    if (st) return st;
-    if (!found)
-        return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no active key id=%lld for user %lld",
-                          (long long)key_id, (long long)user_id);
-    return CG_OK;
+    return st_need(s,
+                   "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND user_id = ?"
+                   " AND revoked_ms IS NULL RETURNING id",
+                   p, 3, NULL, err, "active key id=%lld for user %lld", (long long)key_id,
+                   (long long)user_id);
 }
 
 // ---- conversations and messages ---------------------------------------------------------------
@@ -604,10 +608,7 @@ cg_status cg_store_conv_add(cg_store *s, int64_t user_id, const char *title, boo
                             int64_t *out_id, cg_err *err) {
     cg_status st;
     if (title && (st = st_check_text("conversation title", title, 1024, true, err))) return st;
-    bool found = false;
-    db_val pu[1] = {db_int(user_id)};
-    if ((st = st_int(s, "SELECT id FROM users WHERE id = ?", pu, 1, NULL, &found, err))) return st;
-    if (!found) return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no user id=%lld", (long long)user_id);
+    if ((st = st_need_user(s, user_id, err))) return st;
     db_val p[4] = {db_int(user_id), db_text(title), db_int(temporary ? 1 : 0),
                    db_int(cg_time_unix_ms())};
     return st_int(s,
@@ -617,15 +618,9 @@ cg_status cg_store_conv_add(cg_store *s, int64_t user_id, const char *title, boo
 }
 
 cg_status cg_store_conv_delete(cg_store *s, int64_t user_id, int64_t conv_id, cg_err *err) {
-    bool found = false;
     db_val p[2] = {db_int(conv_id), db_int(user_id)};
-    cg_status st = st_int(s, "DELETE FROM conversations WHERE id = ? AND user_id = ? RETURNING id",
-                          p, 2, NULL, &found, err);
-    if (st) return st;
-    if (!found)
-        return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no conversation id=%lld",
-                          (long long)conv_id);
-    return CG_OK;
+    return st_need(s, "DELETE FROM conversations WHERE id = ? AND user_id = ? RETURNING id", p, 2,
+                   NULL, err, "conversation id=%lld", (long long)conv_id);
 }
 
 cg_status cg_store_msg_add(cg_store *s, int64_t user_id, int64_t conv_id, const char *role,
@@ -638,14 +633,10 @@ cg_status cg_store_msg_add(cg_store *s, int64_t user_id, int64_t conv_id, const 
     if (n_tokens < 0)
         return cg_err_set(err, CG_ERR_INVALID, "store: message n_tokens %d < 0", n_tokens);
     if ((st = st_check_text("message text", text, 16u << 20, true, err))) return st;
-    bool found = false;
     db_val pc[2] = {db_int(conv_id), db_int(user_id)};
-    if ((st = st_int(s, "SELECT id FROM conversations WHERE id = ? AND user_id = ?", pc, 2, NULL,
-                     &found, err)))
+    if ((st = st_need(s, "SELECT id FROM conversations WHERE id = ? AND user_id = ?", pc, 2, NULL,
+                      err, "conversation id=%lld", (long long)conv_id)))
         return st;
-    if (!found)
-        return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no conversation id=%lld",
-                          (long long)conv_id);
     cg_buf body;
     cg_buf_init(&body);
     int64_t enc = 0;
@@ -695,14 +686,10 @@ static cg_status msg_row(void *user, const db_val *cols, int n_cols, cg_err *err
 
 cg_status cg_store_msg_list(cg_store *s, int64_t user_id, int64_t conv_id, cg_message **out,
                             size_t *n_out, cg_err *err) {
-    bool found = false;
     db_val p[2] = {db_int(conv_id), db_int(user_id)};
-    cg_status st = st_int(s, "SELECT id FROM conversations WHERE id = ? AND user_id = ?", p, 2,
-                          NULL, &found, err);
+    cg_status st = st_need(s, "SELECT id FROM conversations WHERE id = ? AND user_id = ?", p, 2,
+                           NULL, err, "conversation id=%lld", (long long)conv_id);
     if (st) return st;
-    if (!found)
-        return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no conversation id=%lld",
-                          (long long)conv_id);
     msg_vec mv = {s, user_id, NULL, 0, 0};
     st = s->ops->exec(s->conn,
                       "SELECT id, conv_id, role, enc, body, n_tokens, created_ms FROM messages"
@@ -747,10 +734,7 @@ cg_status cg_store_doc_add(cg_store *s, int64_t user_id, const char *title, cons
         return cg_err_set(err, CG_ERR_INVALID, "store: chunk_bytes %zu (min 16)", chunk_bytes);
     if (title && (st = st_check_text("document title", title, 1024, true, err))) return st;
     if ((st = st_check_text("document text", text, 256u << 20, true, err))) return st;
-    bool found = false;
-    db_val pu[1] = {db_int(user_id)};
-    if ((st = st_int(s, "SELECT id FROM users WHERE id = ?", pu, 1, NULL, &found, err))) return st;
-    if (!found) return cg_err_set(err, CG_ERR_NOT_FOUND, "store: no user id=%lld", (long long)user_id);
+    if ((st = st_need_user(s, user_id, err))) return st;
     cg_buf body, piece;
     cg_buf_init(&body);
     cg_buf_init(&piece);
@@ -798,9 +782,5 @@ cg_status cg_store_exec_raw(cg_store *s, const char *sql, cg_err *err) {
 }
 
 cg_status cg_store_query_int(cg_store *s, const char *sql, int64_t *out, cg_err *err) {
-    bool found = false;
-    cg_status st = st_int(s, sql, NULL, 0, out, &found, err);
-    if (st) return st;
-    if (!found) return cg_err_set(err, CG_ERR_NOT_FOUND, "store: query returned no row");
-    return CG_OK;
+    return st_need(s, sql, NULL, 0, out, err, "row from the query");
 }

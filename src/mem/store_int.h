@@ -28,6 +28,12 @@ cg_status st_exec(cg_store *s, const char *sql, const db_val *p, int n, cg_err *
 // Runs a query; *found tells whether a row came; *out = first column (must be an integer).
 cg_status st_int(cg_store *s, const char *sql, const db_val *p, int n, int64_t *out, bool *found,
                  cg_err *err);
+// st_int for a row that must exist: no row gives CG_ERR_NOT_FOUND, "store: no " + the formatted
+// `what` (e.g. "memory id=7"). out may be NULL.
+cg_status st_need(cg_store *s, const char *sql, const db_val *p, int n, int64_t *out, cg_err *err,
+                  const char *what, ...) CG_PRINTF(7, 8);
+// The user must exist: CG_ERR_NOT_FOUND "store: no user id=N" otherwise.
+cg_status st_need_user(cg_store *s, int64_t user_id, cg_err *err);
 cg_status st_begin(cg_store *s, cg_err *err);
 cg_status st_commit(cg_store *s, cg_err *err);
 void st_rollback(cg_store *s);  // best effort, keeps the first error
