@@ -197,4 +197,61 @@ void cg_repack_q4_Kx8_scales(const cg_block_q4_Kx8 *blk, uint8_t v[128]);
 void cg_repack_q4_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
                                  int64_t ldy, int64_t r0, int64_t r1);
 
+// ---- Q6_K, 8 rows interleaved (our own arrangement; the per-row order of the references) ---------
+//
+// Why: Q4_K_M files keep Q6_K for the LM head and some attn_v / ffn_down matrices. The stored-layout
+// Q6_K kernel sums per-super-block terms in SIMD lanes (ggml's vec_dot_q6_K order) and reads one
+// row at a time; the gen/ references of rand-llama3-bpe-Q6_K and rand-qwen3-Q6_K follow instead the
+// per-row order, over the super-blocks b = 0, 1, … of a row (activations in Q8_K):
+//     acc = fma((float)isum_b, d_w,b · d_a,b, acc)     isum_b = Σ_s sc_s · Σ_{i in s} (q_i − 32) · a_i
+// (16 sub-blocks s of 16 elements, sc_s the signed eight-bit sub-block scale, q_i ∈ 0..63 the six-bit
+// quant; isum_b exact, |isum_b| < 2^31; d_w·d_a one rounded float product). The kernels compute it
+// as Σ_s sc_s · (Σ q·a) − 32 · Σ_s sc_s · bsum_s (bsum_s = the Q8_K block's sum over sub-block s):
+// the same integer. Which tensors take this layout: repack_kind in model/model.c.
+//
+// Layout (cg_block_q6_Kx8, 1680 bytes = 8 stored Q6_K blocks): rows 8g..8g+7 of a matrix with
+// nb = n_in/256 super-blocks per row become nb consecutive blocks, group after group (group g's
+// super-block b is element g·nb + b). Within one, for row j < 8:
+//   d[j]                   row j's super-block scale (f16 bits, as stored);
+//   scales[16t + 2j + e]   = row j's scales[2t + e] (t < 8, e < 2): 16 bytes widened to int16 hold
+//                          in 32-bit lane j the pair (sc_j,2t, sc_j,2t+1);
+//   ql[32m + 4j + e]       = row j's stored ql[4m + e] (m < 32, e < 4);
+//   qh[32m + 4j + e]       = row j's stored qh[4m + e] (m < 16, e < 4).
+// With the stored packing (element 128h + 32c + l, h < 2, c < 4, l < 32: low nibble c>>1 of
+// ql[64h + 32(c&1) + l], high bits 2c..2c+1 of qh[32h + l]) a 32-byte load of ql[32(16h + 8(c&1)
+// + k)..] and of qh[32(8h + k)..] hold in lane j what row j's elements 128h + 32c + 4k..+3 need.
+// Same size as the stored rows; layout tag CG_LAYOUT_Q6_K_X8; row_bytes keeps the stored row size.
+
+typedef struct cg_block_q6_Kx8 {
+    cg_f16 d[8];         // super-block scales of rows 0..7
+    int8_t scales[128];  // see above
+    uint8_t ql[1024];    // see above
+    uint8_t qh[512];     // see above
+} cg_block_q6_Kx8;
+
+_Static_assert(sizeof(cg_block_q6_Kx8) == 1680, "q6_Kx8 block is 8 Q6_K blocks");
+
+// True when `W` is a stored-layout Q6_K 2-D matrix: ne[0] a positive multiple of 256, ne[1] a
+// positive multiple of 8.
+bool cg_repack_q6_K_eligible(const cg_tensor *W);
+
+// Bytes of the repacked copy (= ne[1] · row_bytes). Errors: CG_ERR_INVALID (not eligible, the
+// message names the tensor, its type and shape), CG_ERR_LIMIT (overflow).
+cg_status cg_repack_q6_K_size(const cg_tensor *W, size_t *out, cg_err *err);
+
+// Writes the repacked copy of W into dst (dst_size ≥ cg_repack_q6_K_size bytes) and returns its
+// view in *out (layout CG_LAYOUT_Q6_K_X8, data = dst). Errors: those of cg_repack_q6_K_size, and
+// CG_ERR_INVALID when dst_size is too small.
+cg_status cg_repack_q6_K(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err);
+
+// The inverse: n_rows (multiple of 8) rows of n_in elements back to stored Q6_K rows. For tests.
+void cg_unpack_q6_Kx8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
+
+// The scalar reference in the per-row order above: Y[k·ldy + r] = W row r · X_k for r in [r0, r1)
+// (multiples of 8) and k < n_tok, X_k = xq + k·xq_row bytes one Q8_K activation row. Preconditions:
+// n_in a multiple of 256.
+// Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
+void cg_repack_q6_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1);
+
 #endif

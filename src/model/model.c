@@ -335,6 +335,7 @@ static void drop_pages(const void *p, size_t n) {
 static cg_layout repack_kind(const cg_model *m, const cg_tensor *t) {
     if (cg_repack_q4_0_eligible(t)) return CG_LAYOUT_Q4_0_X8;
     if (cg_repack_q4_K_eligible(t)) return CG_LAYOUT_Q4_K_X8;
+    if (cg_repack_q6_K_eligible(t)) return CG_LAYOUT_Q6_K_X8;
     if (t == &m->output && cg_repack_q8_0_eligible(t)) return CG_LAYOUT_Q8_0_X8;
     return CG_LAYOUT_STORED;
 }
@@ -343,6 +344,7 @@ static cg_status repack_size(const cg_tensor *t, cg_layout kind, size_t *sz, cg_
     switch (kind) {
     case CG_LAYOUT_Q8_0_X8: return cg_repack_q8_0_size(t, sz, err);
     case CG_LAYOUT_Q4_K_X8: return cg_repack_q4_K_size(t, sz, err);
+    case CG_LAYOUT_Q6_K_X8: return cg_repack_q6_K_size(t, sz, err);
     default: return cg_repack_q4_0_size(t, sz, err);
     }
 }
@@ -388,6 +390,7 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
         switch (kind) {
         case CG_LAYOUT_Q8_0_X8: st = cg_repack_q8_0(w[i], dst, total - off, &view, err); break;
         case CG_LAYOUT_Q4_K_X8: st = cg_repack_q4_K(w[i], dst, total - off, &view, err); break;
+        case CG_LAYOUT_Q6_K_X8: st = cg_repack_q6_K(w[i], dst, total - off, &view, err); break;
         default: st = cg_repack_q4_0(w[i], dst, total - off, &view, err); break;
         }
         if (st) goto done;
