@@ -138,13 +138,8 @@ void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // Measured on the gen/ references (test_model): with this order rand-phi3-Q4_K_M, rand-gemma3-Q4_K_M,
 // rand-llama3-bpe-Q3_K_M and rand-phi3-Q3_K_M go from max |Δlogit| 0.04 / 0.006 / 0.03 / 0.046 to
 // ≤ 1e-6 (the references were made with this order); rand-gemma3-Q2_K (its only Q4_K tensors are
-// attn_v) goes the other way, 2e-7 → 0.008 (one prompt; blk.0.attn_v alone causes it, not understood).
-// Q6_K is not repacked (yet). The ggml source read (a version near that commit) repacks Q6_K on
-// NEON only, but an experiment — the Q6_K dot in the per-row order acc = fma((float)isum_b,
-// d_w·d_a, acc), isum_b exact — brings rand-llama3-bpe-Q6_K and rand-qwen3-Q6_K from 0.038 / 0.037
-// to ≤ 1e-6 (and rand-gemma3-Q6_K from 1e-7 to 0.008, the same gemma3 puzzle as above): the
-// references were most likely made with a repacked Q6_K in that order, which a Q6_K x8 layout
-// would reproduce.
+// attn_v) goes the other way, 2e-7 → 0.008 — see "The gemma3 exception" below.
+// Q6_K is repacked too (the Q6_K x8 section below).
 //
 // Layout (cg_block_q4_Kx8, 1152 bytes = 8 stored Q4_K blocks): rows 8g..8g+7 of a matrix with
 // nb = n_in/256 super-blocks per row become nb consecutive blocks, group after group (group g's
@@ -207,7 +202,23 @@ void cg_repack_q4_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
 // (16 sub-blocks s of 16 elements, sc_s the signed eight-bit sub-block scale, q_i ∈ 0..63 the six-bit
 // quant; isum_b exact, |isum_b| < 2^31; d_w·d_a one rounded float product). The kernels compute it
 // as Σ_s sc_s · (Σ q·a) − 32 · Σ_s sc_s · bsum_s (bsum_s = the Q8_K block's sum over sub-block s):
-// the same integer. Which tensors take this layout: repack_kind in model/model.c.
+// the same integer. Which tensors take this layout: repack_kind in model/model.c. Measured with
+// test_model: rand-llama3-bpe-Q6_K 0.038 → 7e-7, rand-qwen3-Q6_K 0.037 → 7e-7 (max |Δlogit|).
+//
+// The gemma3 exception (what was found, not explained): rand-gemma3-Q6_K goes 1e-7 → 0.008 with
+// this order, rand-gemma3-Q2_K (its Q4_K attn_v repacked) 2e-7 → 0.008, rand-gemma3-Q3_K_M stays
+// 0.008 either way. In every case only prompt 1 (96 tokens) moves, and only through layer 0 (all
+// layer-0 matmuls in the stored order restore 1e-7; any single one does not). This is NOT a
+// per-tensor rule: in rand-gemma3-Q4_K_M (layer 0 all Q4_K) the repacked order is required for
+// prompt 0 (7 tokens: stored order in layer 0 gives 0.005, repacked 9e-8), so the same kind of
+// tensor follows the repacked order on one batch and the stored one on another. ggml-cpu's repack
+// choice read (repack.cpp ggml_repack_get_optimal_repack_type: Q4_K needs ne[1] % 8 == 0 on AVX2;
+// extra_buffer_type::supports_op: MUL_MAT with a 2-D weight in the repack buffer and F32 src1;
+// llama-model.cpp weight_buft_supported tries each weight's op against the buffer types in order)
+// depends only on type, shape and op, which are the same for these tensors. The other residual
+// mismatches of long prompts (rand-qwen2-Q6_K 0.028, rand-qwen3-Q5_K_M 0.049, both independent of
+// the Q6_K layout) suggest a batch-size dependent path elsewhere, so we keep one rule: repack
+// every eligible matrix.
 //
 // Layout (cg_block_q6_Kx8, 1680 bytes = 8 stored Q6_K blocks): rows 8g..8g+7 of a matrix with
 // nb = n_in/256 super-blocks per row become nb consecutive blocks, group after group (group g's

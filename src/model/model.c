@@ -2,8 +2,8 @@
 //
 // Every tensor view points into the gguf mapping owned by the model (m->file). The loader checks
 // each bound tensor's shape against the hyper-parameters and that a reference kernel exists for its
-// type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0
-// and Q4_K matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
+// type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0,
+// Q4_K and Q6_K matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
 // allocation (m->repacked; kern/repack.h) and their views point there (tok_embd never: rows are
 // gathered from it; a tied output costs a second copy of its bytes, see repack_weights). Defaults follow llama.cpp
 // (rope base 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
@@ -328,8 +328,10 @@ static void drop_pages(const void *p, size_t n) {
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-// Which repacked layout weight t gets: Q4_0 x8 / Q4_K x8 for every eligible Q4_0 / Q4_K matmul
-// weight (llama.cpp repacks both on AVX2, and its Q4_K order is the q4_K_8x8 one); Q8_0 x8 only
+// Which repacked layout weight t gets: Q4_0 x8 / Q4_K x8 / Q6_K x8 for every eligible Q4_0 / Q4_K /
+// Q6_K matmul weight (llama.cpp repacks Q4_0 and Q4_K on AVX2, and its Q4_K order is the q4_K_8x8
+// one; the gen/ references follow the per-row order for Q6_K as well, and the one exception found,
+// gemma3 layer 0 on a 96-token batch, is no per-tensor rule: kern/repack.h); Q8_0 x8 only
 // for the output matrix (its float order differs from the stored Q8_0 kernels', which is harmless
 // only for final logits: kern/repack.h). CG_LAYOUT_STORED: none.
 static cg_layout repack_kind(const cg_model *m, const cg_tensor *t) {
