@@ -10,13 +10,18 @@
 //   implementation): |Δ| ≤ 1e-5·Σ|w·y| for odd shapes (n_in 256..4096, rows 8..264, tokens 1..13);
 // * the AVX2 kernel (when the CPU has it) bit-identical with the reference, directly (also over a
 //   sub-range of row groups) and through the compute-op table's matmul / matmul_multi (with a
-//   2-thread pool and without).
+//   2-thread pool and without);
+// * model load (shared rand-llama3-bpe-Q6_K, every matrix Q6_K, tied output; skipped when absent):
+//   on AVX2 every Q6_K layer matrix is repacked and unpacks to the file's bytes (the output, 1029
+//   rows, stays stored); CHINGU_REPACK=0 keeps all stored; the two loads' logits agree within 2 %
+//   of the logit range.
 #include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/arena.h"
 #include "base/thread.h"
@@ -24,6 +29,7 @@
 #include "kern/kern.h"
 #include "kern/qops.h"
 #include "kern/repack.h"
+#include "model/model.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
 
@@ -252,11 +258,98 @@ static void test_kernels(void **state) {
     cg_pool_free(pool);
 }
 
+// Last-position logits of a fixed token sequence.
+static float *logits_of(const cg_model *m) {
+    static const int32_t TOK[] = {1024, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
+    enum { N = sizeof TOK / sizeof TOK[0] };
+    cg_err err = {0};
+    cg_model_ctx *ctx = NULL;
+    cg_kv *kv = NULL;
+    CG_ASSERT_OK(cg_model_ctx_new(m, 2, &ctx, &err), &err);
+    cg_kv_params kp = cg_model_kv_params(m, CG_KV_F32, 16, 4, 1);
+    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
+    int32_t pos[N], seq[N] = {0};
+    for (int i = 0; i < N; i++) pos[i] = i;
+    const cg_batch b = {.n = N, .token = TOK, .pos = pos, .seq = seq, .logits = NULL};
+    float *lg = malloc((size_t)cg_model_hparams(m)->n_vocab * sizeof *lg);
+    CG_ASSERT_OK(cg_model_decode(ctx, kv, &b, lg, &err), &err);
+    cg_kv_free(kv);
+    cg_model_ctx_free(ctx);
+    return lg;
+}
+
+// n rows of t's stored bytes equal to its repacked copy r unpacked.
+static void assert_unpacks_to(const cg_tensor *stored, const cg_tensor *r) {
+    const size_t n = stored->row_bytes * (size_t)stored->ne[1];
+    unsigned char *back = malloc(n);
+    cg_unpack_q6_Kx8(r->data, stored->ne[0], stored->ne[1], back);
+    assert_memory_equal(back, stored->data, n);
+    free(back);
+}
+
+static void test_model_load(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/random/rand-llama3-bpe-Q6_K.gguf", md ? md : ".");
+    if (!md || access(path, R_OK)) {
+        skip();
+        return;
+    }
+    cg_err err = {0};
+    cg_model *stored = NULL, *rep = NULL;
+    setenv("CHINGU_REPACK", "0", 1);
+    CG_ASSERT_OK(cg_model_load(path, &stored, &err), &err);
+    unsetenv("CHINGU_REPACK");
+    CG_ASSERT_OK(cg_model_load(path, &rep, &err), &err);
+    assert_int_equal(cg_model_repacked_bytes(stored), 0);
+    const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
+    int n_rep = 0;
+    size_t rep_bytes = 0;
+    const int64_t n_layer = cg_model_hparams(rep)->n_layer;
+    for (int il = 0; il < n_layer; il++) {
+        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
+        const cg_tensor *ts[] = {&Ls->wq, &Ls->wk, &Ls->wv, &Ls->wo, &Ls->ffn_gate, &Ls->ffn_up, &Ls->ffn_down};
+        const cg_tensor *tr[] = {&Lr->wq, &Lr->wk, &Lr->wv, &Lr->wo, &Lr->ffn_gate, &Lr->ffn_up, &Lr->ffn_down};
+        for (int k = 0; k < 7; k++) {
+            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
+            assert_int_equal(ts[k]->type, CG_QTYPE_Q6_K);
+            const bool want = avx2 && cg_repack_q6_K_eligible(ts[k]);
+            assert_int_equal(tr[k]->layout, want ? CG_LAYOUT_Q6_K_X8 : CG_LAYOUT_STORED);
+            if (!want) continue;
+            assert_unpacks_to(ts[k], tr[k]);
+            rep_bytes += (ts[k]->row_bytes * (size_t)ts[k]->ne[1] + 63) & ~(size_t)63;
+            n_rep++;
+        }
+    }
+    // Every layer matrix of this file is Q6_K; the tied output (1029 rows, not a multiple of 8)
+    // stays stored, so the model's repacked bytes are exactly the layers' (each 64-byte aligned).
+    if (avx2) {
+        assert_int_equal(n_rep, 7 * n_layer);
+        assert_int_equal(cg_model_repacked_bytes(rep), rep_bytes);
+    }
+    float *a = logits_of(stored), *b = logits_of(rep);
+    const int64_t nv = cg_model_hparams(rep)->n_vocab;
+    float lo = a[0], hi = a[0], md_abs = 0.0f;
+    for (int64_t i = 0; i < nv; i++) {
+        lo = fminf(lo, a[i]), hi = fmaxf(hi, a[i]);
+        md_abs = fmaxf(md_abs, fabsf(a[i] - b[i]));
+    }
+    assert_true(md_abs <= 0.02f * (hi - lo));
+    print_message("rand-llama3-bpe-Q6_K: %d Q6_K weights repacked (%.1f KiB in all), round trip equal to the "
+                  "file's bytes; logits repacked vs stored max |Δ| %.3g (range %.3g)\n",
+                  n_rep, (double)cg_model_repacked_bytes(rep) / 1024.0, md_abs, hi - lo);
+    free(a), free(b);
+    cg_model_free(stored);
+    cg_model_free(rep);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_order_by_hand),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_model_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
