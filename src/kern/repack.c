@@ -7,7 +7,9 @@
 // llama.cpp's AVX2 q4_0_8x8 order, which the SIMD kernels reproduce bit for bit. The Q4_K layout
 // holds the same nibbles, scales and mins (its six-bit scales transposed, repack.h) and its
 // reference follows llama.cpp's q4_K_8x8 order: two fused accumulations (scales, mins) per element
-// over the super-blocks, then their difference. No state.
+// over the super-blocks, then their difference. The Q6_K layout holds the same ql/qh bytes, scales
+// and d, only moved (round trip cg_unpack_q6_Kx8 ∘ cg_repack_q6_K is the identity), and its
+// reference is the per-row order acc = fmaf((float)isum_b, d_w·d_a, acc). No state.
 #include "kern/repack.h"
 
 #include <math.h>
