@@ -10,7 +10,7 @@
 //   * matmul over 64 tokens (prefill): GOP/s (2·n_in·n_out·n_tok / s) of the SIMD row-tiled
 //     kernel and, for comparison, dequantize-to-f32 + F32 FMA dot products (the alternative the
 //     issue asks to measure); the faster of the two is what a prefill kernel should use;
-//   * Q4_0 and Q4_K stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for
+//   * Q4_0, Q4_K and Q6_K stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for
 //     1, 8 and 64 tokens: the kernels the model's matmul uses for each (matvec / row-tiled matmul vs
 //     the 8-row interleaved kernel), on a 32 MiB matrix.
 #include <stdio.h>
@@ -91,14 +91,15 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-// Stored vs repacked (Q4_0 or Q4_K): best of N_REPS single-thread CPU times per token count.
+// Stored vs repacked (Q4_0, Q4_K or Q6_K): best of N_REPS single-thread CPU times per token count.
 static void bench_repack(uint32_t t, const float *wf, const float *xf) {
     const cg_qops *ops = cg_qops_get();
-    const bool is_k = t == CG_QTYPE_Q4_K;
+    const bool is_k = t == CG_QTYPE_Q4_K, is_6k = t == CG_QTYPE_Q6_K;
     const cg_qtype_traits *tr = cg_qtype_get(t), *vt = cg_qtype_get(tr->vec_dot_type);
     const size_t rb = (size_t)(N_IN / tr->blck_size) * tr->type_size;
     const size_t xrb = (size_t)(N_IN / vt->blck_size) * vt->type_size;
     const int64_t n_rows = ((int64_t)32 << 20) / (int64_t)rb / 8 * 8;
+    const size_t n_bytes = rb * (size_t)n_rows;
     unsigned char *W = malloc(rb * (size_t)n_rows), *R = aligned_alloc(64, rb * (size_t)n_rows);
     unsigned char *xq = malloc(xrb * N_TOK);
     cg_q8_0_aux *aux = malloc((size_t)(N_IN / 32) * N_TOK * sizeof *aux);
@@ -111,17 +112,21 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
     }
     for (int r = 0; r < N_DISTINCT; r++) tr->from_f32(wf + (size_t)r * N_IN, W + rb * (size_t)r, N_IN);
     for (int64_t r = N_DISTINCT; r < n_rows; r++) memcpy(W + rb * (size_t)r, W + rb * (size_t)(r % N_DISTINCT), rb);
-    if (is_k ? cg_repack_q4_K(&T, R, rb * (size_t)n_rows, &V, &err) : cg_repack_q4_0(&T, R, rb * (size_t)n_rows, &V, &err)) {
+    const cg_status rst = is_6k  ? cg_repack_q6_K(&T, R, n_bytes, &V, &err)
+                          : is_k ? cg_repack_q4_K(&T, R, n_bytes, &V, &err)
+                                 : cg_repack_q4_0(&T, R, n_bytes, &V, &err);
+    if (rst) {
         printf("\n%s repack comparison: %s\n", tr->name, err.msg);
         goto done;
     }
     for (int tk = 0; tk < N_TOK; tk++) {
         cg_qops_quant_act(ops, tr->vec_dot_type)(xf + tk * N_IN, xq + xrb * (size_t)tk, N_IN);
-        if (!is_k) cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
+        if (!is_k && !is_6k) cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
     }
     printf("\n%s stored layout vs repacked at load (%s, 1 thread, CPU time, %.0f MiB matrix, n_in %d):\n\n", tr->name,
            ops->name, (double)(rb * (size_t)n_rows) / (1 << 20), N_IN);
-    printf("| tokens | stored GOP/s | repacked GOP/s | repacked/stored |\n| ---: | ---: | ---: | ---: |\n");
+    printf("| tokens | stored GOP/s | repacked GOP/s | repacked/stored | stored weight GB/s | repacked weight GB/s |\n"
+           "| ---: | ---: | ---: | ---: | ---: | ---: |\n");
     static const int TOKS[] = {1, 8, 64};
     for (size_t i = 0; i < sizeof TOKS / sizeof TOKS[0]; i++) {
         const int nt = TOKS[i];
@@ -133,6 +138,10 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
                     cg_qops_matvec(ops, t, W, rb, N_IN, xq, Y, 0, n_rows);
                 else if (layout == 0)
                     cg_qops_matmul(ops, t, W, rb, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (is_6k && ops->q6_Kx8_matmul)
+                    ops->q6_Kx8_matmul(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (is_6k)
+                    cg_repack_q6_Kx8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (is_k && ops->q4_Kx8_matmul)
                     ops->q4_Kx8_matmul(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (is_k)
@@ -145,7 +154,9 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
                 if (dt < best[layout]) best[layout] = dt;
             }
         const double ops_n = 2.0 * N_IN * (double)n_rows * nt;
-        printf("| %d | %.1f | %.1f | %.2fx |\n", nt, ops_n / best[0] / 1e9, ops_n / best[1] / 1e9, best[0] / best[1]);
+        const double wb = (double)n_bytes;   // weight bytes read once per call (1 thread)
+        printf("| %d | %.1f | %.1f | %.2fx | %.1f | %.1f |\n", nt, ops_n / best[0] / 1e9, ops_n / best[1] / 1e9,
+               best[0] / best[1], wb / best[0] / 1e9, wb / best[1] / 1e9);
         fflush(stdout);
     }
 done:
@@ -214,6 +225,7 @@ int cg_cli_bench_kernels(int n_thread, int mib) {
     if (wf && xf) {
         bench_repack(CG_QTYPE_Q4_0, wf, xf);
         bench_repack(CG_QTYPE_Q4_K, wf, xf);
+        bench_repack(CG_QTYPE_Q6_K, wf, xf);
     }
     free(wf), free(xf), free(scratch);
     cg_pool_free(pool);

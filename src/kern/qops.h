@@ -58,6 +58,7 @@ typedef struct cg_qops {
     // with cg_repack_q8_0x8_matmul_ref. NULL: that reference.
     cg_q4_0x8_matmul_fn q8_0x8_matmul;
     cg_q4_Kx8_matmul_fn q4_Kx8_matmul;            // NULL: cg_repack_q4_Kx8_matmul_ref
+    cg_q4_Kx8_matmul_fn q6_Kx8_matmul;            // Q6_K x8, same shapes; NULL: cg_repack_q6_Kx8_matmul_ref
 } cg_qops;
 
 // The table of `isa`; the generic table (all NULL: the reference everywhere) when this build has

@@ -1,4 +1,4 @@
-// repack.c — the Q4_0, Q8_0 and Q4_K 8-row interleaved layouts (repack.h): the repack at load, its
+// repack.c — the Q4_0, Q8_0, Q4_K and Q6_K 8-row interleaved layouts (repack.h): the repack at load, its
 // inverse, the activation side data and the scalar references of the kernels.
 //
 // Invariants: a repacked matrix holds exactly the stored nibbles and scales, only moved (the round
@@ -7,7 +7,9 @@
 // llama.cpp's AVX2 q4_0_8x8 order, which the SIMD kernels reproduce bit for bit. The Q4_K layout
 // holds the same nibbles, scales and mins (its six-bit scales transposed, repack.h) and its
 // reference follows llama.cpp's q4_K_8x8 order: two fused accumulations (scales, mins) per element
-// over the super-blocks, then their difference. No state.
+// over the super-blocks, then their difference. The Q6_K layout holds the same ql/qh bytes, scales
+// and d, only moved (round trip cg_unpack_q6_Kx8 ∘ cg_repack_q6_K is the identity), and its
+// reference is the per-row order acc = fmaf((float)isum_b, d_w·d_a, acc). No state.
 #include "kern/repack.h"
 
 #include <math.h>
@@ -331,6 +333,116 @@ void cg_repack_q4_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
                 }
             }
             for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j] - accm[j];
+        }
+    }
+}
+
+// ---- Q6_K x8 ------------------------------------------------------------------------------------
+
+bool cg_repack_q6_K_eligible(const cg_tensor *W) {
+    return stored_matrix(W, CG_QTYPE_Q6_K, QKK, sizeof(cg_block_q6_K)) && W->ne[1] % ROWS == 0;
+}
+
+cg_status cg_repack_q6_K_size(const cg_tensor *W, size_t *out, cg_err *err) {
+    return repack_size(W, cg_repack_q6_K_eligible(W), "a Q6_K matrix with rows of a multiple of 256 and a multiple of 8 rows",
+                       out, err);
+}
+
+// One stored block x into row j of the interleaved block o (repack.h), or back (to_x8 false).
+static void q6k_move(cg_block_q6_K *x, cg_block_q6_Kx8 *o, int j, bool to_x8) {
+    for (int t = 0; t < 8; t++)
+        for (int e = 0; e < 2; e++) {
+            int8_t *a = &o->scales[16 * t + 2 * j + e], *b = &x->scales[2 * t + e];
+            if (to_x8) *a = *b;
+            else *b = *a;
+        }
+    for (int m = 0; m < 32; m++) {
+        if (to_x8) memcpy(&o->ql[32 * m + 4 * j], &x->ql[4 * m], 4);
+        else memcpy(&x->ql[4 * m], &o->ql[32 * m + 4 * j], 4);
+    }
+    for (int m = 0; m < 16; m++) {
+        if (to_x8) memcpy(&o->qh[32 * m + 4 * j], &x->qh[4 * m], 4);
+        else memcpy(&x->qh[4 * m], &o->qh[32 * m + 4 * j], 4);
+    }
+    if (to_x8) o->d[j] = x->d;
+    else x->d = o->d[j];
+}
+
+cg_status cg_repack_q6_K(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
+    size_t need;
+    cg_status st = cg_repack_q6_K_size(W, &need, err);
+    if (st) return st;
+    if (dst_size < need)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
+                          need, dst_size);
+    const int64_t nb = W->ne[0] / QKK;
+    const unsigned char *src = W->data;
+    cg_block_q6_Kx8 *o = dst;
+    for (int64_t g = 0; g < W->ne[1] / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q6_Kx8 blk;
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q6_K x;
+                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
+                q6k_move(&x, &blk, j, true);
+            }
+            memcpy(&o[g * nb + b], &blk, sizeof blk);
+        }
+    *out = *W;
+    out->data = dst;
+    out->layout = CG_LAYOUT_Q6_K_X8;
+    return CG_OK;
+}
+
+void cg_unpack_q6_Kx8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
+    const int64_t nb = n_in / QKK;
+    const cg_block_q6_Kx8 *s = src;
+    cg_block_q6_K *d = dst;
+    for (int64_t g = 0; g < n_rows / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q6_Kx8 blk;
+            memcpy(&blk, &s[g * nb + b], sizeof blk);
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q6_K x;
+                q6k_move(&x, &blk, j, false);
+                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
+            }
+        }
+}
+
+// The six-bit quant (0..63) of element i (< 256) of row j in a repacked block (the stored packing,
+// repack.h: element 128h + 32c + l takes nibble c>>1 of ql[64h + 32(c&1) + l] and bits 2c..2c+1
+// of qh[32h + l]; stored byte p of row j sits at [32(p/4) + 4j + p%4]).
+static int q6x8_quant(const cg_block_q6_Kx8 *blk, int j, int i) {
+    const int h = i / 128, c = (i % 128) / 32, l = i % 32;
+    const int pl = 64 * h + 32 * (c & 1) + l, ph = 32 * h + l;
+    const int lo = (blk->ql[32 * (pl / 4) + 4 * j + pl % 4] >> (4 * (c >> 1))) & 15;
+    const int hi = (blk->qh[32 * (ph / 4) + 4 * j + ph % 4] >> (2 * c)) & 3;
+    return lo | hi << 4;
+}
+
+void cg_repack_q6_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = n_in / QKK;
+    const cg_block_q6_Kx8 *w = W;
+    for (int64_t k = 0; k < n_tok; k++) {
+        const cg_block_q8_K *a = (const cg_block_q8_K *)((const unsigned char *)xq + (size_t)k * xq_row);
+        for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
+            float acc[ROWS] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                const cg_block_q6_Kx8 *blk = &w[g * nb + b];
+                for (int j = 0; j < ROWS; j++) {
+                    int32_t isum = 0;   // |isum| ≤ 256·32·127·128 < 2^31
+                    for (int s = 0; s < 16; s++) {
+                        int32_t dot = 0;
+                        for (int i = 16 * s; i < 16 * s + 16; i++) dot += (q6x8_quant(blk, j, i) - 32) * a[b].qs[i];
+                        isum += blk->scales[16 * (s / 2) + 2 * j + s % 2] * dot;
+                    }
+                    // One rounded float product, then fused (the references' per-row order).
+                    acc[j] = fmaf((float)isum, cg_f16_to_f32(blk->d[j]) * a[b].d, acc[j]);
+                }
+            }
+            for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j];
         }
     }
 }

@@ -3,7 +3,7 @@
 // cg_model_load maps a GGUF file (through the gguf reader), reads `{arch}.*` hyper-parameters with
 // llama.cpp's defaults, and binds tensors by name through the architecture table (arch.c): one
 // row of flags per architecture, one generic Llama-style block. Weights are views into the mmap in
-// their stored format, except that on AVX2 the Q4_0 and Q4_K matmul weights with a multiple of 8 rows are
+// their stored format, except that on AVX2 the Q4_0, Q4_K and Q6_K matmul weights with a multiple of 8 rows are
 // repacked at load into an 8-row interleaved copy owned by the model (kern/repack.h; llama.cpp does
 // the same, and it fixes the float summation order to llama.cpp's), and a Q8_0 LM head (output.weight,
 // or token_embd when tied: then the lookups keep reading the mapping) is repacked the same way — its

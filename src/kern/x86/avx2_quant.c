@@ -162,6 +162,7 @@ static const cg_qops AVX2 = {
     .q4_0x8_matmul = cg_avx2_q4_0x8_matmul,
     .q8_0x8_matmul = cg_avx2_q8_0x8_matmul,
     .q4_Kx8_matmul = cg_avx2_q4_Kx8_matmul,
+    .q6_Kx8_matmul = cg_avx2_q6_Kx8_matmul,
 };
 
 const cg_qops *cg_qops_avx2(void) { return &AVX2; }

@@ -1,0 +1,355 @@
+// test_repack_q6k.c — the Q6_K 8-row repacked layout (kern/repack.h) and its kernels.
+//
+// * round trip: repack then unpack gives the stored bytes back for several shapes, with a by-hand
+//   check of where a low nibble, high bits, a scale and d land; ineligible tensors (row count not a
+//   multiple of 8, another type, rows not whole super-blocks, already repacked) and a short buffer
+//   are errors naming the tensor;
+// * the reference against a hand computation of the per-row order acc = fma((float)isum_b,
+//   d_w·d_a, acc) on a 2-super-block row where the order matters;
+// * the reference against the traits' stored-layout Q6_K × Q8_K vec_dot (an independent
+//   implementation): |Δ| ≤ 1e-5·Σ|w·y| for odd shapes (n_in 256..4096, rows 8..264, tokens 1..13);
+// * the AVX2 kernel (when the CPU has it) bit-identical with the reference, directly (also over a
+//   sub-range of row groups) and through the compute-op table's matmul / matmul_multi (with a
+//   2-thread pool and without);
+// * model load (shared rand-llama3-bpe-Q6_K, every matrix Q6_K, tied output; skipped when absent):
+//   on AVX2 every Q6_K layer matrix is repacked and unpacks to the file's bytes (the output, 1029
+//   rows, stays stored); CHINGU_REPACK=0 keeps all stored; the two loads' logits agree within 2 %
+//   of the logit range.
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/arena.h"
+#include "base/thread.h"
+#include "kern/cpu.h"
+#include "kern/kern.h"
+#include "kern/qops.h"
+#include "kern/repack.h"
+#include "model/model.h"
+#include "quant/blocks.h"
+#include "quant/quant.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static float frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)(rng >> 40) * 0x1p-24f - 0.5f;
+}
+
+// A random Q6_K matrix (n_out rows of n_in) and its view.
+static unsigned char *make_q6_K(int64_t n_in, int64_t n_out, cg_tensor *W) {
+    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q6_K);
+    const size_t rb = (size_t)(n_in / 256) * sizeof(cg_block_q6_K);
+    unsigned char *w = malloc(rb * (size_t)n_out);
+    float *row = malloc((size_t)n_in * sizeof *row);
+    for (int64_t o = 0; o < n_out; o++) {
+        const float amp = 0.5f + frand();
+        for (int64_t i = 0; i < n_in; i++) row[i] = amp * frand() * (i % 37 == 0 ? 4.0f : 1.0f);
+        tr->from_f32(row, w + rb * (size_t)o, n_in);
+    }
+    free(row);
+    *W = (cg_tensor){.name = "blk.1.ffn_down.weight", .type = CG_QTYPE_Q6_K, .ne = {n_in, n_out, 1, 1},
+                     .row_bytes = rb, .data = w};
+    return w;
+}
+
+// The six-bit quant of element i of a stored Q6_K block, written out from ggml's packing
+// (dequantize_row_q6_K): half h = i/128, within it l < 32 and quarter c: low nibble of
+// ql[64h + l] (c = 0), ql[64h + 32 + l] (c = 1), their high nibbles (c = 2, 3); bits 2c of qh[32h + l].
+static int stored_q(const cg_block_q6_K *b, int i) {
+    const int h = i / 128, c = (i % 128) / 32, l = i % 32;
+    const uint8_t lq = b->ql[64 * h + 32 * (c & 1) + l];
+    return ((c < 2 ? lq & 15 : lq >> 4) | ((b->qh[32 * h + l] >> (2 * c)) & 3) << 4);
+}
+
+static void test_round_trip(void **state) {
+    (void)state;
+    static const int64_t SHAPES[][2] = {{256, 8}, {512, 16}, {768, 24}, {4096, 8}, {1280, 264}};
+    cg_err err = {0};
+    for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
+        cg_tensor W, R;
+        unsigned char *w = make_q6_K(SHAPES[s][0], SHAPES[s][1], &W);
+        assert_true(cg_repack_q6_K_eligible(&W));
+        size_t n;
+        CG_ASSERT_OK(cg_repack_q6_K_size(&W, &n, &err), &err);
+        assert_int_equal(n, W.row_bytes * (size_t)W.ne[1]);
+        unsigned char *r = malloc(n), *back = malloc(n);
+        CG_ASSERT_OK(cg_repack_q6_K(&W, r, n, &R, &err), &err);
+        assert_int_equal(R.layout, CG_LAYOUT_Q6_K_X8);
+        assert_ptr_equal(R.data, r);
+        assert_int_equal(R.row_bytes, W.row_bytes);
+        assert_true(memcmp(r, w, n) != 0);   // really moved
+        cg_unpack_q6_Kx8(r, W.ne[0], W.ne[1], back);
+        assert_memory_equal(back, w, n);
+        // By hand: row 6 of group 0, super-block 0, element 128 + 96 + 13 = 237 (h 1, c 3, l 13,
+        // sub-block 14): the high nibble of stored ql[64 + 32 + 13] = ql[109], at repacked
+        // ql[32·27 + 4·6 + 1] (109 = 4·27 + 1); bits 6..7 of stored qh[32 + 13] = qh[45], at repacked
+        // qh[32·11 + 4·6 + 1]; its scale stored scales[14], repacked scales[16·7 + 2·6 + 0].
+        const cg_block_q6_K *st = (const cg_block_q6_K *)(w + 6 * W.row_bytes);
+        const cg_block_q6_Kx8 *x8 = (const cg_block_q6_Kx8 *)r;
+        assert_int_equal(st->ql[109] >> 4, x8->ql[32 * 27 + 4 * 6 + 1] >> 4);
+        assert_int_equal(st->qh[45] >> 6, x8->qh[32 * 11 + 4 * 6 + 1] >> 6);
+        assert_int_equal(stored_q(st, 237), (x8->ql[32 * 27 + 25] >> 4) | (x8->qh[32 * 11 + 25] >> 6) << 4);
+        assert_int_equal(st->scales[14], x8->scales[16 * 7 + 12]);
+        assert_int_equal(st->d, x8->d[6]);
+        free(w), free(r), free(back);
+    }
+    print_message("q6_Kx8 repack/unpack round trip identical for 5 shapes (n_in 256..4096, rows 8..264); "
+                  "low nibble, high bits, scale and d of an element where the layout says\n");
+
+    cg_tensor W, R;
+    unsigned char *w = make_q6_K(512, 16, &W);
+    cg_tensor bad = W;
+    bad.ne[1] = 12;
+    size_t n;
+    assert_false(cg_repack_q6_K_eligible(&bad));
+    assert_int_equal(cg_repack_q6_K_size(&bad, &n, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "blk.1.ffn_down.weight"));
+    assert_non_null(strstr(err.msg, "12"));
+    print_message("wrong shape: %s\n", err.msg);
+    bad = W;
+    bad.type = CG_QTYPE_Q4_K;
+    assert_int_equal(cg_repack_q6_K_size(&bad, &n, &err), CG_ERR_INVALID);
+    bad = W;
+    bad.ne[0] = 384;   // not whole super-blocks (and row_bytes disagrees)
+    assert_int_equal(cg_repack_q6_K_size(&bad, &n, &err), CG_ERR_INVALID);
+    bad = W;
+    bad.layout = CG_LAYOUT_Q6_K_X8;   // already repacked
+    assert_false(cg_repack_q6_K_eligible(&bad));
+    unsigned char small[1680];
+    assert_int_equal(cg_repack_q6_K(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "needs"));
+    print_message("short buffer: %s\n", err.msg);
+    free(w);
+}
+
+// Two super-blocks (all 8 rows equal) by hand. Every quant 33 (value +1), every scale 1 except
+// sub-block 15 of super-block 1 (scale −3). Super-block 0: d_w = 2^-10, activations all 127,
+// d_a = 1: isum = 256·127, acc = 32512/1024 = 31.75 exactly. Super-block 1: d_w = c, one activation
+// quant 5 in sub-block 15 (element 255), d_a = c: isum = −3·5 = −15, acc = fma(−15, float(c·c), 31.75).
+static void test_order_by_hand(void **state) {
+    (void)state;
+    const float c = 0.0999755859375f;   // exact in f16
+    cg_block_q6_K wb[8][2];
+    cg_block_q8_K ab[2];
+    memset(wb, 0, sizeof wb);
+    memset(ab, 0, sizeof ab);
+    for (int j = 0; j < 8; j++)
+        for (int b = 0; b < 2; b++) {
+            memset(wb[j][b].ql, 0x11, sizeof wb[j][b].ql);   // low nibbles 1
+            memset(wb[j][b].qh, 0xAA, sizeof wb[j][b].qh);   // high bits 2 in every quarter: q = 33
+            for (int s = 0; s < 16; s++) wb[j][b].scales[s] = 1;
+            if (b == 1) wb[j][b].scales[15] = -3;
+            wb[j][b].d = cg_f32_to_f16(b == 0 ? 0x1p-10f : c);
+        }
+    assert_int_equal(stored_q(&wb[0][0], 200), 33);
+    for (int i = 0; i < 256; i++) ab[0].qs[i] = 127;
+    for (int g = 0; g < 16; g++) ab[0].bsums[g] = 16 * 127;
+    ab[0].d = 1.0f;
+    ab[1].qs[255] = 5;
+    ab[1].bsums[15] = 5;
+    ab[1].d = c;
+    cg_tensor W = {.name = "w", .type = CG_QTYPE_Q6_K, .ne = {512, 8, 1, 1}, .row_bytes = 420, .data = wb};
+    float ys;
+    cg_qtype_get(CG_QTYPE_Q6_K)->vec_dot(512, &ys, wb[0], ab);
+    cg_block_q6_Kx8 r[2];
+    cg_tensor R;
+    cg_err err = {0};
+    CG_ASSERT_OK(cg_repack_q6_K(&W, r, sizeof r, &R, &err), &err);
+    float y[8];
+    cg_repack_q6_Kx8_matmul_ref(r, 512, ab, sizeof ab, 1, y, 8, 0, 8);
+    const float want = fmaf(-15.0f, c * c, 31.75f);
+    for (int j = 0; j < 8; j++) assert_true(y[j] == want);
+    assert_true(fabsf(ys - want) <= 1e-6f * 32.0f);
+    if (cg_cpu_isa_available(CG_ISA_AVX2)) {
+        float yk[8];
+        cg_qops_for(CG_ISA_AVX2)->q6_Kx8_matmul(r, 512, ab, sizeof ab, 1, yk, 8, 0, 8);
+        for (int j = 0; j < 8; j++) assert_true(yk[j] == want);
+    }
+    print_message("by hand: y = fma(-15, c*c, 31.75) = %.9g, repacked reference and AVX2 exact; stored vec_dot %.9g\n",
+                  (double)want, (double)ys);
+}
+
+static void test_kernels(void **state) {
+    (void)state;
+    static const int64_t N_IN[] = {256, 768, 1280, 4096};
+    static const int64_t ROWS[] = {8, 24, 40, 264};
+    static const int64_t TOK[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13};
+    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q6_K), *q8 = cg_qtype_get(CG_QTYPE_Q8_K);
+    const bool avx2 = cg_cpu_isa_available(CG_ISA_AVX2);
+    const cg_qops *ops = cg_qops_for(CG_ISA_AVX2);
+    const cg_kern *K = cg_kern_get();
+    cg_err err = {0};
+    cg_pool *pool = NULL;
+    CG_ASSERT_OK(cg_pool_new(2, &pool, &err), &err);
+    cg_arena arena;
+    cg_arena_init(&arena, 1 << 20);
+    double worst = 0.0;
+    int n_cases = 0;
+    for (size_t a = 0; a < sizeof N_IN / sizeof N_IN[0]; a++)
+        for (size_t b = 0; b < sizeof ROWS / sizeof ROWS[0]; b++) {
+            const int64_t n_in = N_IN[a], n_out = ROWS[b], max_tok = 13;
+            cg_tensor W, R;
+            unsigned char *w = make_q6_K(n_in, n_out, &W);
+            const size_t n = W.row_bytes * (size_t)n_out, xq_row = (size_t)(n_in / 256) * sizeof(cg_block_q8_K);
+            unsigned char *r = aligned_alloc(64, (n + 63) & ~(size_t)63);
+            CG_ASSERT_OK(cg_repack_q6_K(&W, r, n, &R, &err), &err);
+            const size_t ny = (size_t)(n_out * max_tok) * sizeof(float);
+            float *X = malloc((size_t)(n_in * max_tok) * sizeof *X), *wd = malloc((size_t)(n_in * n_out) * sizeof *wd);
+            float *xd = malloc((size_t)(n_in * max_tok) * sizeof *xd);
+            unsigned char *xq = malloc(xq_row * (size_t)max_tok);
+            float *Ys = malloc(ny), *Yr = malloc(ny), *Yk = malloc(ny), *Ym = malloc(ny), *Y2 = malloc(ny);
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t k = 0; k < max_tok; k++) q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
+            q8->to_f32(xq, xd, n_in * max_tok);
+            tr->to_f32(w, wd, n_in * n_out);
+            for (size_t t = 0; t < sizeof TOK / sizeof TOK[0]; t++) {
+                const int64_t n_tok = TOK[t];
+                for (int64_t k = 0; k < n_tok; k++)
+                    for (int64_t o = 0; o < n_out; o++)
+                        tr->vec_dot(n_in, &Ys[k * n_out + o], w + (size_t)o * W.row_bytes, xq + (size_t)k * xq_row);
+                cg_repack_q6_Kx8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, 0, n_out);
+                for (int64_t k = 0; k < n_tok; k++)
+                    for (int64_t o = 0; o < n_out; o++) {
+                        double terms = 0.0;
+                        for (int64_t i = 0; i < n_in; i++) terms += fabs((double)wd[o * n_in + i] * xd[k * n_in + i]);
+                        const double d = fabs((double)Yr[k * n_out + o] - Ys[k * n_out + o]);
+                        if (d > 1e-5 * terms + 1e-30)
+                            fail_msg("n_in %lld rows %lld tokens %lld: Y[%lld,%lld] repacked ref %.9g vs stored ref %.9g",
+                                     (long long)n_in, (long long)n_out, (long long)n_tok, (long long)k, (long long)o,
+                                     Yr[k * n_out + o], Ys[k * n_out + o]);
+                        if (terms > 0 && d / terms > worst) worst = d / terms;
+                    }
+                if (avx2) {
+                    memset(Yk, 0, ny);
+                    ops->q6_Kx8_matmul(r, n_in, xq, xq_row, n_tok, Yk, n_out, 0, n_out);
+                    assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                    if (n_out > 8) {   // a sub-range of row groups: only those rows written
+                        memset(Yk, 0, ny);
+                        ops->q6_Kx8_matmul(r, n_in, xq, xq_row, n_tok, Yk, n_out, 8, n_out);
+                        for (int64_t k = 0; k < n_tok; k++) {
+                            for (int64_t o = 0; o < 8; o++) assert_true(Yk[k * n_out + o] == 0.0f);
+                            assert_memory_equal(Yk + k * n_out + 8, Yr + k * n_out + 8,
+                                                (size_t)(n_out - 8) * sizeof(float));
+                        }
+                    }
+                }
+                for (int p = 0; p < 2; p++) {
+                    cg_arena_reset(&arena);
+                    CG_ASSERT_OK(K->matmul(&R, X, n_tok, Yk, &arena, p ? pool : NULL, &err), &err);
+                    assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                    const cg_tensor *Ws[2] = {&R, &W};
+                    float *Yo[2] = {Ym, Y2};
+                    CG_ASSERT_OK(K->matmul_multi(Ws, 2, X, n_tok, Yo, &arena, p ? pool : NULL, &err), &err);
+                    assert_memory_equal(Ym, Yr, (size_t)(n_out * n_tok) * sizeof(float));
+                }
+                n_cases++;
+            }
+            free(w), free(r), free(X), free(wd), free(xd), free(xq), free(Ys), free(Yr), free(Yk), free(Ym), free(Y2);
+        }
+    print_message("q6_Kx8: %d cases (n_in 256..4096, rows 8..264, tokens 1..13): repacked reference vs stored "
+                  "Q6_K reference max |Δ|/Σ|w·y| = %.2e (bound 1e-5); AVX2 kernel %s; table '%s' "
+                  "matmul/matmul_multi bit-identical with the repacked reference\n",
+                  n_cases, worst, avx2 ? "bit-identical with it" : "not run (no AVX2)", K->name);
+    cg_arena_free(&arena);
+    cg_pool_free(pool);
+}
+
+// Last-position logits of a fixed token sequence.
+static float *logits_of(const cg_model *m) {
+    static const int32_t TOK[] = {1024, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
+    enum { N = sizeof TOK / sizeof TOK[0] };
+    cg_err err = {0};
+    cg_model_ctx *ctx = NULL;
+    cg_kv *kv = NULL;
+    CG_ASSERT_OK(cg_model_ctx_new(m, 2, &ctx, &err), &err);
+    cg_kv_params kp = cg_model_kv_params(m, CG_KV_F32, 16, 4, 1);
+    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
+    int32_t pos[N], seq[N] = {0};
+    for (int i = 0; i < N; i++) pos[i] = i;
+    const cg_batch b = {.n = N, .token = TOK, .pos = pos, .seq = seq, .logits = NULL};
+    float *lg = malloc((size_t)cg_model_hparams(m)->n_vocab * sizeof *lg);
+    CG_ASSERT_OK(cg_model_decode(ctx, kv, &b, lg, &err), &err);
+    cg_kv_free(kv);
+    cg_model_ctx_free(ctx);
+    return lg;
+}
+
+// n rows of t's stored bytes equal to its repacked copy r unpacked.
+static void assert_unpacks_to(const cg_tensor *stored, const cg_tensor *r) {
+    const size_t n = stored->row_bytes * (size_t)stored->ne[1];
+    unsigned char *back = malloc(n);
+    cg_unpack_q6_Kx8(r->data, stored->ne[0], stored->ne[1], back);
+    assert_memory_equal(back, stored->data, n);
+    free(back);
+}
+
+static void test_model_load(void **state) {
+    (void)state;
+    const char *md = cg_test_models_dir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/random/rand-llama3-bpe-Q6_K.gguf", md ? md : ".");
+    if (!md || access(path, R_OK)) {
+        skip();
+        return;
+    }
+    cg_err err = {0};
+    cg_model *stored = NULL, *rep = NULL;
+    setenv("CHINGU_REPACK", "0", 1);
+    CG_ASSERT_OK(cg_model_load(path, &stored, &err), &err);
+    unsetenv("CHINGU_REPACK");
+    CG_ASSERT_OK(cg_model_load(path, &rep, &err), &err);
+    assert_int_equal(cg_model_repacked_bytes(stored), 0);
+    const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
+    int n_rep = 0;
+    size_t rep_bytes = 0;
+    const int64_t n_layer = cg_model_hparams(rep)->n_layer;
+    for (int il = 0; il < n_layer; il++) {
+        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
+        const cg_tensor *ts[] = {&Ls->wq, &Ls->wk, &Ls->wv, &Ls->wo, &Ls->ffn_gate, &Ls->ffn_up, &Ls->ffn_down};
+        const cg_tensor *tr[] = {&Lr->wq, &Lr->wk, &Lr->wv, &Lr->wo, &Lr->ffn_gate, &Lr->ffn_up, &Lr->ffn_down};
+        for (int k = 0; k < 7; k++) {
+            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
+            assert_int_equal(ts[k]->type, CG_QTYPE_Q6_K);
+            const bool want = avx2 && cg_repack_q6_K_eligible(ts[k]);
+            assert_int_equal(tr[k]->layout, want ? CG_LAYOUT_Q6_K_X8 : CG_LAYOUT_STORED);
+            if (!want) continue;
+            assert_unpacks_to(ts[k], tr[k]);
+            rep_bytes += (ts[k]->row_bytes * (size_t)ts[k]->ne[1] + 63) & ~(size_t)63;
+            n_rep++;
+        }
+    }
+    // Every layer matrix of this file is Q6_K; the tied output (1029 rows, not a multiple of 8)
+    // stays stored, so the model's repacked bytes are exactly the layers' (each 64-byte aligned).
+    if (avx2) {
+        assert_int_equal(n_rep, 7 * n_layer);
+        assert_int_equal(cg_model_repacked_bytes(rep), rep_bytes);
+    }
+    float *a = logits_of(stored), *b = logits_of(rep);
+    const int64_t nv = cg_model_hparams(rep)->n_vocab;
+    float lo = a[0], hi = a[0], md_abs = 0.0f;
+    for (int64_t i = 0; i < nv; i++) {
+        lo = fminf(lo, a[i]), hi = fmaxf(hi, a[i]);
+        md_abs = fmaxf(md_abs, fabsf(a[i] - b[i]));
+    }
+    assert_true(md_abs <= 0.02f * (hi - lo));
+    print_message("rand-llama3-bpe-Q6_K: %d Q6_K weights repacked (%.1f KiB in all), round trip equal to the "
+                  "file's bytes; logits repacked vs stored max |Δ| %.3g (range %.3g)\n",
+                  n_rep, (double)cg_model_repacked_bytes(rep) / 1024.0, md_abs, hi - lo);
+    free(a), free(b);
+    cg_model_free(stored);
+    cg_model_free(rep);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_order_by_hand),
+        cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_model_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
