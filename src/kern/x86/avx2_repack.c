@@ -51,8 +51,9 @@ enum { QK = 32, ROWS = 8, TILE_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 204
 // apart, so every line of the stream is requested once its block is PF_AHEAD bytes ahead. Only
 // while the last address lies below pf->end (the caller's range: no pointer out of it is formed);
 // the last few lines of a range go without (the demand loads fetch them). The former line-by-line
-// loop (cg_avx2_pf_upto: a bounds check and a branch per line) cost ~15 of the ~75 instructions of
-// a 1-token Q4_0 block; this costs 4.
+// loop (cg_avx2_pf_upto: a bounds check and a branch per line) took ~15 of the ~67 instructions
+// executed per 1-token Q4_0 block (8 rows × 32 weights); this takes ~7, so the block costs ~59
+// (Q8_0 x8: ~80 → 66), counted in the release build's disassembly.
 static inline __attribute__((always_inline)) void pf_block(const cg_avx2_pf *pf, size_t off, const size_t len) {
     const size_t n = len / CG_AVX2_PF_LINE + 1, last = off + PF_AHEAD + (n - 1) * CG_AVX2_PF_LINE;
     if (last >= pf->end) return;
