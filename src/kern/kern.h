@@ -96,6 +96,9 @@ typedef struct cg_attn_args {
     const void *const *k_blocks; // per table entry: base of that block's keys for this layer
     const void *const *v_blocks;
     float *scratch;              // caller's, at least head_dim + head_dim_v + pos + 1 floats
+    int head_lo, head_hi;        // attention() only: the query heads it computes, [head_lo, head_hi)
+                                 // (0 ≤ head_lo ≤ head_hi ≤ n_head); head_hi == 0: all of them. A
+                                 // head's output does not depend on the range (threads split heads)
 } cg_attn_args;
 
 // attention_multi: n_q (1..CG_ATTN_MAX_Q) consecutive query positions pos, pos+1, …, pos+n_q-1 of ONE

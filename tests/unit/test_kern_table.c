@@ -89,6 +89,32 @@ static void run_attn(const cg_kern *fast, const attn_case *c) {
                      "reference %.9g",
                      c->n_head, c->n_head_kv, c->head_dim, c->pos, c->n_swa, c->softcap,
                      c->kv == CG_KV_F16 ? "f16" : "f32", c->f32_acc, (long long)i, o2[i], o1[i]);
+    // Head ranges (forward.c splits one token's heads across threads): each range writes exactly
+    // its heads, equal to the all-heads result bit for bit, in both tables; others stay untouched.
+    const int per = c->n_head / c->n_head_kv, hdv = c->head_dim;
+    for (int tab = 0; tab < 2; tab++) {
+        const cg_kern *kt = tab ? fast : cg_kern_generic();
+        for (int cut = 0; cut <= c->n_head_kv; cut++) {
+            for (int64_t i = 0; i < nq; i++) o2[i] = -12345.0f;
+            a.out = o2;
+            a.head_lo = 0;
+            a.head_hi = cut * per;
+            if (a.head_hi > 0) kt->attention(&a);
+            for (int64_t i = 0; i < nq; i++)
+                if (i < (int64_t)cut * per * hdv ? memcmp(&o1[i], &o2[i], sizeof(float)) != 0 : o2[i] != -12345.0f)
+                    fail_msg("%s attention heads [0, %d) of %d: out[%lld] %.9g, all-heads result %.9g", kt->name,
+                             cut * per, c->n_head, (long long)i, o2[i], o1[i]);
+            for (int64_t i = 0; i < nq; i++) o2[i] = -12345.0f;
+            a.head_lo = cut * per;
+            a.head_hi = c->n_head;
+            if (a.head_lo < a.head_hi) kt->attention(&a);
+            for (int64_t i = 0; i < nq; i++)
+                if (i >= (int64_t)cut * per * hdv ? memcmp(&o1[i], &o2[i], sizeof(float)) != 0 : o2[i] != -12345.0f)
+                    fail_msg("%s attention heads [%d, %d): out[%lld] %.9g, all-heads result %.9g", kt->name,
+                             cut * per, c->n_head, (long long)i, o2[i], o1[i]);
+        }
+    }
+    a.head_lo = a.head_hi = 0;
     for (int b = 0; b < n_blocks; b++) free(kb[b]), free(vb[b]);
     free(kb), free(vb), free(q), free(o1), free(o2), free(s1), free(s2);
 }

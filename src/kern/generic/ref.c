@@ -395,7 +395,8 @@ static void ref_attention(const cg_attn_args *a) {
     int32_t first = 0;
     if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
     bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
-    for (int h = 0; h < a->n_head; h++) {
+    const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
+    for (int h = a->head_hi > 0 ? a->head_lo : 0; h < h_end; h++) {
         if (online_f16)
             attend_online_f16(a, h, first);
         else
@@ -409,6 +410,7 @@ static void ref_attention_multi(const cg_attn_args *a, int n_q) {
     if (n_q < 1 || n_q > CG_ATTN_MAX_Q) return;
     for (int i = 0; i < n_q; i++) {
         cg_attn_args one = *a;
+        one.head_lo = one.head_hi = 0;   // every head
         one.q = a->q + (int64_t)i * a->n_head * a->head_dim;
         one.out = a->out + (int64_t)i * a->n_head * a->head_dim_v;
         one.pos = a->pos + i;

@@ -311,7 +311,8 @@ static void avx2_attention(const cg_attn_args *a) {
     int32_t first = 0;
     if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
     const bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
-    for (int h = 0; h < a->n_head; h++) {
+    const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
+    for (int h = a->head_hi > 0 ? a->head_lo : 0; h < h_end; h++) {
         if (online_f16) attend_online_f16(a, h, first);
         else attend_two_pass(a, h, first);
     }
