@@ -380,18 +380,19 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
     // byte once per token, and with 4 KiB pages that is one TLB miss (a page walk) per 4 KiB.
     // Advice only: where THP is off the pages stay small and nothing else changes.
     const size_t huge = (size_t)2 << 20;
-    if (!cg_add_size(total, huge - 1, &total)) {
+    size_t alloc;
+    if (!cg_add_size(total, huge - 1, &alloc)) {
         st = cg_err_set(err, CG_ERR_LIMIT, "model: repacked weights overflow");
         goto done;
     }
-    total &= ~(huge - 1);
-    m->repacked = aligned_alloc(huge, total);
-    if (m->repacked) (void)madvise(m->repacked, total, MADV_HUGEPAGE);
+    alloc &= ~(huge - 1);
+    m->repacked = aligned_alloc(huge, alloc);
     if (!m->repacked) {
-        st = cg_err_set(err, CG_ERR_NOMEM, "model: out of memory for %zu bytes of repacked weights", total);
+        st = cg_err_set(err, CG_ERR_NOMEM, "model: out of memory for %zu bytes of repacked weights", alloc);
         goto done;
     }
-    m->repacked_bytes = total;
+    (void)madvise(m->repacked, alloc, MADV_HUGEPAGE);
+    m->repacked_bytes = total;   // the bytes in use (the allocation rounds up to < 2 MiB more)
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         const cg_layout kind = repack_kind(m, w[i]);
