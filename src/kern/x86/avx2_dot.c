@@ -148,10 +148,6 @@ void cg_avx2_vec_dot_q5_0(int64_t n, float *s, const void *x, const void *y) {
 // per-lane count (nibbles32_bc: 3 instructions instead of 4), and every f16 scale is broadcast
 // and converted in the vector unit (f16x8: 2 instructions, no scalar insert/convert/broadcast);
 // the products d_w·d_a are the same single float multiplications, so the result is unchanged.
-static inline __m256i q5_0_u(const cg_block_q5_0 *b) {
-    return _mm256_or_si256(nibbles32(b->qs), _mm256_and_si256(bits32(le32(b->qh)), _mm256_set1_epi8(0x10)));
-}
-
 // nibbles32 with one 16-byte broadcast load: lanes 0..3 unshifted, lanes 4..7 shifted right by 4.
 static inline __m256i nibbles32_bc(const uint8_t *qs, __m256i shift, __m256i m4) {
     const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
