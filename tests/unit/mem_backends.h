@@ -144,4 +144,33 @@ static inline void pg_stop(void) {
     free(PG.pg_dir);
 }
 
+// ---- the test program ---------------------------------------------------------------------------
+
+// Runs `common` (n_common tests, none for 0), then `sq` on SQLite, then `pg` (n tests each) on a
+// throwaway PostgreSQL cluster, as groups "<name>_common", "<name>_sqlite" and "<name>_postgres";
+// removes SQLite's temp dir. Returns main's exit status.
+static inline int run_backends(const char *name, const struct CMUnitTest *common, size_t n_common,
+                               const struct CMUnitTest *sq, const struct CMUnitTest *pg, size_t n) {
+    char group[128];
+    int fails = 0;
+    SQ.tmpdir = cg_test_tmpdir();
+    if (n_common) {
+        snprintf(group, sizeof group, "%s_common", name);
+        fails += _cmocka_run_group_tests(group, common, n_common, NULL, NULL);
+    }
+    snprintf(group, sizeof group, "%s_sqlite", name);
+    fails += _cmocka_run_group_tests(group, sq, n, NULL, NULL);
+    pg_start();
+    snprintf(group, sizeof group, "%s_postgres", name);
+    fails += _cmocka_run_group_tests(group, pg, n, NULL, NULL);
+    pg_stop();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", SQ.tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", SQ.tmpdir);
+    free(SQ.tmpdir);
+    return fails ? 1 : 0;
+}
+
+#define CG_N(a) (sizeof(a) / sizeof(a)[0])
+
 #endif

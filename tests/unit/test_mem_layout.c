@@ -151,14 +151,5 @@ static void test_migration_v6(void **state) {
 int main(void) {
     const struct CMUnitTest sq[] = {cmocka_unit_test_prestate(test_migration_v6, &SQ)};
     const struct CMUnitTest pg[] = {cmocka_unit_test_prestate(test_migration_v6, &PG)};
-    SQ.tmpdir = cg_test_tmpdir();
-    int fails = cmocka_run_group_tests_name("mem_layout_sqlite", sq, NULL, NULL);
-    pg_start();
-    fails += cmocka_run_group_tests_name("mem_layout_postgres", pg, NULL, NULL);
-    pg_stop();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", SQ.tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", SQ.tmpdir);
-    free(SQ.tmpdir);
-    return fails ? 1 : 0;
+    return run_backends("mem_layout", NULL, 0, sq, pg, CG_N(sq));
 }

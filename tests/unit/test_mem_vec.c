@@ -735,15 +735,5 @@ int main(void) {
     };
     const struct CMUnitTest sq[] = {STORE_TESTS(SQ)};
     const struct CMUnitTest pg[] = {STORE_TESTS(PG)};
-    SQ.tmpdir = cg_test_tmpdir();
-    int fails = cmocka_run_group_tests_name("mem_vec_common", common, NULL, NULL);
-    fails += cmocka_run_group_tests_name("mem_vec_sqlite", sq, NULL, NULL);
-    pg_start();
-    fails += cmocka_run_group_tests_name("mem_vec_postgres", pg, NULL, NULL);
-    pg_stop();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", SQ.tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", SQ.tmpdir);
-    free(SQ.tmpdir);
-    return fails ? 1 : 0;
+    return run_backends("mem_vec", common, CG_N(common), sq, pg, CG_N(sq));
 }
