@@ -51,15 +51,25 @@ typedef struct worker_arg {
 
 // Spin budget before sleeping; past YIELD_NS of it each round also yields the core (a shared or
 // oversubscribed machine then runs other threads instead of our spinning); the clock is read every
-// SPIN_CHECK rounds, and two reads more than PREEMPT_NS apart (a few µs expected) mean the thread
-// lost its core meanwhile: the machine is busy, so it stops spinning and sleeps. A spinning thread
-// uses up its scheduler share, while one woken from sleep is run promptly: under load averages of
-// 5–9 on 2 cores, decode with the full budget was up to ~15 % slower than with a 20 µs spin. So a
-// busy machine — a preempted spin, or a join that waited longer than BUSY_WAIT_NS (a worker that
-// lost its core mid-run) — switches the pool to the short budget SHORT_SPIN_NS for BUSY_HOLD_NS.
+// SPIN_CHECK rounds, and two reads more than PREEMPT_NS apart while pausing (a few µs expected) mean
+// the thread lost its core meanwhile: the machine is busy. A busy machine — a preempted spin, or a
+// join that waited longer than BUSY_WAIT_NS (a worker that lost its core mid-run) — makes the pool's
+// spins yield from their first round and sleep after BUSY_SPIN_NS instead of SPIN_NS, for
+// BUSY_HOLD_NS.
+//
+// Why not sleep sooner when busy: waking a sleeping worker costs far more than the gaps it would
+// save. On this 2-core VM a worker woken through the condition variable started its share 80–100 µs
+// after the hand-off (the idle vCPU is woken through the hypervisor), while the gaps inside a decode
+// step — the end of a matmul where one thread finishes its pieces first, norms, rope, attention on
+// the caller — are 1–100 µs. The former busy budget of 20 µs (meant for load averages of 5–9, where
+// a full-budget pause spin cost ~15 % of decode) made the worker sleep at the end of most matmuls
+// whenever the host had preempted a thread in the last 100 ms: measured on qwen2.5-0.5b Q4_0's
+// decode matmuls, 54 sleeps in 3 tokens, the 896×896 output projection taking 140–150 µs instead of
+// ~40 µs. A yielding spin gives the core to any other runnable thread at once, and one that finds
+// none costs only the system call.
 enum {
     SPIN_NS = 1000 * 1000,
-    SHORT_SPIN_NS = 20 * 1000,
+    BUSY_SPIN_NS = 200 * 1000,
     YIELD_NS = 50 * 1000,
     PREEMPT_NS = 50 * 1000,
     BUSY_WAIT_NS = 500 * 1000,
@@ -85,19 +95,22 @@ static void mark_busy(cg_pool *p, uint64_t now) {
     atomic_store_explicit(&p->busy_until, now + BUSY_HOLD_NS, memory_order_relaxed);
 }
 
-// One round of a bounded spin; false once it should stop (budget spent, or preempted).
+// One round of a bounded spin; false once it should stop (budget spent).
 static bool spin_round(cg_pool *p, unsigned i, spin *s) {
     if (i % SPIN_CHECK == 0) {
         const uint64_t now = cg_time_ns();
         const bool busy = now < atomic_load_explicit(&p->busy_until, memory_order_relaxed);
-        if (!s->t0) s->t0 = now;
-        else if (now - s->last > PREEMPT_NS) {
+        if (!s->t0) {
+            s->t0 = now;
+        } else if (now - s->t0 > (busy ? (uint64_t)BUSY_SPIN_NS : (uint64_t)SPIN_NS)) {
+            return false;
+        } else if (!s->yield && now - s->last > PREEMPT_NS) {   // lost the core while pausing
             mark_busy(p, now);
-            return false;
-        } else if (now - s->t0 > (busy ? (uint64_t)SHORT_SPIN_NS : (uint64_t)SPIN_NS))
-            return false;
-        else if (now - s->t0 > YIELD_NS)
             s->yield = true;
+        } else if (now - s->t0 > YIELD_NS) {
+            s->yield = true;
+        }
+        if (busy) s->yield = true;
         s->last = now;
     }
     if (s->yield) sched_yield();

@@ -14,7 +14,10 @@
 // default. The roofline line: read-only bandwidth from the built-in stream probe with the same
 // threads (run before and after the tests; the higher counts), the bytes one generated token must read (every matrix once — the tied embedding once, as
 // the output matrix — plus the K/V cache at the test's mean context), their quotient as the
-// ceiling in t/s, and the fraction of it tg reached; and the share of the threads' time the
+// ceiling in t/s, and the fraction of it tg reached. This host's bandwidth moves by ±15 % within
+// seconds (other tenants), so a second, paired figure probes right before every tg run and after the
+// last, and divides each run's t/s by the ceiling from the higher of its two neighbouring probes: the
+// mean, min and max of those fractions. And the share of the threads' time the
 // process actually got (getrusage), since a shared machine lowers every figure, and the CPU time
 // per token. Figures, never a pass/fail.
 #include <inttypes.h>
@@ -49,7 +52,17 @@ typedef struct result {
     double mean, sd;   // t/s
     double cpu_share;  // process CPU time / (wall time · threads) over the timed runs
     double cpu_ms;     // process CPU time per token (all threads) over the timed runs
+    double *tps;       // paired probes only: t/s of each run (reps entries, the caller's)
 } result;
+
+// Bandwidth probes paired with the runs of one test: probe k right before run k, probe reps after
+// the last (reps + 1 entries, the caller's); NULL pool: none.
+typedef struct probes {
+    cg_pool *pool;
+    double *gbps;
+} probes;
+
+enum { PAIRED_PROBE_REPS = 3 };   // best of 3 reads of 1 GiB per paired probe (~0.2 s)
 
 static double cpu_seconds(void) {
     struct rusage ru;
@@ -131,7 +144,8 @@ static cg_status run_batched_once(bench *b, int n_seq, int n_steps, double *secs
     return st;
 }
 
-static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int n_thread, result *r, cg_err *err) {
+static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int n_thread, const probes *pr,
+                          result *r, cg_err *err) {
     if (n_seq > 0) snprintf(r->test, sizeof r->test, "tg%d x%d", n, n_seq);
     else snprintf(r->test, sizeof r->test, "%s%d", prompt ? "pp" : "tg", n);
     r->n_seq = n_seq > 0 ? n_seq : 1;
@@ -141,6 +155,8 @@ static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int
     cg_status st = n_seq > 0 ? run_batched_once(b, n_seq, n_warm, &secs, &run_cpu, err) : run_once(b, prompt, n_warm, &secs, err);
     double wall = 0.0;
     for (int k = 0; k < reps && !st; k++) {
+        if (pr && pr->pool && (st = cg_stream_read_gbps(pr->pool, (size_t)1 << 30, PAIRED_PROBE_REPS, &pr->gbps[k], err)))
+            break;
         const double cpu0 = cpu_seconds();
         if (n_seq > 0) st = run_batched_once(b, n_seq, n, &secs, &run_cpu, err);
         else {
@@ -149,15 +165,29 @@ static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int
         }
         cpu += run_cpu;
         const double tps = secs > 0 ? r->n_tok / secs : 0.0;
+        if (pr && pr->pool) r->tps[k] = tps;
         sum += tps;
         sum2 += tps * tps;
         wall += secs;
     }
+    if (!st && pr && pr->pool) st = cg_stream_read_gbps(pr->pool, (size_t)1 << 30, PAIRED_PROBE_REPS, &pr->gbps[reps], err);
     r->cpu_share = wall > 0 ? cpu / (wall * n_thread) : 0.0;
     r->cpu_ms = n > 0 ? 1e3 * cpu / ((double)r->n_tok * reps) : 0.0;
     r->mean = sum / reps;
     r->sd = reps > 1 ? sqrt(fmax(0.0, (sum2 - sum * sum / reps) / (reps - 1))) : 0.0;
     return st;
+}
+
+static double vmin(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double vmax(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
 }
 
 static bool parse_int(const char *s, int lo, int hi, int *out) {
@@ -229,7 +259,8 @@ int cg_cli_bench(int argc, char **argv) {
     cg_err err = {0};
     cg_status st = CG_OK;
     bench b = {.rng = 12345};
-    result res[3];
+    result res[3] = {0};
+    double *paired_gbps = NULL, *paired_tps = NULL;
     int n_res = 0, i_tg = -1, i_tgb = -1;   // indices in res of the tg and batched tg tests
     double gbps = 0.0;
     cg_pool *probe_pool = NULL;
@@ -258,9 +289,16 @@ int cg_cli_bench(int argc, char **argv) {
     double gbps_before = 0.0, gbps_after = 0.0;
     if ((st = cg_pool_new(n_thread, &probe_pool, &err))) goto done;
     if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps_before, &err))) goto done;
-    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, 0, reps, n_thread, &res[n_res++], &err))) goto done;
-    if (n_gen > 0 && (st = run_test(&b, false, n_gen, 0, reps, n_thread, &res[i_tg = n_res++], &err))) goto done;
-    if (n_bseq > 0 && (st = run_test(&b, false, n_gen, n_bseq, reps, n_thread, &res[i_tgb = n_res++], &err))) goto done;
+    paired_gbps = calloc((size_t)reps + 1, sizeof *paired_gbps);
+    paired_tps = calloc((size_t)reps, sizeof *paired_tps);
+    if (!paired_gbps || !paired_tps) { st = cg_err_set(&err, CG_ERR_NOMEM, "bench: out of memory"); goto done; }
+    const probes paired = {probe_pool, paired_gbps};
+    if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, 0, reps, n_thread, NULL, &res[n_res++], &err))) goto done;
+    if (n_gen > 0) {
+        res[n_res].tps = paired_tps;
+        if ((st = run_test(&b, false, n_gen, 0, reps, n_thread, &paired, &res[i_tg = n_res++], &err))) goto done;
+    }
+    if (n_bseq > 0 && (st = run_test(&b, false, n_gen, n_bseq, reps, n_thread, NULL, &res[i_tgb = n_res++], &err))) goto done;
     if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps_after, &err))) goto done;
     gbps = gbps_before > gbps_after ? gbps_before : gbps_after;
 
@@ -270,6 +308,17 @@ int cg_cli_bench(int argc, char **argv) {
     const uint64_t tok_bytes = wbytes + kv_pos * (uint64_t)(n_gen / 2);
     const double roof = gbps * 1e9 / (double)tok_bytes;
     const result *tg = i_tg >= 0 ? &res[i_tg] : NULL, *tgb = i_tgb >= 0 ? &res[i_tgb] : NULL;
+    // Each tg run against the higher of the probes right before and after it.
+    double pf_mean = 0.0, pf_min = 0.0, pf_max = 0.0;
+    if (tg) {
+        for (int k = 0; k < reps; k++) {
+            const double bw = paired_gbps[k] > paired_gbps[k + 1] ? paired_gbps[k] : paired_gbps[k + 1];
+            const double f = bw > 0 ? paired_tps[k] * (double)tok_bytes / (bw * 1e9) : 0.0;
+            pf_mean += f / reps;
+            if (k == 0 || f < pf_min) pf_min = f;
+            if (k == 0 || f > pf_max) pf_max = f;
+        }
+    }
 
     // Model label like llama-bench's: "<arch> <params> <mix>".
     const cg_gguf *g = cg_model_gguf(b.m);
@@ -294,7 +343,13 @@ int cg_cli_bench(int argc, char **argv) {
                "ceiling %.2f t/s",
                gbps, n_thread, gbps_before, gbps_after, (double)tok_bytes / 1e6, (double)wbytes / 1e6, n_gen / 2,
                roof);
-        if (tg) printf("; tg reached %.1f %% of it", 100.0 * tg->mean / roof);
+        if (tg) {
+            printf("; tg reached %.1f %% of it", 100.0 * tg->mean / roof);
+            printf("\nroofline, paired: each tg run against the higher of the probes right before and after it "
+                   "(best of %d reads of 1 GiB each; %.2f..%.2f GB/s): %.1f %% on average (runs %.1f..%.1f %%)",
+                   PAIRED_PROBE_REPS, vmin(paired_gbps, reps + 1), vmax(paired_gbps, reps + 1), 100.0 * pf_mean,
+                   100.0 * pf_min, 100.0 * pf_max);
+        }
         printf("\ncpu: the process ran");
         for (int k = 0; k < n_res; k++) printf("%s %.0f %% of %d threads' time during %s", k ? "," : "", 100.0 * res[k].cpu_share, n_thread, res[k].test);
         printf(" (below 100 %%: the machine is shared, figures are lower than on an idle one)\n");
@@ -333,10 +388,15 @@ int cg_cli_bench(int argc, char **argv) {
         }
         printf("], \"roofline\": {\"read_gbps\": %.4f, \"read_gbps_before\": %.4f, \"read_gbps_after\": %.4f, "
                "\"bytes_per_token\": %" PRIu64 ", \"ceiling_tps\": %.4f", gbps, gbps_before, gbps_after, tok_bytes, roof);
-        if (tg) printf(", \"tg_fraction\": %.4f", tg->mean / roof);
+        if (tg)
+            printf(", \"tg_fraction\": %.4f, \"tg_fraction_paired\": %.4f, \"tg_fraction_paired_min\": %.4f, "
+                   "\"tg_fraction_paired_max\": %.4f",
+                   tg->mean / roof, pf_mean, pf_min, pf_max);
         printf("}, \"repacked_bytes\": %zu}\n", cg_model_repacked_bytes(b.m));
     }
 done:
+    free(paired_gbps);
+    free(paired_tps);
     cg_pool_free(probe_pool);
     free(b.tok);
     free(b.pos);

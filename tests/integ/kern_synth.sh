@@ -3,7 +3,8 @@
 #  * Tensor names, types and shapes of synth files equal those of llama-quantize's files of the
 #    same shape (shared/models/random: rand-llama-spm untied, rand-qwen2 tied + biases) for seven
 #    mixes — the mix rules, tensor set and order are the real ones.
-#  * A synth model loads and runs: chingu bench prints both tests with finite t/s, the roofline and
+#  * A synth model loads and runs: chingu bench prints both tests with finite t/s, the roofline (and
+#    the paired one: a probe before every tg run and after the last) and
 #    the CPU time per token.
 #  * Usage errors exit 2 with a message naming the problem.
 set -u
@@ -51,11 +52,15 @@ grep -q "Q4_K_M" "$T/out" || fail "synth summary does not name the mix: $(cat "$
 grep -Eq '\| pp16 \| [0-9]+\.[0-9]+ ± [0-9]+\.[0-9]+ \|' "$T/bench" || fail "bench: no pp16 row: $(cat "$T/bench")"
 grep -Eq '\| tg4 \| [0-9]+\.[0-9]+ ± [0-9]+\.[0-9]+ \|' "$T/bench" || fail "bench: no tg4 row: $(cat "$T/bench")"
 grep -q "roofline: read bandwidth" "$T/bench" || fail "bench: no roofline line"
+grep -Eq 'roofline, paired: .* \(best of 3 reads of 1 GiB each; [0-9]+\.[0-9]+\.\.[0-9]+\.[0-9]+ GB/s\): [0-9]+\.[0-9] % on average \(runs [0-9]+\.[0-9]\.\.[0-9]+\.[0-9] %\)' "$T/bench" ||
+    fail "bench: no paired roofline line: $(cat "$T/bench")"
 grep -Eq 'cpu time per token: [0-9]+\.[0-9]+ ms \(pp16\), [0-9]+\.[0-9]+ ms \(tg4\)' "$T/bench" ||
     fail "bench: no CPU time per token line: $(cat "$T/bench")"
 grep -Eqi "nan|inf " "$T/bench" && fail "bench: non-finite figure: $(cat "$T/bench")"
 "$BIN" bench -m "$T/s.gguf" -p 8 -n 2 -r 1 -o json >"$T/json" 2>&1 || fail "bench json: $(cat "$T/json")"
 grep -q '"tg_fraction"' "$T/json" || fail "bench json lacks tg_fraction: $(cat "$T/json")"
+grep -Eq '"tg_fraction_paired": [0-9]+\.[0-9]+, "tg_fraction_paired_min": [0-9]+\.[0-9]+, "tg_fraction_paired_max": [0-9]+\.[0-9]+' "$T/json" ||
+    fail "bench json lacks the paired fractions: $(cat "$T/json")"
 grep -Eq '"cpu_ms_per_token": [0-9]+\.[0-9]+' "$T/json" || fail "bench json lacks cpu_ms_per_token: $(cat "$T/json")"
 cat "$T/bench"
 
