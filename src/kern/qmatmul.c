@@ -20,7 +20,11 @@
 
 enum { TILE = 16 };   // rows per unit of work (cg_qops_matmul's tile)
 
-// Smallest piece of work (in bytes of weight rows) a thread takes from the shared counter.
+// Smallest piece of work (in bytes of weight rows) a thread takes from the shared counter: ~7 µs of
+// one thread's decode stream, so the threads finish a matmul within about that of each other. (The
+// cost used to count one row per 16-row tile, which made this 1 MiB of weights: every decode matmul
+// below ~1 MiB — qwen2.5-0.5b's q, k, v and output projections — ran on one thread, and the last
+// piece of the others could keep one thread waiting ~100 µs.)
 enum { MIN_PIECE = 64 * 1024 };
 
 typedef struct mm_job {
@@ -29,7 +33,7 @@ typedef struct mm_job {
     const cg_tensor *W[CG_KERN_MAX_MULTI];
     float *Y[CG_KERN_MAX_MULTI];
     int xq_of[CG_KERN_MAX_MULTI];              // which converted activation set weight w reads
-    uint64_t cost0[CG_KERN_MAX_MULTI + 1];     // prefix sums of tiles × row bytes
+    uint64_t cost0[CG_KERN_MAX_MULTI + 1];     // prefix sums of tiles × TILE × row bytes
     int n_xq;                                  // distinct vec_dot types
     cg_from_f32_fn quant[CG_KERN_MAX_MULTI];
     unsigned char *xq[CG_KERN_MAX_MULTI];
@@ -70,9 +74,9 @@ static void ref_q8_0x8(const void *W, int64_t n_in, const void *xq, size_t xq_ro
     cg_repack_q8_0x8_matmul_ref(W, n_in, xq, xq_row, n_tok, Y, ldy, r0, r1);
 }
 
-// First tile of weight w whose cost offset reaches `at` (tile t starts at cost0[w] + t·row_bytes).
+// First tile of weight w whose cost offset reaches `at` (tile t starts at cost0[w] + t·TILE·row_bytes).
 static int64_t tile_at(const mm_job *j, int w, uint64_t at) {
-    const uint64_t c0 = j->cost0[w], rb = j->W[w]->row_bytes ? j->W[w]->row_bytes : 1;
+    const uint64_t c0 = j->cost0[w], rb = j->W[w]->row_bytes ? (uint64_t)TILE * j->W[w]->row_bytes : 1;
     const int64_t n_tiles = (j->W[w]->ne[1] + TILE - 1) / TILE;
     if (at <= c0) return 0;
     const uint64_t t = (at - c0 + rb - 1) / rb;
@@ -192,7 +196,7 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
         j.W[w] = T;
         j.Y[w] = Y[w];
         const uint64_t tiles = (uint64_t)(T->ne[1] + TILE - 1) / TILE;
-        j.cost0[w + 1] = j.cost0[w] + tiles * T->row_bytes;
+        j.cost0[w + 1] = j.cost0[w] + tiles * TILE * T->row_bytes;
         work += (uint64_t)T->ne[1];
     }
     if (n_tok <= 0) return CG_OK;
