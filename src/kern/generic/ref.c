@@ -94,6 +94,11 @@ static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, f
         cg_repack_q6_Kx8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
         return CG_OK;
     }
+    if (W->layout == CG_LAYOUT_Q5_0_X8 && W->type == CG_QTYPE_Q5_0 && W->ne[1] % 8 == 0) {
+        // The stored AVX2 kernel's float order (kern/repack.h), not the traits' vec_dot.
+        cg_repack_q5_0x8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
+        return CG_OK;
+    }
     if (W->layout == CG_LAYOUT_Q8_0_X8 && W->type == CG_QTYPE_Q8_0 && W->ne[1] >= 8) {
         // The groups through their reference, the tail rows (stored layout) through the traits'.
         const int64_t n8 = W->ne[1] / 8 * 8;
