@@ -11,6 +11,8 @@
 //   with the stored-layout AVX2 Q5_0 dot (cg_avx2_vec_dot_q5_0 and its row-pair twin) — the kernel
 //   the stored layout runs — when the CPU has AVX2; and the reference agrees with the traits' scalar
 //   Q5_0 × Q8_0 vec_dot (an independent implementation, another float order) within 1e-5·Σ|w·y|;
+//   and for long rows (n_in 24576, 65568: the kernel's short token spans and its fallback without
+//   the side-data buffer) the AVX2 kernel against the stored dot, bit for bit;
 // * model load (shared rand-qwen2-Q5_0, every layer matrix Q5_0; skipped when absent): on AVX2 every
 //   Q5_0 layer matrix is repacked and unpacks to the file's bytes, CHINGU_REPACK=0 keeps all stored,
 //   and the two loads' logits are bit-identical.
@@ -274,6 +276,44 @@ static void test_kernels(void **state) {
     cg_pool_free(pool);
 }
 
+// Long rows: the AVX2 kernel's token spans shorter than a tile (n_in 24576: side data of 2 tokens
+// per span) and its per-block side data (n_in 65568 = 2049 blocks: more than its buffer holds) give
+// the stored dot's results bit for bit too.
+static void test_long_rows(void **state) {
+    (void)state;
+    if (!cg_cpu_isa_available(CG_ISA_AVX2)) {
+        skip();
+        return;
+    }
+    static const int64_t N_IN[] = {24576, 65568};
+    const cg_qops *ops = cg_qops_for(CG_ISA_AVX2);
+    const cg_qtype_traits *q8 = cg_qtype_get(CG_QTYPE_Q8_0);
+    cg_err err = {0};
+    for (size_t ia = 0; ia < 2; ia++) {
+        const int64_t n_in = N_IN[ia], n_out = 16, n_tok = 5;
+        cg_tensor W, R;
+        unsigned char *w = make_q5_0(n_in, n_out, &W);
+        const size_t n = W.row_bytes * (size_t)n_out, xq_row = (size_t)(n_in / 32) * sizeof(cg_block_q8_0);
+        unsigned char *r = aligned_alloc(64, (n + 63) & ~(size_t)63), *xq = malloc(xq_row * (size_t)n_tok);
+        float *X = malloc((size_t)n_in * sizeof *X), Ys[16 * 5], Yk[16 * 5];
+        CG_ASSERT_OK(cg_repack_q5_0(&W, r, n, &R, &err), &err);
+        for (int64_t k = 0; k < n_tok; k++) {
+            for (int64_t i = 0; i < n_in; i++) X[i] = frand() * 3.0f;
+            q8->from_f32_act(X, xq + (size_t)k * xq_row, n_in);
+            for (int64_t o = 0; o < n_out; o++)
+                ops->vec_dot[CG_QTYPE_Q5_0](n_in, &Ys[k * n_out + o], w + (size_t)o * W.row_bytes, xq + (size_t)k * xq_row);
+        }
+        for (int64_t nt = 1; nt <= n_tok; nt += 2) {
+            memset(Yk, 0, sizeof Yk);
+            ops->q5_0x8_matmul(r, n_in, xq, xq_row, nt, Yk, n_out, 0, n_out);
+            assert_memory_equal(Yk, Ys, (size_t)(nt * n_out) * sizeof(float));
+        }
+        free(w), free(r), free(xq), free(X);
+    }
+    print_message("long rows (n_in 24576 and 65568, 16 rows, 1/3/5 tokens): AVX2 kernel bit-identical with the stored "
+                  "dot\n");
+}
+
 // Last-position logits of a fixed token sequence.
 static float *logits_of(const cg_model *m) {
     static const int32_t TOK[] = {1000, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
@@ -349,6 +389,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_model_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
