@@ -4,7 +4,7 @@
 //   * matmul: activations converted per row to the weight type's vec_dot type with the quant
 //     traits' from_f32_act (Q8_0/Q8_1/Q8_K: integer block dots with float block scales; F16/BF16
 //     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot (weights
-//     repacked at load: kern/repack.h's reference, in llama.cpp's q4_0_8x8 order);
+//     repacked at load: kern/repack.h's references, each in its layout's order);
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
 //   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale), each
 //     rotated value one FMA with the x1 product rounded first (GCC's contraction in ggml's build);
