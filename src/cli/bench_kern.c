@@ -10,7 +10,7 @@
 //   * matmul over 64 tokens (prefill): GOP/s (2·n_in·n_out·n_tok / s) of the SIMD row-tiled
 //     kernel and, for comparison, dequantize-to-f32 + F32 FMA dot products (the alternative the
 //     issue asks to measure); the faster of the two is what a prefill kernel should use;
-//   * Q4_0, Q4_K and Q6_K stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for
+//   * Q4_0, Q5_0, Q4_K and Q6_K stored layout vs repacked at load (kern/repack.h), one thread, CPU time, for
 //     1, 8 and 64 tokens: the kernels the model's matmul uses for each (matvec / row-tiled matmul vs
 //     the 8-row interleaved kernel), on a 32 MiB matrix.
 #include <stdio.h>
@@ -91,10 +91,10 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-// Stored vs repacked (Q4_0, Q4_K or Q6_K): best of N_REPS single-thread CPU times per token count.
+// Stored vs repacked (Q4_0, Q5_0, Q4_K or Q6_K): best of N_REPS single-thread CPU times per token count.
 static void bench_repack(uint32_t t, const float *wf, const float *xf) {
     const cg_qops *ops = cg_qops_get();
-    const bool is_k = t == CG_QTYPE_Q4_K, is_6k = t == CG_QTYPE_Q6_K;
+    const bool is_k = t == CG_QTYPE_Q4_K, is_6k = t == CG_QTYPE_Q6_K, is_5 = t == CG_QTYPE_Q5_0;
     const cg_qtype_traits *tr = cg_qtype_get(t), *vt = cg_qtype_get(tr->vec_dot_type);
     const size_t rb = (size_t)(N_IN / tr->blck_size) * tr->type_size;
     const size_t xrb = (size_t)(N_IN / vt->blck_size) * vt->type_size;
@@ -114,6 +114,7 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
     for (int64_t r = N_DISTINCT; r < n_rows; r++) memcpy(W + rb * (size_t)r, W + rb * (size_t)(r % N_DISTINCT), rb);
     const cg_status rst = is_6k  ? cg_repack_q6_K(&T, R, n_bytes, &V, &err)
                           : is_k ? cg_repack_q4_K(&T, R, n_bytes, &V, &err)
+                          : is_5 ? cg_repack_q5_0(&T, R, n_bytes, &V, &err)
                                  : cg_repack_q4_0(&T, R, n_bytes, &V, &err);
     if (rst) {
         printf("\n%s repack comparison: %s\n", tr->name, err.msg);
@@ -121,7 +122,7 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
     }
     for (int tk = 0; tk < N_TOK; tk++) {
         cg_qops_quant_act(ops, tr->vec_dot_type)(xf + tk * N_IN, xq + xrb * (size_t)tk, N_IN);
-        if (!is_k && !is_6k) cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
+        if (!is_k && !is_6k && !is_5) cg_repack_q8_0_aux(xq + xrb * (size_t)tk, N_IN, aux + (size_t)tk * (N_IN / 32));
     }
     printf("\n%s stored layout vs repacked at load (%s, 1 thread, CPU time, %.0f MiB matrix, n_in %d):\n\n", tr->name,
            ops->name, (double)(rb * (size_t)n_rows) / (1 << 20), N_IN);
@@ -142,6 +143,10 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
                     ops->q6_Kx8_matmul(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (is_6k)
                     cg_repack_q6_Kx8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (is_5 && ops->q5_0x8_matmul)
+                    ops->q5_0x8_matmul(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
+                else if (is_5)
+                    cg_repack_q5_0x8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (is_k && ops->q4_Kx8_matmul)
                     ops->q4_Kx8_matmul(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (is_k)
@@ -224,6 +229,7 @@ int cg_cli_bench_kernels(int n_thread, int mib) {
     }
     if (wf && xf) {
         bench_repack(CG_QTYPE_Q4_0, wf, xf);
+        bench_repack(CG_QTYPE_Q5_0, wf, xf);
         bench_repack(CG_QTYPE_Q4_K, wf, xf);
         bench_repack(CG_QTYPE_Q6_K, wf, xf);
     }

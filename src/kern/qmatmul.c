@@ -6,8 +6,8 @@
 // (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
 // vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
 // it, so matmul_multi equals separate matmuls bit for bit. Weights repacked at load
-// (CG_LAYOUT_Q4_0_X8, CG_LAYOUT_Q4_K_X8, CG_LAYOUT_Q6_K_X8, and the Q8_0 LM head in CG_LAYOUT_Q8_0_X8; kern/repack.h)
-// take the table's q4_0x8 / q4_Kx8 / q6_Kx8 / q8_0x8 kernel (or the scalar reference) over
+// (CG_LAYOUT_Q4_0_X8, CG_LAYOUT_Q5_0_X8, CG_LAYOUT_Q4_K_X8, CG_LAYOUT_Q6_K_X8, and the Q8_0 LM head in CG_LAYOUT_Q8_0_X8; kern/repack.h)
+// take the table's q4_0x8 / q5_0x8 / q4_Kx8 / q6_Kx8 / q8_0x8 kernel (or the scalar reference) over
 // the same row tiles (16 rows: whole 8-row groups); their Q8_0 activations get per-block side data
 // (cg_q8_0_aux) computed with the quantization. Tensor views and buffers are borrowed; no state.
 #include "kern/qmatmul.h"
@@ -43,6 +43,7 @@ typedef struct mm_job {
     cg_q4_0x8_matmul_fn q8_0x8;                // the table's, or ref_q8_0x8 (CG_LAYOUT_Q8_0_X8)
     cg_q4_Kx8_matmul_fn q4_Kx8;                // the table's, or the reference (CG_LAYOUT_Q4_K_X8)
     cg_q4_Kx8_matmul_fn q6_Kx8;                // the table's, or the reference (CG_LAYOUT_Q6_K_X8)
+    cg_q4_Kx8_matmul_fn q5_0x8;                // the table's, or the reference (CG_LAYOUT_Q5_0_X8)
     const float *X;
     int64_t n_in, n_tok;
     atomic_uint_fast64_t next;                 // cost offset of the first piece not yet taken
@@ -116,6 +117,8 @@ static void mm_range(const mm_job *j, uint64_t lo, uint64_t hi) {
             j->q4_Kx8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (W->layout == CG_LAYOUT_Q6_K_X8)   // the same for Q6_K (kern/repack.h)
             j->q6_Kx8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w], W->ne[1], b, e);
+        else if (W->layout == CG_LAYOUT_Q5_0_X8)   // Q8_0 activations; the kernel needs no side data
+            j->q5_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (W->layout == CG_LAYOUT_Q4_0_X8)
             j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (W->layout == CG_LAYOUT_Q8_0_X8) {
@@ -156,7 +159,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
                 .q4_0x8 = ops->q4_0x8_matmul ? ops->q4_0x8_matmul : ref_q4_0x8,
                 .q8_0x8 = ops->q8_0x8_matmul ? ops->q8_0x8_matmul : ref_q8_0x8,
                 .q4_Kx8 = ops->q4_Kx8_matmul ? ops->q4_Kx8_matmul : cg_repack_q4_Kx8_matmul_ref,
-                .q6_Kx8 = ops->q6_Kx8_matmul ? ops->q6_Kx8_matmul : cg_repack_q6_Kx8_matmul_ref};
+                .q6_Kx8 = ops->q6_Kx8_matmul ? ops->q6_Kx8_matmul : cg_repack_q6_Kx8_matmul_ref,
+                .q5_0x8 = ops->q5_0x8_matmul ? ops->q5_0x8_matmul : cg_repack_q5_0x8_matmul_ref};
     bool need_aux[CG_KERN_MAX_MULTI] = {false};
     uint32_t xq_type[CG_KERN_MAX_MULTI] = {0};
     uint64_t work = 0;
@@ -179,7 +183,8 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             !(T->layout == CG_LAYOUT_Q4_0_X8 && T->type == CG_QTYPE_Q4_0 && T->ne[1] % 8 == 0) &&
             !(T->layout == CG_LAYOUT_Q8_0_X8 && T->type == CG_QTYPE_Q8_0 && T->ne[1] >= 8) &&
             !(T->layout == CG_LAYOUT_Q4_K_X8 && T->type == CG_QTYPE_Q4_K && T->ne[1] % 8 == 0) &&
-            !(T->layout == CG_LAYOUT_Q6_K_X8 && T->type == CG_QTYPE_Q6_K && T->ne[1] % 8 == 0))
+            !(T->layout == CG_LAYOUT_Q6_K_X8 && T->type == CG_QTYPE_Q6_K && T->ne[1] % 8 == 0) &&
+            !(T->layout == CG_LAYOUT_Q5_0_X8 && T->type == CG_QTYPE_Q5_0 && T->ne[1] % 8 == 0))
             return cg_err_set(err, CG_ERR_UNSUPPORTED, "matmul: tensor '%s' has layout %u for type %s and %lld rows",
                               T->name, T->layout, tr->name, (long long)T->ne[1]);
         int q = 0;

@@ -59,6 +59,9 @@ typedef struct cg_qops {
     cg_q4_0x8_matmul_fn q8_0x8_matmul;
     cg_q4_Kx8_matmul_fn q4_Kx8_matmul;            // NULL: cg_repack_q4_Kx8_matmul_ref
     cg_q4_Kx8_matmul_fn q6_Kx8_matmul;            // Q6_K x8, same shapes; NULL: cg_repack_q6_Kx8_matmul_ref
+    // Q5_0 x8 (Q8_0 activations, no side data), bit-identical with cg_repack_q5_0x8_matmul_ref and
+    // with the table's stored Q5_0 vec_dot per row. NULL: that reference.
+    cg_q4_Kx8_matmul_fn q5_0x8_matmul;
 } cg_qops;
 
 // The table of `isa`; the generic table (all NULL: the reference everywhere) when this build has

@@ -1,4 +1,4 @@
-// repack.c — the Q4_0, Q8_0, Q4_K and Q6_K 8-row interleaved layouts (repack.h): the repack at load, its
+// repack.c — the Q4_0, Q5_0, Q8_0, Q4_K and Q6_K 8-row interleaved layouts (repack.h): the repack at load, its
 // inverse, the activation side data and the scalar references of the kernels.
 //
 // Invariants: a repacked matrix holds exactly the stored nibbles and scales, only moved (the round
@@ -9,7 +9,9 @@
 // reference follows llama.cpp's q4_K_8x8 order: two fused accumulations (scales, mins) per element
 // over the super-blocks, then their difference. The Q6_K layout holds the same ql/qh bytes, scales
 // and d, only moved (round trip cg_unpack_q6_Kx8 ∘ cg_repack_q6_K is the identity), and its
-// reference is the per-row order acc = fmaf((float)isum_b, d_w·d_a, acc). No state.
+// reference is the per-row order acc = fmaf((float)isum_b, d_w·d_a, acc). The Q5_0 layout holds the
+// same d, low nibbles and fifth bits, only moved (round trip identity), and its reference follows the
+// stored AVX2 kernel's order (eight lanes of four elements per row, hsum_ps at the end). No state.
 #include "kern/repack.h"
 
 #include <math.h>
@@ -443,6 +445,118 @@ void cg_repack_q6_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
                 }
             }
             for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j];
+        }
+    }
+}
+
+// ---- Q5_0 x8 ------------------------------------------------------------------------------------
+
+bool cg_repack_q5_0_eligible(const cg_tensor *W) {
+    return stored_matrix(W, CG_QTYPE_Q5_0, QK, sizeof(cg_block_q5_0)) && W->ne[1] % ROWS == 0;
+}
+
+cg_status cg_repack_q5_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
+    return repack_size(W, cg_repack_q5_0_eligible(W), "a Q5_0 matrix with rows of a multiple of 32 and a multiple of 8 rows",
+                       out, err);
+}
+
+// One stored block x into row j of the interleaved block o (repack.h), or back (to_x8 false; then
+// row j's fifth bits are cleared from x->qh first and collected from o->qh).
+static void q5_0_move(cg_block_q5_0 *x, cg_block_q5_0x8 *o, int j, bool to_x8) {
+    uint32_t h = 0;
+    if (to_x8) {
+        memcpy(&h, x->qh, 4);
+        o->d[j] = x->d;
+        for (int k = 0; k < 4; k++) memcpy(&o->qs[32 * k + 4 * j], &x->qs[4 * k], 4);
+        for (int e = 0; e < 4; e++) {
+            uint8_t v = 0;   // bit i: element 4i + e
+            for (int i = 0; i < 8; i++) v |= (uint8_t)(((h >> (4 * i + e)) & 1u) << i);
+            o->qh[4 * j + e] = v;
+        }
+    } else {
+        x->d = o->d[j];
+        for (int k = 0; k < 4; k++) memcpy(&x->qs[4 * k], &o->qs[32 * k + 4 * j], 4);
+        for (int e = 0; e < 4; e++)
+            for (int i = 0; i < 8; i++) h |= (uint32_t)((o->qh[4 * j + e] >> i) & 1u) << (4 * i + e);
+        memcpy(x->qh, &h, 4);
+    }
+}
+
+cg_status cg_repack_q5_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
+    size_t need;
+    cg_status st = cg_repack_q5_0_size(W, &need, err);
+    if (st) return st;
+    if (dst_size < need)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
+                          need, dst_size);
+    const int64_t nb = W->ne[0] / QK;
+    const unsigned char *src = W->data;
+    cg_block_q5_0x8 *o = dst;
+    for (int64_t g = 0; g < W->ne[1] / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q5_0x8 blk;
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q5_0 x;
+                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
+                q5_0_move(&x, &blk, j, true);
+            }
+            memcpy(&o[g * nb + b], &blk, sizeof blk);
+        }
+    *out = *W;
+    out->data = dst;
+    out->layout = CG_LAYOUT_Q5_0_X8;
+    return CG_OK;
+}
+
+void cg_unpack_q5_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
+    const int64_t nb = n_in / QK;
+    const cg_block_q5_0x8 *s = src;
+    cg_block_q5_0 *d = dst;
+    for (int64_t g = 0; g < n_rows / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            cg_block_q5_0x8 blk;
+            memcpy(&blk, &s[g * nb + b], sizeof blk);
+            for (int j = 0; j < ROWS; j++) {
+                cg_block_q5_0 x;
+                q5_0_move(&x, &blk, j, false);
+                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
+            }
+        }
+}
+
+// The five-bit quant (0..31) of element i (< 32) of row j in a repacked block (repack.h: register
+// i/4, byte 4j + i%4 of qs[32·(i%16/4)..] and bit i/4 of qh[4j + i%4]).
+static int q5x8_quant(const cg_block_q5_0x8 *blk, int j, int i) {
+    const int e = i % 4, reg = i / 4;
+    const uint8_t byte = blk->qs[32 * ((i % 16) / 4) + 4 * j + e];
+    const int lo = i < 16 ? byte & 15 : byte >> 4;
+    return lo | ((blk->qh[4 * j + e] >> reg) & 1) << 4;
+}
+
+void cg_repack_q5_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nb = n_in / QK;
+    const cg_block_q5_0x8 *w = W;
+    for (int64_t k = 0; k < n_tok; k++) {
+        const cg_block_q8_0 *a = (const cg_block_q8_0 *)((const unsigned char *)xq + (size_t)k * xq_row);
+        for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
+            float acc[ROWS][8] = {{0}};   // [row][lane l: elements 4l..4l+3]
+            for (int64_t b = 0; b < nb; b++) {
+                const cg_block_q5_0x8 *blk = &w[g * nb + b];
+                const float da = cg_f16_to_f32(a[b].d);
+                for (int j = 0; j < ROWS; j++) {
+                    const float scale = cg_f16_to_f32(blk->d[j]) * da;   // one rounded float product
+                    for (int l = 0; l < 8; l++) {
+                        int32_t isum = 0;   // |isum| ≤ 4·16·127: exact as a float
+                        for (int e = 0; e < 4; e++) isum += (q5x8_quant(blk, j, 4 * l + e) - 16) * a[b].qs[4 * l + e];
+                        acc[j][l] = fmaf((float)isum, scale, acc[j][l]);
+                    }
+                }
+            }
+            for (int j = 0; j < ROWS; j++) {   // the horizontal sum of the stored kernel (hsum_ps)
+                const float *v = acc[j];
+                Y[k * ldy + g * ROWS + j] = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-// repack.h — Q4_0 and Q4_K weights (and a Q8_0 LM head) repacked at load into 8-row interleaved
+// repack.h — Q4_0, Q5_0, Q4_K and Q6_K weights (and a Q8_0 LM head) repacked at load into 8-row interleaved
 // layouts, and the scalar references of the kernels over them.
 //
 // Why: llama.cpp's CPU backend on AVX2 repacks every Q4_0 matmul weight whose row count is a
@@ -272,6 +272,70 @@ void cg_unpack_q6_Kx8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
 // n_in a multiple of 256.
 // Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
 void cg_repack_q6_Kx8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
+                                 int64_t ldy, int64_t r0, int64_t r1);
+
+// ---- Q5_0, 8 rows interleaved (our own arrangement; the stored kernel's float order) ------------
+//
+// Why: Q4_K_M/Q5_K_M files whose n_embd is not a multiple of 256 (qwen2.5-0.5b: 896) keep the
+// matrices that read the embedding (attn_q/k/output, ffn_gate/up) in Q5_0 — 44 % of that model's
+// bytes per token. The stored Q5_0 row dot is compute-bound below the memory rate; this layout
+// shares one activation block across 8 rows and needs no per-row horizontal sum.
+//
+// Float order: NOT llama.cpp's repacked order (llama.cpp does not repack Q5_0) but that of the
+// stored kernels cg_avx2_vec_dot_q5_0 / _x2_q5_0 (= ggml_vec_dot_q5_0_q8_0 on AVX2), bit for bit.
+// Per row, eight float lanes l < 8, lane l accumulating over the blocks b = 0, 1, … of the row
+//     acc_l = fma((float)isum_l,b, d_w,b · d_a,b, acc_l)    (acc_l starts at 0)
+// where isum_l,b = Σ_{e<4} (q[4l + e] − 16) · a[4l + e] is the exact integer sum of elements
+// 4l..4l+3 of block b (q ∈ 0..31 the five-bit quant, a the Q8_0 activation quant) and d_w·d_a is one
+// rounded float product; then y = ((acc_0 + acc_4) + (acc_2 + acc_6)) + ((acc_1 + acc_5) + (acc_3 +
+// acc_7)) (hsum_ps's order in avx2_dot.c). Switching a matrix between the layouts therefore changes
+// no result.
+//
+// Layout (cg_block_q5_0x8, 176 bytes = 8 stored Q5_0 blocks): rows 8g..8g+7 of a matrix with
+// nb = n_in/32 blocks per row become nb consecutive blocks, group after group (group g's block b is
+// element g·nb + b). Within one, for row j < 8 (q_j[i] ∈ 0..31 the quant of element i of row j's
+// block):
+//   d[j]               row j's block scale (f16 bits, as stored);
+//   qs[32k + 4j + e]   = (q_j[4k + e] & 15) | (q_j[16 + 4k + e] & 15) << 4   (k < 4, e < 4) — the
+//                      Q4_0 x8 arrangement of the low four bits: a 32-byte load of qs[32k..] holds in
+//                      32-bit lane j the low nibbles of elements 4k..4k+3 and (high nibbles)
+//                      16+4k..16+4k+3, i.e. "register" i = k and i = k + 4;
+//   qh[4j + e]         bit i (i < 8) = bit 4 of q_j[4i + e]: one 32-byte load holds every register's
+//                      fifth bit, register i's in bit i of each byte (one shift and one mask put it at
+//                      bit 4).
+// So register i (i < 8) holds in lane j row j's elements 4i..4i+3 — exactly lane l = i of the order
+// above, for 8 rows at once. Same size as the stored rows; layout tag CG_LAYOUT_Q5_0_X8; row_bytes
+// keeps the stored row size.
+
+typedef struct cg_block_q5_0x8 {
+    cg_f16 d[8];        // block scale of rows 0..7 of the group
+    uint8_t qs[128];    // low four bits, see above
+    uint8_t qh[32];     // fifth bits, see above
+} cg_block_q5_0x8;
+
+_Static_assert(sizeof(cg_block_q5_0x8) == 176, "q5_0x8 block is 8 Q5_0 blocks");
+
+// True when `W` is a stored-layout Q5_0 2-D matrix: ne[0] a positive multiple of 32, ne[1] a
+// positive multiple of 8.
+bool cg_repack_q5_0_eligible(const cg_tensor *W);
+
+// Bytes of the repacked copy (= ne[1] · row_bytes). Errors: CG_ERR_INVALID (not eligible, the
+// message names the tensor, its type and shape), CG_ERR_LIMIT (overflow).
+cg_status cg_repack_q5_0_size(const cg_tensor *W, size_t *out, cg_err *err);
+
+// Writes the repacked copy of W into dst (dst_size ≥ cg_repack_q5_0_size bytes) and returns its
+// view in *out (layout CG_LAYOUT_Q5_0_X8, data = dst). Errors: those of cg_repack_q5_0_size, and
+// CG_ERR_INVALID when dst_size is too small.
+cg_status cg_repack_q5_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err);
+
+// The inverse: n_rows (multiple of 8) rows of n_in elements back to stored Q5_0 rows. For tests.
+void cg_unpack_q5_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
+
+// The scalar reference in the stored kernels' order (above): Y[k·ldy + r] = W row r · X_k for r in
+// [r0, r1) (multiples of 8) and k < n_tok, X_k = xq + k·xq_row bytes one Q8_0 activation row.
+// Preconditions: n_in a multiple of 32.
+// Y (n_tok, ldy)[:, r0:r1] = X (n_tok, n_in) @ W[r0:r1]^T
+void cg_repack_q5_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
                                  int64_t ldy, int64_t r0, int64_t r1);
 
 #endif

@@ -3,7 +3,7 @@
 // Every tensor view points into the gguf mapping owned by the model (m->file). The loader checks
 // each bound tensor's shape against the hyper-parameters and that a reference kernel exists for its
 // type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0,
-// Q4_K and Q6_K matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
+// Q5_0, Q4_K and Q6_K matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
 // allocation (m->repacked; kern/repack.h) and their views point there (tok_embd never: rows are
 // gathered from it; a tied output costs a second copy of its bytes, see repack_weights). Defaults follow llama.cpp
 // (rope base 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
@@ -333,9 +333,11 @@ static void drop_pages(const void *p, size_t n) {
 // one; the gen/ references follow the per-row order for Q6_K as well, and the one exception found,
 // gemma3 layer 0 on a 96-token batch, is no per-tensor rule: kern/repack.h); Q8_0 x8 only
 // for the output matrix (its float order differs from the stored Q8_0 kernels', which is harmless
-// only for final logits: kern/repack.h). CG_LAYOUT_STORED: none.
+// only for final logits: kern/repack.h). Q5_0 x8 for every eligible Q5_0 matmul weight: its kernel
+// keeps the stored Q5_0 kernel's float order, so it changes no result, only the speed. CG_LAYOUT_STORED: none.
 static cg_layout repack_kind(const cg_model *m, const cg_tensor *t) {
     if (cg_repack_q4_0_eligible(t)) return CG_LAYOUT_Q4_0_X8;
+    if (cg_repack_q5_0_eligible(t)) return CG_LAYOUT_Q5_0_X8;
     if (cg_repack_q4_K_eligible(t)) return CG_LAYOUT_Q4_K_X8;
     if (cg_repack_q6_K_eligible(t)) return CG_LAYOUT_Q6_K_X8;
     if (t == &m->output && cg_repack_q8_0_eligible(t)) return CG_LAYOUT_Q8_0_X8;
@@ -347,6 +349,7 @@ static cg_status repack_size(const cg_tensor *t, cg_layout kind, size_t *sz, cg_
     case CG_LAYOUT_Q8_0_X8: return cg_repack_q8_0_size(t, sz, err);
     case CG_LAYOUT_Q4_K_X8: return cg_repack_q4_K_size(t, sz, err);
     case CG_LAYOUT_Q6_K_X8: return cg_repack_q6_K_size(t, sz, err);
+    case CG_LAYOUT_Q5_0_X8: return cg_repack_q5_0_size(t, sz, err);
     default: return cg_repack_q4_0_size(t, sz, err);
     }
 }
@@ -404,6 +407,7 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
         case CG_LAYOUT_Q8_0_X8: st = cg_repack_q8_0(w[i], dst, total - off, &view, err); break;
         case CG_LAYOUT_Q4_K_X8: st = cg_repack_q4_K(w[i], dst, total - off, &view, err); break;
         case CG_LAYOUT_Q6_K_X8: st = cg_repack_q6_K(w[i], dst, total - off, &view, err); break;
+        case CG_LAYOUT_Q5_0_X8: st = cg_repack_q5_0(w[i], dst, total - off, &view, err); break;
         default: st = cg_repack_q4_0(w[i], dst, total - off, &view, err); break;
         }
         if (st) goto done;

@@ -4,7 +4,7 @@
 //   * matmul: activations converted per row to the weight type's vec_dot type with the quant
 //     traits' from_f32_act (Q8_0/Q8_1/Q8_K: integer block dots with float block scales; F16/BF16
 //     weights: activations rounded to F16/BF16; F32: plain), then the traits' vec_dot (weights
-//     repacked at load: kern/repack.h's reference, in llama.cpp's q4_0_8x8 order);
+//     repacked at load: kern/repack.h's references, each in its layout's order);
 //   * rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), then x*scale*w;
 //   * rope: per-position cos/sin cache built like ggml_rope_cache_init (theta *= theta_scale), each
 //     rotated value one FMA with the x1 product rounded first (GCC's contraction in ggml's build);
@@ -92,6 +92,11 @@ static cg_status ref_matmul(const cg_tensor *W, const float *X, int64_t n_tok, f
     }
     if (W->layout == CG_LAYOUT_Q6_K_X8 && W->type == CG_QTYPE_Q6_K && W->ne[1] % 8 == 0) {
         cg_repack_q6_Kx8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
+        return CG_OK;
+    }
+    if (W->layout == CG_LAYOUT_Q5_0_X8 && W->type == CG_QTYPE_Q5_0 && W->ne[1] % 8 == 0) {
+        // The stored AVX2 kernel's float order (kern/repack.h), not the traits' vec_dot.
+        cg_repack_q5_0x8_matmul_ref(W->data, n_in, j.xq, j.xq_row, n_tok, Y, W->ne[1], 0, W->ne[1]);
         return CG_OK;
     }
     if (W->layout == CG_LAYOUT_Q8_0_X8 && W->type == CG_QTYPE_Q8_0 && W->ne[1] >= 8) {

@@ -15,6 +15,7 @@
 #include "kern/x86/avx2.h"
 #include "kern/x86/avx2_repack.h"
 #include "kern/x86/avx2_repack_k.h"
+#include "kern/x86/avx2_repack_q5_0.h"
 #include "quant/blocks.h"
 #include "quant/f16.h"
 
@@ -163,6 +164,7 @@ static const cg_qops AVX2 = {
     .q8_0x8_matmul = cg_avx2_q8_0x8_matmul,
     .q4_Kx8_matmul = cg_avx2_q4_Kx8_matmul,
     .q6_Kx8_matmul = cg_avx2_q6_Kx8_matmul,
+    .q5_0x8_matmul = cg_avx2_q5_0x8_matmul,
 };
 
 const cg_qops *cg_qops_avx2(void) { return &AVX2; }
