@@ -364,7 +364,7 @@ int cg_cli_bench(int argc, char **argv) {
             printf("\n");
         }
         const size_t rp = cg_model_repacked_bytes(b.m);
-        if (rp) printf("repacked at load: %.1f MiB (Q4_0, Q4_K and Q6_K matmul weights, Q8_0 LM head) in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
+        if (rp) printf("repacked at load: %.1f MiB (Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matmul weights) in 8-row interleaved blocks (CHINGU_REPACK=0: off)\n",
                        (double)rp / (1024.0 * 1024.0));
         // CPU time per token moves much less than t/s when other processes take the cores (spinning
         // pool workers count too), so it is the figure to compare between builds on a shared machine.

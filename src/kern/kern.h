@@ -31,7 +31,7 @@
 typedef enum cg_layout {
     CG_LAYOUT_STORED = 0,
     CG_LAYOUT_Q4_0_X8,     // Q4_0, 8 rows interleaved per block column (kern/repack.h)
-    CG_LAYOUT_Q8_0_X8,     // Q8_0, the same; the LM head only (kern/repack.h says why)
+    CG_LAYOUT_Q8_0_X8,     // Q8_0, the same (kern/repack.h)
     CG_LAYOUT_Q4_K_X8,     // Q4_K, 8 rows interleaved per super-block column (kern/repack.h)
     CG_LAYOUT_Q6_K_X8,     // Q6_K, the same (kern/repack.h)
     CG_LAYOUT_Q5_0_X8,     // Q5_0, 8 rows interleaved per block column (kern/repack.h)

@@ -6,7 +6,7 @@
 // (prefetching rows), several run cg_qops_matmul (row tiles × groups of four tokens through
 // vec_dot_n). Each output element goes through the same kernel whichever thread or call computes
 // it, so matmul_multi equals separate matmuls bit for bit. Weights repacked at load
-// (CG_LAYOUT_Q4_0_X8, CG_LAYOUT_Q5_0_X8, CG_LAYOUT_Q4_K_X8, CG_LAYOUT_Q6_K_X8, and the Q8_0 LM head in CG_LAYOUT_Q8_0_X8; kern/repack.h)
+// (CG_LAYOUT_Q4_0_X8, CG_LAYOUT_Q5_0_X8, CG_LAYOUT_Q4_K_X8, CG_LAYOUT_Q6_K_X8, CG_LAYOUT_Q8_0_X8; kern/repack.h)
 // take the table's q4_0x8 / q5_0x8 / q4_Kx8 / q6_Kx8 / q8_0x8 kernel (or the scalar reference) over
 // the same row tiles (16 rows: whole 8-row groups); their Q8_0 activations get per-block side data
 // (cg_q8_0_aux) computed with the quantization. Tensor views and buffers are borrowed; no state.

@@ -54,7 +54,7 @@ typedef struct cg_qops {
     cg_vec_dot_x2_fn vec_dot_x2[CG_QTYPE_COUNT];  // NULL: matvec calls vec_dot per row
     cg_from_f32_fn quant_act[CG_QTYPE_COUNT];     // NULL: use the reference
     cg_q4_0x8_matmul_fn q4_0x8_matmul;            // NULL: the scalar reference (kern/repack.h)
-    // The same signature over the Q8_0 x8 layout (the LM head; aux only for its scales), bit-identical
+    // The same signature over the Q8_0 x8 layout (aux only for its scales), bit-identical
     // with cg_repack_q8_0x8_matmul_ref. NULL: that reference.
     cg_q4_0x8_matmul_fn q8_0x8_matmul;
     cg_q4_Kx8_matmul_fn q4_Kx8_matmul;            // NULL: cg_repack_q4_Kx8_matmul_ref

@@ -188,19 +188,23 @@ void cg_repack_q8_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, si
     for (int64_t k = 0; k < n_tok; k++) {
         const cg_block_q8_0 *a = (const cg_block_q8_0 *)((const unsigned char *)xq + (size_t)k * xq_row);
         for (int64_t g = r0 / ROWS; g < r1 / ROWS; g++) {
-            float acc[ROWS] = {0};
+            float acc[ROWS][8] = {{0}};   // row j, lane l: elements 4l..4l+3 of every block
             for (int64_t b = 0; b < nb; b++) {
                 const cg_block_q8_0x8 *blk = &w[g * nb + b];
                 const float da = cg_f16_to_f32(a[b].d);
                 for (int j = 0; j < ROWS; j++) {
-                    int32_t isum = 0;   // |isum| ≤ 32·127·128 < 2^24: exact as a float
-                    for (int k8 = 0; k8 < 8; k8++)
-                        for (int e = 0; e < 4; e++) isum += blk->qs[32 * k8 + 4 * j + e] * a[b].qs[4 * k8 + e];
                     const float scale = cg_f16_to_f32(blk->d[j]) * da;   // one rounded float product
-                    acc[j] = fmaf((float)isum, scale, acc[j]);
+                    for (int l = 0; l < 8; l++) {
+                        int32_t isum = 0;   // |isum| ≤ 4·127·128: exact as a float
+                        for (int e = 0; e < 4; e++) isum += blk->qs[32 * l + 4 * j + e] * a[b].qs[4 * l + e];
+                        acc[j][l] = fmaf(scale, (float)isum, acc[j][l]);
+                    }
                 }
             }
-            for (int j = 0; j < ROWS; j++) Y[k * ldy + g * ROWS + j] = acc[j];
+            for (int j = 0; j < ROWS; j++) {
+                const float *v = acc[j];
+                Y[k * ldy + g * ROWS + j] = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+            }
         }
     }
 }

@@ -3,10 +3,10 @@
 // Every tensor view points into the gguf mapping owned by the model (m->file). The loader checks
 // each bound tensor's shape against the hyper-parameters and that a reference kernel exists for its
 // type, so the forward pass never meets a tensor it cannot handle. Then, on AVX2, the eligible Q4_0,
-// Q5_0, Q4_K and Q6_K matmul weights, and the output matrix (LM head) when it is Q8_0, are repacked into one owned
-// allocation (m->repacked; kern/repack.h) and their views point there (tok_embd never: rows are
-// gathered from it; a tied output costs a second copy of its bytes, see repack_weights). Defaults follow llama.cpp
-// (rope base 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
+// Q5_0, Q8_0, Q4_K and Q6_K matmul weights are repacked into one owned allocation (m->repacked;
+// kern/repack.h) and their views point there (tok_embd never: rows are gathered from it; a tied
+// output costs a second copy of its bytes, see repack_weights). Defaults follow llama.cpp (rope base
+// 10000, head_dim = n_embd / n_head, n_head_kv = n_head, n_rot = head_dim, …).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,16 +331,16 @@ static void drop_pages(const void *p, size_t n) {
 // Which repacked layout weight t gets: Q4_0 x8 / Q4_K x8 / Q6_K x8 for every eligible Q4_0 / Q4_K /
 // Q6_K matmul weight (llama.cpp repacks Q4_0 and Q4_K on AVX2, and its Q4_K order is the q4_K_8x8
 // one; the gen/ references follow the per-row order for Q6_K as well, and the one exception found,
-// gemma3 layer 0 on a 96-token batch, is no per-tensor rule: kern/repack.h); Q8_0 x8 only
-// for the output matrix (its float order differs from the stored Q8_0 kernels', which is harmless
-// only for final logits: kern/repack.h). Q5_0 x8 for every eligible Q5_0 matmul weight: its kernel
-// keeps the stored Q5_0 kernel's float order, so it changes no result, only the speed. CG_LAYOUT_STORED: none.
-static cg_layout repack_kind(const cg_model *m, const cg_tensor *t) {
+// gemma3 layer 0 on a 96-token batch, is no per-tensor rule: kern/repack.h). Q5_0 x8 and Q8_0 x8
+// for every eligible Q5_0 / Q8_0 matmul weight: their kernels keep the stored kernels' float order
+// (llama.cpp does not repack these on AVX2), so they change no result, only the speed.
+// CG_LAYOUT_STORED: none.
+static cg_layout repack_kind(const cg_tensor *t) {
     if (cg_repack_q4_0_eligible(t)) return CG_LAYOUT_Q4_0_X8;
     if (cg_repack_q5_0_eligible(t)) return CG_LAYOUT_Q5_0_X8;
     if (cg_repack_q4_K_eligible(t)) return CG_LAYOUT_Q4_K_X8;
     if (cg_repack_q6_K_eligible(t)) return CG_LAYOUT_Q6_K_X8;
-    if (t == &m->output && cg_repack_q8_0_eligible(t)) return CG_LAYOUT_Q8_0_X8;
+    if (cg_repack_q8_0_eligible(t)) return CG_LAYOUT_Q8_0_X8;
     return CG_LAYOUT_STORED;
 }
 
@@ -370,7 +370,7 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
     const int n = matmul_weights(m, w, cap);
     size_t total = 0, sz;
     for (int i = 0; i < n; i++) {
-        const cg_layout kind = repack_kind(m, w[i]);
+        const cg_layout kind = repack_kind(w[i]);
         if (kind == CG_LAYOUT_STORED) continue;
         if ((st = repack_size(w[i], kind, &sz, err))) goto done;
         if (!cg_add_size(total, (sz + 63) & ~(size_t)63, &total)) {
@@ -398,7 +398,7 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
     m->repacked_bytes = total;   // the bytes in use (the allocation rounds up to < 2 MiB more)
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        const cg_layout kind = repack_kind(m, w[i]);
+        const cg_layout kind = repack_kind(w[i]);
         if (kind == CG_LAYOUT_STORED) continue;
         if ((st = repack_size(w[i], kind, &sz, err))) goto done;
         cg_tensor view;

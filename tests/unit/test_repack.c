@@ -332,6 +332,19 @@ static void test_q8_0x8(void **state) {
                         if (terms > 0 && d / terms > worst) worst = d / terms;
                     }
                 if (avx2) {
+                    // The stored layout's AVX2 dot (llama.cpp's lane order): the repacked
+                    // reference equals it bit for bit.
+                    const cg_vec_dot_fn dot = cg_qops_vec_dot(ops, CG_QTYPE_Q8_0);
+                    for (int64_t k = 0; k < n_tok; k++)
+                        for (int64_t o = 0; o < n8; o++) {
+                            float v;
+                            dot(n_in, &v, w + (size_t)o * W.row_bytes, xq + (size_t)k * xq_row);
+                            if (memcmp(&v, &Yr[k * n_out + o], sizeof v))
+                                fail_msg("q8_0x8 n_in %lld rows %lld: Y[%lld,%lld] repacked ref %.9g vs stored AVX2 "
+                                         "dot %.9g (not bit-identical)",
+                                         (long long)n_in, (long long)n_out, (long long)k, (long long)o,
+                                         Yr[k * n_out + o], v);
+                        }
                     memset(Yk, 0, ny);
                     ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, 0, n8);
                     for (int64_t k = 0; k < n_tok; k++)
@@ -381,7 +394,8 @@ static void test_q8_0x8(void **state) {
     assert_non_null(strstr(err.msg, "needs"));
     free(w);
     print_message("q8_0x8: %d cases (n_in 32..4096, rows 8..263, tokens 1..13): round trip identical; repacked "
-                  "reference vs stored Q8_0 reference max |Δ|/Σ|w·y| = %.2e (bound 1e-5); AVX2 kernel %s; table "
+                  "reference vs stored Q8_0 reference max |Δ|/Σ|w·y| = %.2e (bound 1e-5), bit-identical with the stored AVX2 "
+                  "dot; AVX2 kernel %s; table "
                   "'%s' matmul/matmul_multi bit-identical with the reference\n",
                   n_cases, worst, avx2 ? "bit-identical with it" : "not run (no AVX2)", K->name);
     cg_arena_free(&arena);

@@ -182,22 +182,18 @@ void cg_avx2_vec_dot_x2_q5_0(int64_t n, float s[2], const void *x0, const void *
     s[1] = hsum_ps(acc1);
 }
 
+// Q8_0 in ggml's order (ggml_vec_dot_q8_0_q8_0 on AVX2 and tinyBLAS at the reference commit): one
+// eight-lane accumulator, per block fma(d_w·d_a, lanes, acc), one horizontal sum — the order the
+// repacked Q8_0 x8 kernels reproduce per row (kern/repack.h). (It used to alternate two
+// accumulators between even and odd blocks: another rounding, ~1 ulp per dot.)
 void cg_avx2_vec_dot_q8_0(int64_t n, float *s, const void *x, const void *y) {
     const cg_block_q8_0 *a = x, *b = y;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const int64_t nb = n / 32;
-    int64_t i = 0;
-    for (; i + 1 < nb; i += 2) {
-        const __m256i p0 = dot_i8(load32(a[i].qs), load32(b[i].qs));
-        const __m256i p1 = dot_i8(load32(a[i + 1].qs), load32(b[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * f16(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i + 1].d) * f16(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; i++) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
         const __m256i p = dot_i8(load32(a[i].qs), load32(b[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * f16(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(a[i].d) * f16(b[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
-    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+    *s = hsum_ps(acc);
 }
 
 void cg_avx2_vec_dot_q4_1(int64_t n, float *s, const void *x, const void *y) {

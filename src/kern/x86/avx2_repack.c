@@ -27,12 +27,15 @@
 // past it with fixed displacements (pf_block; never past the end of the caller's row range), as
 // cg_qops_matvec does for the stored layout — decode streams the
 // weights once, and the hardware prefetcher alone leaves the bandwidth under-used. 
-// The Q8_0 x8 kernel (the LM head) has the same loop nest and tiles; per block column and k < 8 it
-// loads the 32 int8 weights holding in lane j row j's elements 4k..4k+3, and per token multiplies
-// |w| (unsigned, ≤ 128) by the broadcast activation quants with w's sign moved onto them
-// (sign_epi8; exact because Q8_0 activations from the quantizer lie in −127..127) — maddubs pairs
-// reach at most 2·128·127 = 32512, so no int16 saturation — then madd into int32 lanes per k.
-// Lane j's sum is the exact integer block dot product; the float step is the Q4_0 one. No state.
+// The Q8_0 x8 kernel has the same loop nest and tiles; per block column and k < 8 it loads the 32
+// int8 weights holding in lane j row j's elements 4k..4k+3, and per token multiplies |w| (unsigned,
+// ≤ 128) by the broadcast activation quants with w's sign moved onto them (sign_epi8; exact because
+// Q8_0 activations from the quantizer lie in −127..127) — maddubs pairs reach at most 2·128·127 =
+// 32512, so no int16 saturation — then madd into int32 lanes: lane j = row j's exact integer sum
+// over the four elements, the stored kernel's SIMD lane k. Each is converted and accumulated on its
+// own (acc[t][k] = fma(d_w·d_a, lanes, acc[t][k])) and the eight summed in hsum's tree at the end:
+// the stored Q8_0 order, bit-identical (kern/repack.h). Tiles of more than one token keep their
+// 8·NT accumulators partly on the stack. No state.
 #include "kern/x86/avx2_repack.h"
 
 #include <immintrin.h>
@@ -105,33 +108,40 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w,
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(Y + t * ldy, acc[t]);
 }
 
-// Y[t·ldy + 0..7] (t < NT) for one Q8_0 x8 row group w (nb blocks) against NT activation rows.
+// Y[t·ldy + 0..7] (t < NT) for one Q8_0 x8 row group w (nb blocks) against NT activation rows, in
+// the stored Q8_0 kernels' order (kern/repack.h): eight accumulators per token, register k's int32
+// lane j (row j's elements 4k..4k+3) into acc[t][k] with one FMA per block, the hsum tree at the end.
 static inline __attribute__((always_inline)) void tile8(const cg_block_q8_0x8 *w, int64_t nb, const act_view av,
                                                          float *Y, int64_t ldy, const cg_avx2_pf *pf, const int NT) {
     const size_t w_off = (size_t)((const unsigned char *)w - pf->base);
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[TILE_TOK];
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[TILE_TOK][8];
+    for (int t = 0; t < NT; t++)
+        for (int k = 0; k < 8; k++) acc[t][k] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w);
-        __m256i s[TILE_TOK];
-        for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
+        __m256 sc[TILE_TOK];
+        for (int t = 0; t < NT; t++) {
+            const cg_q8_0_aux *x = av.aux + (size_t)t * av.t_aux + (size_t)b * av.b_aux;
+            sc[t] = _mm256_mul_ps(dw, _mm256_set1_ps(x->d));   // d_w·d_a per row, one rounded product
+        }
         for (int k = 0; k < 8; k++) {
             const __m256i wk = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * k));
             const __m256i aw = _mm256_abs_epi8(wk);
             for (int t = 0; t < NT; t++) {
                 const int8_t *a = av.qs + (size_t)t * av.t_qs + (size_t)b * av.b_qs;
                 const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(cg_avx2_bcast4(a + 4 * k), wk));
-                s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, ones));
+                acc[t][k] = _mm256_fmadd_ps(sc[t], _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc[t][k]);
             }
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
-        for (int t = 0; t < NT; t++) {
-            const cg_q8_0_aux *x = av.aux + (size_t)t * av.t_aux + (size_t)b * av.b_aux;
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(dw, _mm256_set1_ps(x->d)), acc[t]);
-        }
     }
-    for (int t = 0; t < NT; t++) _mm256_storeu_ps(Y + t * ldy, acc[t]);
+    for (int t = 0; t < NT; t++) {
+        const __m256 *v = acc[t];
+        const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(v[0], v[4]), _mm256_add_ps(v[2], v[6])),
+                                       _mm256_add_ps(_mm256_add_ps(v[1], v[5]), _mm256_add_ps(v[3], v[7])));
+        _mm256_storeu_ps(Y + t * ldy, y);
+    }
 }
 
 enum { KIND_Q4_0 = 0, KIND_Q8_0 = 1 };
