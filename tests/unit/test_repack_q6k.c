@@ -182,25 +182,7 @@ static void test_kernels(void **state) {
     kx8_check_kernels(&c);
 }
 
-// Last-position logits of a fixed token sequence.
-static float *logits_of(const cg_model *m) {
-    static const int32_t TOK[] = {1024, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
-    enum { N = sizeof TOK / sizeof TOK[0] };
-    cg_err err = {0};
-    cg_model_ctx *ctx = NULL;
-    cg_kv *kv = NULL;
-    CG_ASSERT_OK(cg_model_ctx_new(m, 2, &ctx, &err), &err);
-    cg_kv_params kp = cg_model_kv_params(m, CG_KV_F32, 16, 4, 1);
-    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
-    int32_t pos[N], seq[N] = {0};
-    for (int i = 0; i < N; i++) pos[i] = i;
-    const cg_batch b = {.n = N, .token = TOK, .pos = pos, .seq = seq, .logits = NULL};
-    float *lg = malloc((size_t)cg_model_hparams(m)->n_vocab * sizeof *lg);
-    CG_ASSERT_OK(cg_model_decode(ctx, kv, &b, lg, &err), &err);
-    cg_kv_free(kv);
-    cg_model_ctx_free(ctx);
-    return lg;
-}
+#include "repack_model_check.h"
 
 // n rows of t's stored bytes equal to its repacked copy r unpacked.
 static void assert_unpacks_to(const cg_tensor *stored, const cg_tensor *r) {
@@ -213,20 +195,11 @@ static void assert_unpacks_to(const cg_tensor *stored, const cg_tensor *r) {
 
 static void test_model_load(void **state) {
     (void)state;
-    const char *md = cg_test_models_dir();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/random/rand-llama3-bpe-Q6_K.gguf", md ? md : ".");
-    if (!md || access(path, R_OK)) {
+    cg_model *stored = NULL, *rep = NULL;
+    if (!rmc_load_pair("rand-llama3-bpe-Q6_K.gguf", &stored, &rep)) {
         skip();
         return;
     }
-    cg_err err = {0};
-    cg_model *stored = NULL, *rep = NULL;
-    setenv("CHINGU_REPACK", "0", 1);
-    CG_ASSERT_OK(cg_model_load(path, &stored, &err), &err);
-    unsetenv("CHINGU_REPACK");
-    CG_ASSERT_OK(cg_model_load(path, &rep, &err), &err);
-    assert_int_equal(cg_model_repacked_bytes(stored), 0);
     const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
     int n_rep = 0;
     size_t rep_bytes = 0;
@@ -252,7 +225,7 @@ static void test_model_load(void **state) {
         assert_int_equal(n_rep, 7 * n_layer);
         assert_int_equal(cg_model_repacked_bytes(rep), rep_bytes);
     }
-    float *a = logits_of(stored), *b = logits_of(rep);
+    float *a = rmc_logits_of(stored, 1024), *b = rmc_logits_of(rep, 1024);
     const int64_t nv = cg_model_hparams(rep)->n_vocab;
     float lo = a[0], hi = a[0], md_abs = 0.0f;
     for (int64_t i = 0; i < nv; i++) {
