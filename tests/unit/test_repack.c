@@ -402,42 +402,15 @@ static void test_q8_0x8(void **state) {
     cg_pool_free(pool);
 }
 
-// Last-position logits of a fixed token sequence.
-static float *logits_of(const cg_model *m) {
-    static const int32_t TOK[] = {1, 15, 200, 7, 99, 300, 42, 5, 64, 128, 17};
-    enum { N = sizeof TOK / sizeof TOK[0] };
-    cg_err err = {0};
-    cg_model_ctx *ctx = NULL;
-    cg_kv *kv = NULL;
-    CG_ASSERT_OK(cg_model_ctx_new(m, 2, &ctx, &err), &err);
-    cg_kv_params kp = cg_model_kv_params(m, CG_KV_F32, 16, 4, 1);
-    CG_ASSERT_OK(cg_kv_new(&kp, &kv, &err), &err);
-    int32_t pos[N], seq[N] = {0};
-    for (int i = 0; i < N; i++) pos[i] = i;
-    const cg_batch b = {.n = N, .token = TOK, .pos = pos, .seq = seq, .logits = NULL};
-    float *lg = malloc((size_t)cg_model_hparams(m)->n_vocab * sizeof *lg);
-    CG_ASSERT_OK(cg_model_decode(ctx, kv, &b, lg, &err), &err);
-    cg_kv_free(kv);
-    cg_model_ctx_free(ctx);
-    return lg;
-}
+#include "repack_model_check.h"
 
 static void test_model_load(void **state) {
     (void)state;
-    const char *md = cg_test_models_dir();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/random/rand-phi3-Q4_0.gguf", md ? md : ".");
-    if (!md || access(path, R_OK)) {
+    cg_model *stored = NULL, *rep = NULL;
+    if (!rmc_load_pair("rand-phi3-Q4_0.gguf", &stored, &rep)) {
         skip();
         return;
     }
-    cg_err err = {0};
-    cg_model *stored = NULL, *rep = NULL;
-    setenv("CHINGU_REPACK", "0", 1);
-    CG_ASSERT_OK(cg_model_load(path, &stored, &err), &err);
-    unsetenv("CHINGU_REPACK");
-    CG_ASSERT_OK(cg_model_load(path, &rep, &err), &err);
-    assert_int_equal(cg_model_repacked_bytes(stored), 0);
     const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
     if (avx2) assert_true(cg_model_repacked_bytes(rep) > 0);
     int n_rep = 0;
@@ -461,7 +434,7 @@ static void test_model_load(void **state) {
         }
     }
     if (avx2) assert_true(n_rep >= 3 * n_layer);   // wqkv, wo, ffn_up, ffn_down are Q4_0 here
-    float *a = logits_of(stored), *b = logits_of(rep);
+    float *a = rmc_logits_of(stored, 1), *b = rmc_logits_of(rep, 1);
     const int64_t nv = cg_model_hparams(rep)->n_vocab;
     float lo = a[0], hi = a[0], md_abs = 0.0f;
     for (int64_t i = 0; i < nv; i++) {
