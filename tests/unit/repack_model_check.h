@@ -1,7 +1,7 @@
 // repack_model_check.h — the model-load half shared by the repacked-layout tests (test_repack.c,
-// test_repack_k.c, test_repack_q5_0.c, test_repack_q6k.c): a models/random file loaded twice, with CHINGU_REPACK=0
-// (stored layout) and without (repacked where the machine has AVX2), and the last-position logits
-// of a fixed token sequence for comparing the two. Include after testutil.h, model/model.h,
+// test_repack_k.c, test_repack_q5_0.c, test_repack_q6k.c): a models/random file loaded twice, with
+// CHINGU_REPACK=0 (stored layout) and without (repacked where the machine has AVX2), and the
+// last-position logits of a fixed token sequence for comparing the two. Include after testutil.h, model/model.h,
 // engine/kv.h (through model.h) and <unistd.h>.
 #ifndef CG_TEST_REPACK_MODEL_CHECK_H
 #define CG_TEST_REPACK_MODEL_CHECK_H
