@@ -4,6 +4,7 @@
 // cg_avx2_pf: software prefetch of a weight stream — the lines of base[next, end) not yet requested
 // (offsets, so no out-of-range pointer is ever formed); cg_avx2_pf_upto requests every line below
 // `upto` (capped at end). cg_avx2_bcast4: four int8 values broadcast to all eight 32-bit lanes.
+// cg_avx2_lane_hsum8: the per-row sums of eight lane accumulators.
 #ifndef CG_KERN_X86_AVX2_INLINE_H
 #define CG_KERN_X86_AVX2_INLINE_H
 
@@ -22,6 +23,14 @@ typedef struct cg_avx2_pf {
 static inline void cg_avx2_pf_upto(cg_avx2_pf *pf, size_t upto) {
     if (upto > pf->end) upto = pf->end;
     for (; pf->next < upto; pf->next += CG_AVX2_PF_LINE) _mm_prefetch((const char *)pf->base + pf->next, _MM_HINT_T0);
+}
+
+// Eight accumulators of one row group, register i holding lane i of every row (row j in 32-bit lane
+// j): per row the horizontal sum of its eight lanes in hsum_ps's / ggml's hsum_float_8 order,
+// ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)), as vertical adds (the stored-order x8 kernels).
+static inline __m256 cg_avx2_lane_hsum8(const __m256 v[8]) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(v[0], v[4]), _mm256_add_ps(v[2], v[6])),
+                         _mm256_add_ps(_mm256_add_ps(v[1], v[5]), _mm256_add_ps(v[3], v[7])));
 }
 
 static inline __m256i cg_avx2_bcast4(const int8_t *p) {

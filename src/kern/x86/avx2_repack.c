@@ -136,12 +136,7 @@ static inline __attribute__((always_inline)) void tile8(const cg_block_q8_0x8 *w
             }
         }
     }
-    for (int t = 0; t < NT; t++) {
-        const __m256 *v = acc[t];
-        const __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(v[0], v[4]), _mm256_add_ps(v[2], v[6])),
-                                       _mm256_add_ps(_mm256_add_ps(v[1], v[5]), _mm256_add_ps(v[3], v[7])));
-        _mm256_storeu_ps(Y + t * ldy, y);
-    }
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(Y + t * ldy, cg_avx2_lane_hsum8(acc[t]));
 }
 
 enum { KIND_Q4_0 = 0, KIND_Q8_0 = 1 };
