@@ -5,7 +5,11 @@
 # of the ceiling reached). Figures only — never pass/fail; the machine may be shared and noisy, so
 # compare ratios from one run.
 #
-#   bench/run.sh [-t THREADS] [-p N] [-n N] [-r REPS]      env: CHINGU_BIN, DIR, PRESETS, TYPES
+# With llama.cpp's llama-bench (LLAMA_BENCH=path, or llama-bench on PATH), each file also runs
+# through it right after chingu, with the same threads and tests, and a line gives chingu's t/s
+# over llama.cpp's for pp and tg (side by side, so both saw about the same machine).
+#
+#   bench/run.sh [-t THREADS] [-p N] [-n N] [-r REPS]      env: CHINGU_BIN, DIR, PRESETS, TYPES, LLAMA_BENCH
 set -eu
 ROOT=$(dirname "$0")/..
 BIN=${CHINGU_BIN:-$ROOT/build/release/chingu}
@@ -18,6 +22,9 @@ while getopts "t:p:n:r:" o; do
     case $o in t) THREADS=$OPTARG ;; p) P=$OPTARG ;; n) N=$OPTARG ;; r) R=$OPTARG ;; *) exit 2 ;; esac
 done
 [ -x "$BIN" ] || { echo "no chingu binary at $BIN (build the release preset or set CHINGU_BIN)" >&2; exit 2; }
+LB=${LLAMA_BENCH:-$(command -v llama-bench || true)}
+OUT=$(mktemp)
+trap 'rm -f "$OUT" "$OUT.lb"' EXIT
 echo "chingu bench: $THREADS threads, pp$P / tg$N, $R repetitions (CHINGU_ISA=${CHINGU_ISA:-best available})"
 for preset in $PRESETS; do
     for t in $TYPES; do
@@ -25,9 +32,21 @@ for preset in $PRESETS; do
         [ -s "$f" ] || "$BIN" synth --preset "$preset" --type "$t" -o "$f"
         echo
         echo "### $preset $t ($f)"
-        "$BIN" bench -m "$f" -t "$THREADS" -p "$P" -n "$N" -r "$R"
+        "$BIN" bench -m "$f" -t "$THREADS" -p "$P" -n "$N" -r "$R" | tee "$OUT"
+        [ -n "$LB" ] || continue
+        echo
+        "$LB" -m "$f" -t "$THREADS" -p "$P" -n "$N" -r "$R" 2>/dev/null | tee "$OUT.lb" | grep -E '^\| (model|---|.*(pp|tg)[0-9])'
+        # The t/s column of a test's row: "… | pp512 | 123.45 ± 1.23 |" in both tables.
+        tps() { grep -E "\| +$2 +\|" "$1" | head -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}'; }
+        for test in "pp$P" "tg$N"; do
+            a=$(tps "$OUT" "$test") b=$(tps "$OUT.lb" "$test")
+            [ -n "$a" ] && [ -n "$b" ] && awk -v t="$test" -v a="$a" -v b="$b" \
+                'BEGIN { printf "vs llama.cpp: %s chingu %.2f t/s, llama.cpp %.2f t/s: %.2fx\n", t, a, b, a / b }'
+        done
     done
 done
-echo
-echo "llama.cpp's llama-bench is not installed on this machine, so its column could not be measured"
-echo "side by side; run 'llama-bench -m FILE -t $THREADS -p $P -n $N -r $R' on the same files to compare."
+if [ -z "$LB" ]; then
+    echo
+    echo "llama.cpp's llama-bench was not found (set LLAMA_BENCH=path), so its column was not measured"
+    echo "side by side; run 'llama-bench -m FILE -t $THREADS -p $P -n $N -r $R' on the same files to compare."
+fi
