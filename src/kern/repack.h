@@ -1,4 +1,4 @@
-// repack.h — Q4_0, Q5_0, Q4_K and Q6_K weights (and a Q8_0 LM head) repacked at load into 8-row interleaved
+// repack.h — Q4_0, Q5_0, Q8_0, Q4_K and Q6_K weights repacked at load into 8-row interleaved
 // layouts, and the scalar references of the kernels over them.
 //
 // Why: llama.cpp's CPU backend on AVX2 repacks every Q4_0 matmul weight whose row count is a

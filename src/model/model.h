@@ -3,12 +3,11 @@
 // cg_model_load maps a GGUF file (through the gguf reader), reads `{arch}.*` hyper-parameters with
 // llama.cpp's defaults, and binds tensors by name through the architecture table (arch.c): one
 // row of flags per architecture, one generic Llama-style block. Weights are views into the mmap in
-// their stored format, except that on AVX2 the Q4_0, Q4_K and Q6_K matmul weights with a multiple of 8 rows are
-// repacked at load into an 8-row interleaved copy owned by the model (kern/repack.h; llama.cpp does
-// the same, and it fixes the float summation order to llama.cpp's), and a Q8_0 LM head (output.weight,
-// or token_embd when tied: then the lookups keep reading the mapping) is repacked the same way — its
-// order then differs from llama.cpp's Q8_0 order, which only moves final logits by ~1e-7, since
-// nothing is requantized after the LM head. The environment variable
+// their stored format, except that on AVX2 the Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matmul weights with
+// enough rows are repacked at load into an 8-row interleaved copy owned by the model (kern/repack.h:
+// Q4_0 and Q4_K as llama.cpp repacks them, in its float order; Q5_0 and Q8_0, which llama.cpp
+// leaves stored, in the order of its stored kernels; a tied output gets its own copy, the lookups
+// keep reading token_embd in the mapping). The environment variable
 // CHINGU_REPACK=0 keeps every weight in its stored layout (to test and measure that path).
 //
 // cg_model_decode runs one forward step over a batch of (token, position, sequence id) entries,

@@ -21,7 +21,7 @@
 void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
                            int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
 
-// The same over the Q8_0 x8 layout (the LM head), bit-identical with cg_repack_q8_0x8_matmul_ref;
+// The same over the Q8_0 x8 layout, bit-identical with cg_repack_q8_0x8_matmul_ref;
 // aux supplies only the activation scales (aux.d). The activation quants must lie in −127..127
 // (what every Q8_0 quantizer here writes).
 void cg_avx2_q8_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
