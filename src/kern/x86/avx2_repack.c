@@ -24,7 +24,8 @@
 // loop order and the packing change which tile computes an element and from where it reads the
 // same bytes, never its value. Software prefetch: a ramp of
 // PF_AHEAD bytes at the start of each row block, then per weight block the lines PF_AHEAD bytes
-// past it with fixed displacements (pf_block; never past the end of the caller's row range), as
+// past it with fixed displacements (cg_avx2_pf_block, avx2_inline.h; never past the end of the
+// caller's row range), as
 // cg_qops_matvec does for the stored layout — decode streams the
 // weights once, and the hardware prefetcher alone leaves the bandwidth under-used. 
 // The Q8_0 x8 kernel has the same loop nest and tiles; per block column and k < 8 it loads the 32
@@ -48,22 +49,6 @@
 
 enum { QK = 32, ROWS = 8, TILE_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048 };
 
-// Software prefetch of the weight stream, one call per block of `len` bytes at offset `off`: the
-// lines holding bytes off + PF_AHEAD + {0, 64, 128, ...} (ceil(len / 64) + 1 addresses, fixed
-// displacements from one pointer, no loop). Consecutive blocks give addresses at most 64 bytes
-// apart, so every line of the stream is requested once its block is PF_AHEAD bytes ahead. Only
-// while the last address lies below pf->end (the caller's range: no pointer out of it is formed);
-// the last few lines of a range go without (the demand loads fetch them). The former line-by-line
-// loop (cg_avx2_pf_upto: a bounds check and a branch per line) took ~15 of the ~67 instructions
-// executed per 1-token Q4_0 block (8 rows × 32 weights); this takes ~7, so the block costs ~59
-// (Q8_0 x8: ~80 → 66), counted in the release build's disassembly.
-static inline __attribute__((always_inline)) void pf_block(const cg_avx2_pf *pf, size_t off, const size_t len) {
-    const size_t n = len / CG_AVX2_PF_LINE + 1, last = off + PF_AHEAD + (n - 1) * CG_AVX2_PF_LINE;
-    if (last >= pf->end) return;
-    const char *p = (const char *)pf->base + off + PF_AHEAD;
-    for (size_t i = 0; i < n; i++) _mm_prefetch(p + i * CG_AVX2_PF_LINE, _MM_HINT_T0);
-}
-
 // Where a tile finds token t's block b: quants at qs + t·t_qs + b·b_qs (32 bytes), side data at
 // aux + t·t_aux + b·b_aux. Either the caller's rows (runtime strides) or the packed copy (constant
 // strides after inlining: one pointer per block, no per-token address registers).
@@ -82,7 +67,7 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q4_0x8 *w,
     __m256 acc[TILE_TOK];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w);
+        cg_avx2_pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w, PF_AHEAD);
         __m256i q[8];
         for (int k = 0; k < 4; k++) {
             const __m256i r = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * k));
@@ -119,7 +104,7 @@ static inline __attribute__((always_inline)) void tile8(const cg_block_q8_0x8 *w
     for (int t = 0; t < NT; t++)
         for (int k = 0; k < 8; k++) acc[t][k] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w);
+        cg_avx2_pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w, PF_AHEAD);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[b].d));
         __m256 sc[TILE_TOK];
         for (int t = 0; t < NT; t++) {
@@ -210,7 +195,7 @@ static inline __attribute__((always_inline)) void drive(const int kind, size_t b
         for (int64_t k = 0; k < n_tok; k += TILE_TOK) {
             const int64_t nt = n_tok - k < TILE_TOK ? n_tok - k : TILE_TOK;
             cg_avx2_pf pf = {w, (size_t)gb * row_group, pf_end};
-            cg_avx2_pf_upto(&pf, (size_t)gb * row_group + PF_AHEAD);   // the ramp; pf_block keeps ahead
+            cg_avx2_pf_upto(&pf, (size_t)gb * row_group + PF_AHEAD);   // the ramp; the tiles keep ahead
             if (packed) {
                 if (n_tok > TILE_TOK) pack_chunk(x + (size_t)k * xq_row, xq_row, aux + k * nb, nb, nt, pack);
                 run_groups(kind, w, row_group, nb, vp, Y + k * ldy, ldy, gb, ge, &pf, nt);

@@ -29,8 +29,8 @@
 // groups in blocks of ~128 KiB of weights (kept in L2 while every token passes over them), tokens in
 // tiles of TILE_TOK (each weight block unpacked once per tile) and one tile of the remainder. While
 // the call has at most PF_MAX_TOK tokens (decode: the weights stream once) the lines PF_AHEAD bytes
-// ahead are prefetched with fixed displacements per block (pf_block, the scheme of avx2_repack.c:
-// never past the caller's row range). No state.
+// ahead are prefetched with fixed displacements per block (cg_avx2_pf_block in avx2_inline.h, as
+// avx2_repack.c does: never past the caller's row range). No state.
 #include "kern/x86/avx2_repack_q5_0.h"
 
 #include <immintrin.h>
@@ -40,17 +40,6 @@
 #include "quant/blocks.h"
 
 enum { QK = 32, ROWS = 8, TILE_TOK = 4, PF_MAX_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048 };
-
-// Prefetch for one block of `len` bytes at offset `off` of the stream: the lines holding bytes
-// off + PF_AHEAD + {0, 64, …} (len/64 + 1 addresses, no loop after unrolling), only while the last
-// lies below pf->end. Consecutive blocks give addresses at most 64 bytes apart, so every line is
-// requested once its block is PF_AHEAD bytes ahead.
-static inline __attribute__((always_inline)) void pf_block(const cg_avx2_pf *pf, size_t off, const size_t len) {
-    const size_t n = len / CG_AVX2_PF_LINE + 1, last = off + PF_AHEAD + (n - 1) * CG_AVX2_PF_LINE;
-    if (last >= pf->end) return;
-    const char *p = (const char *)pf->base + off + PF_AHEAD;
-    for (size_t i = 0; i < n; i++) _mm_prefetch(p + i * CG_AVX2_PF_LINE, _MM_HINT_T0);
-}
 
 // The f16 value at p, converted (exactly) to float.
 static inline float f16_at(const cg_f16 *p) {
@@ -98,7 +87,7 @@ static inline __attribute__((always_inline)) void tile(const cg_block_q5_0x8 *w,
     for (int t = 0; t < NT; t++)
         for (int i = 0; i < 8; i++) acc[t][i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w);
+        cg_avx2_pf_block(pf, w_off + (size_t)b * sizeof *w, sizeof *w, PF_AHEAD);
         const cg_block_q5_0x8 *blk = &w[b];
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->d));
         const int8_t *qs[TILE_TOK];
@@ -189,7 +178,7 @@ void cg_avx2_q5_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t x
                 const int64_t nt = k1 - k < chunk ? k1 - k : chunk;
                 const act_view av = {x + (size_t)k * xq_row, xq_row, &corr[(k - k0) * nb][0], &da[(k - k0) * nb], nb};
                 cg_avx2_pf pf = {(const unsigned char *)W, (size_t)gb * row_group, pf_end};
-                cg_avx2_pf_upto(&pf, (size_t)gb * row_group + PF_AHEAD);   // the ramp; pf_block keeps ahead
+                cg_avx2_pf_upto(&pf, (size_t)gb * row_group + PF_AHEAD);   // the ramp; the tiles keep ahead
                 for (int64_t g = gb; g < ge; g++) {
                     const cg_block_q5_0x8 *wg = w + g * nb;
                     float *yg = Y + k * ldy + g * ROWS;
