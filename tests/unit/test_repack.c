@@ -37,6 +37,7 @@
 #include "model/model.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
+#include "repack_round_trip.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static float frand(void) {
@@ -61,22 +62,13 @@ static unsigned char *make_q4_0(int64_t n_in, int64_t n_out, cg_tensor *W) {
 
 static void test_round_trip(void **state) {
     (void)state;
+    static const rt_layout L = {CG_LAYOUT_Q4_0_X8, cg_repack_q4_0_eligible, cg_repack_q4_0_size, cg_repack_q4_0,
+                                cg_unpack_q4_0x8};
     static const int64_t SHAPES[][2] = {{32, 8}, {64, 16}, {96, 24}, {4096, 8}, {160, 264}};
     cg_err err = {0};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
-        cg_tensor W, R;
-        unsigned char *w = make_q4_0(SHAPES[s][0], SHAPES[s][1], &W);
-        assert_true(cg_repack_q4_0_eligible(&W));
-        size_t n;
-        CG_ASSERT_OK(cg_repack_q4_0_size(&W, &n, &err), &err);
-        assert_int_equal(n, W.row_bytes * (size_t)W.ne[1]);
-        unsigned char *r = malloc(n), *back = malloc(n);
-        CG_ASSERT_OK(cg_repack_q4_0(&W, r, n, &R, &err), &err);
-        assert_int_equal(R.layout, CG_LAYOUT_Q4_0_X8);
-        assert_ptr_equal(R.data, r);
-        assert_true(memcmp(r, w, n) != 0);   // really moved
-        cg_unpack_q4_0x8(r, W.ne[0], W.ne[1], back);
-        assert_memory_equal(back, w, n);
+        cg_tensor W;
+        unsigned char *w = make_q4_0(SHAPES[s][0], SHAPES[s][1], &W), *r = rt_check(&L, &W, w);
         // Spot-check the layout by hand: row 5, block 1, element 16+4·2+3 = 27 is the high nibble of
         // stored byte qs[11], and sits in the high nibble of qs[32·2 + 4·5 + 3] of block 1 of group 0.
         if (W.ne[0] >= 64) {
@@ -85,7 +77,7 @@ static void test_round_trip(void **state) {
             assert_int_equal(st->qs[11] >> 4, x8->qs[32 * 2 + 4 * 5 + 3] >> 4);
             assert_int_equal(st->d, x8->d[5]);
         }
-        free(w), free(r), free(back);
+        free(w), free(r);
     }
     print_message("repack/unpack round trip identical for 5 shapes (n_in 32..4096, rows 8..264)\n");
 

@@ -30,6 +30,7 @@
 #include "model/model.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
+#include "repack_round_trip.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1DULL;
 static float frand(void) {
@@ -63,23 +64,13 @@ static void stored_scale_min(const cg_block_q4_K *b, int s, int *sc, int *mn) {
 
 static void test_round_trip(void **state) {
     (void)state;
+    static const rt_layout L = {CG_LAYOUT_Q4_K_X8, cg_repack_q4_K_eligible, cg_repack_q4_K_size, cg_repack_q4_K,
+                                cg_unpack_q4_Kx8};
     static const int64_t SHAPES[][2] = {{256, 8}, {512, 16}, {768, 24}, {4096, 8}, {1280, 264}};
     cg_err err = {0};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
-        cg_tensor W, R;
-        unsigned char *w = make_q4_K(SHAPES[s][0], SHAPES[s][1], &W);
-        assert_true(cg_repack_q4_K_eligible(&W));
-        size_t n;
-        CG_ASSERT_OK(cg_repack_q4_K_size(&W, &n, &err), &err);
-        assert_int_equal(n, W.row_bytes * (size_t)W.ne[1]);
-        unsigned char *r = malloc(n), *back = malloc(n);
-        CG_ASSERT_OK(cg_repack_q4_K(&W, r, n, &R, &err), &err);
-        assert_int_equal(R.layout, CG_LAYOUT_Q4_K_X8);
-        assert_ptr_equal(R.data, r);
-        assert_int_equal(R.row_bytes, W.row_bytes);
-        assert_true(memcmp(r, w, n) != 0);   // really moved
-        cg_unpack_q4_Kx8(r, W.ne[0], W.ne[1], back);
-        assert_memory_equal(back, w, n);
+        cg_tensor W;
+        unsigned char *w = make_q4_K(SHAPES[s][0], SHAPES[s][1], &W), *r = rt_check(&L, &W, w);
         // By hand: row 5 of group 0, super-block 0. Element 64·2 + 32 + 4·3 + 1 = 173 (sub-block 5)
         // is the high nibble of stored qs[32·2 + 4·3 + 1] = qs[77] and of repacked qs[32·19 + 4·5 + 1]
         // (m = 77/4 = 19); sub-block 5's scale is v[8·5 + 5], its min v[64 + 16·2 + 2·5 + 1].
@@ -97,7 +88,7 @@ static void test_round_trip(void **state) {
                 assert_int_equal(v[8 * sb + j], sc);
                 assert_int_equal(v[64 + 16 * (sb / 2) + 2 * j + sb % 2], mn);
             }
-        free(w), free(r), free(back);
+        free(w), free(r);
     }
     print_message("q4_Kx8 repack/unpack round trip identical for 5 shapes (n_in 256..4096, rows 8..264); "
                   "nibble, d, dmin and all 128 scales/mins of a block where the layout says\n");

@@ -33,6 +33,7 @@
 #include "model/model.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
+#include "repack_round_trip.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static float frand(void) {
@@ -59,24 +60,14 @@ static unsigned char *make_q5_0(int64_t n_in, int64_t n_out, cg_tensor *W) {
 
 static void test_round_trip(void **state) {
     (void)state;
+    static const rt_layout L = {CG_LAYOUT_Q5_0_X8, cg_repack_q5_0_eligible, cg_repack_q5_0_size, cg_repack_q5_0,
+                                cg_unpack_q5_0x8};
     static const int64_t SHAPES[][2] = {{32, 8}, {96, 16}, {160, 24}, {896, 8}, {4096, 264}};
     cg_err err = {0};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
-        cg_tensor W, R;
-        unsigned char *w = make_q5_0(SHAPES[s][0], SHAPES[s][1], &W);
-        assert_true(cg_repack_q5_0_eligible(&W));
-        size_t n;
-        CG_ASSERT_OK(cg_repack_q5_0_size(&W, &n, &err), &err);
-        assert_int_equal(n, W.row_bytes * (size_t)W.ne[1]);
-        unsigned char *r = malloc(n), *back = malloc(n);
-        CG_ASSERT_OK(cg_repack_q5_0(&W, r, n, &R, &err), &err);
-        assert_int_equal(R.layout, CG_LAYOUT_Q5_0_X8);
-        assert_ptr_equal(R.data, r);
-        assert_int_equal(R.row_bytes, W.row_bytes);
-        assert_true(memcmp(r, w, n) != 0);   // really moved
-        cg_unpack_q5_0x8(r, W.ne[0], W.ne[1], back);
-        assert_memory_equal(back, w, n);
-        free(w), free(r), free(back);
+        cg_tensor W;
+        unsigned char *w = make_q5_0(SHAPES[s][0], SHAPES[s][1], &W), *r = rt_check(&L, &W, w);
+        free(w), free(r);
     }
 
     // By hand: 8 rows of 2 blocks, all zero except row 5's block 1: d = 0x3C00, element 22 = 26

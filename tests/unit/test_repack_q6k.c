@@ -32,6 +32,7 @@
 #include "model/model.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
+#include "repack_round_trip.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static float frand(void) {
@@ -67,23 +68,13 @@ static int stored_q(const cg_block_q6_K *b, int i) {
 
 static void test_round_trip(void **state) {
     (void)state;
+    static const rt_layout L = {CG_LAYOUT_Q6_K_X8, cg_repack_q6_K_eligible, cg_repack_q6_K_size, cg_repack_q6_K,
+                                cg_unpack_q6_Kx8};
     static const int64_t SHAPES[][2] = {{256, 8}, {512, 16}, {768, 24}, {4096, 8}, {1280, 264}};
     cg_err err = {0};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
-        cg_tensor W, R;
-        unsigned char *w = make_q6_K(SHAPES[s][0], SHAPES[s][1], &W);
-        assert_true(cg_repack_q6_K_eligible(&W));
-        size_t n;
-        CG_ASSERT_OK(cg_repack_q6_K_size(&W, &n, &err), &err);
-        assert_int_equal(n, W.row_bytes * (size_t)W.ne[1]);
-        unsigned char *r = malloc(n), *back = malloc(n);
-        CG_ASSERT_OK(cg_repack_q6_K(&W, r, n, &R, &err), &err);
-        assert_int_equal(R.layout, CG_LAYOUT_Q6_K_X8);
-        assert_ptr_equal(R.data, r);
-        assert_int_equal(R.row_bytes, W.row_bytes);
-        assert_true(memcmp(r, w, n) != 0);   // really moved
-        cg_unpack_q6_Kx8(r, W.ne[0], W.ne[1], back);
-        assert_memory_equal(back, w, n);
+        cg_tensor W;
+        unsigned char *w = make_q6_K(SHAPES[s][0], SHAPES[s][1], &W), *r = rt_check(&L, &W, w);
         // By hand: row 6 of group 0, super-block 0, element 128 + 96 + 13 = 237 (h 1, c 3, l 13,
         // sub-block 14): the high nibble of stored ql[64 + 32 + 13] = ql[109], at repacked
         // ql[32·27 + 4·6 + 1] (109 = 4·27 + 1); bits 6..7 of stored qh[32 + 13] = qh[45], at repacked
@@ -95,7 +86,7 @@ static void test_round_trip(void **state) {
         assert_int_equal(stored_q(st, 237), (x8->ql[32 * 27 + 25] >> 4) | (x8->qh[32 * 11 + 25] >> 6) << 4);
         assert_int_equal(st->scales[14], x8->scales[16 * 7 + 12]);
         assert_int_equal(st->d, x8->d[6]);
-        free(w), free(r), free(back);
+        free(w), free(r);
     }
     print_message("q6_Kx8 repack/unpack round trip identical for 5 shapes (n_in 256..4096, rows 8..264); "
                   "low nibble, high bits, scale and d of an element where the layout says\n");
