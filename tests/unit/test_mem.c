@@ -912,7 +912,9 @@ static void test_encryption(void **state) {
     char sql[256];
     snprintf(sql, sizeof sql,
              b->is_pg ? "UPDATE memories SET body = set_byte(body, 30, get_byte(body, 30) # 1) WHERE id = %lld"
-                      : "UPDATE memories SET body = CAST(substr(body, 1, 30) || X'00' || substr(body, 32) AS BLOB) WHERE id = %lld",
+                      : "UPDATE memories SET body = CAST(substr(body, 1, 30) || "
+                        "CASE WHEN substr(body, 31, 1) = X'00' THEN X'01' ELSE X'00' END || substr(body, 32) AS BLOB) "
+                        "WHERE id = %lld",
              (long long)m);
     CG_ASSERT_OK(cg_store_exec_raw(s, sql, &err), &err);
     cg_store_close(s);
