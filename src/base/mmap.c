@@ -1,6 +1,8 @@
-// mmap.c — POSIX mmap wrapper and whole-file reads.
+// mmap.c — POSIX mmap wrapper, whole-file reads and huge-page buffers.
 #define _GNU_SOURCE
 #include "base/mmap.h"
+
+#include "base/num.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,4 +84,17 @@ cg_status cg_file_read_all(const char *path, unsigned char **data, size_t *size,
     *data = buf;
     *size = n;
     return CG_OK;
+}
+
+void *cg_alloc_huge(size_t bytes, size_t *alloc) {
+    const size_t huge = (size_t)2 << 20;
+    *alloc = 0;
+    size_t n;
+    if (bytes == 0 || !cg_add_size(bytes, huge - 1, &n)) return NULL;
+    n &= ~(huge - 1);
+    void *p = aligned_alloc(huge, n);
+    if (!p) return NULL;
+    (void)madvise(p, n, MADV_HUGEPAGE);
+    *alloc = n;
+    return p;
 }

@@ -1,4 +1,4 @@
-// mmap.h — read-only file mappings.
+// mmap.h — read-only file mappings, and buffers in huge pages.
 //
 // A cg_mmap owns a read-only, private mapping of a whole file (no copy). Immutable after open and
 // safe to share between threads. An empty file maps to data == NULL, size == 0.
@@ -21,5 +21,12 @@ void cg_mmap_close(cg_mmap *m);   // accepts a zeroed cg_mmap
 // Reads a whole file into a malloc'ed buffer (owned by the caller, NUL-terminated for convenience;
 // *size excludes the NUL). For small files (test data, configs). Errors: CG_ERR_IO, CG_ERR_NOMEM.
 cg_status cg_file_read_all(const char *path, unsigned char **data, size_t *size, cg_err *err);
+
+// Allocates `bytes` rounded up to whole 2 MiB pages, 2 MiB-aligned, and offers them to the kernel as
+// transparent huge pages (advice only: where THP is off the pages stay small). For buffers that are
+// streamed end to end (repacked weights, the bandwidth probe): with 4 KiB pages every 4 KiB costs a
+// TLB miss. *alloc gets the rounded size. NULL when out of memory or when the size overflows (*alloc
+// is then 0). The caller owns the buffer and releases it with free().
+void *cg_alloc_huge(size_t bytes, size_t *alloc);
 
 #endif

@@ -59,10 +59,11 @@ typedef struct result {
 // the last (reps + 1 entries, the caller's); NULL pool: none.
 typedef struct probes {
     cg_pool *pool;
+    cg_stream *buf;
     double *gbps;
 } probes;
 
-enum { PAIRED_PROBE_REPS = 3 };   // best of 3 reads of 1 GiB per paired probe (~0.2 s)
+enum { PAIRED_PROBE_REPS = 3 };   // best of 3 reads of the 1 GiB buffer per paired probe (~0.2 s)
 
 static double cpu_seconds(void) {
     struct rusage ru;
@@ -155,7 +156,7 @@ static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int
     cg_status st = n_seq > 0 ? run_batched_once(b, n_seq, n_warm, &secs, &run_cpu, err) : run_once(b, prompt, n_warm, &secs, err);
     double wall = 0.0;
     for (int k = 0; k < reps && !st; k++) {
-        if (pr && pr->pool && (st = cg_stream_read_gbps(pr->pool, (size_t)1 << 30, PAIRED_PROBE_REPS, &pr->gbps[k], err)))
+        if (pr && pr->pool && (st = cg_stream_read(pr->buf, pr->pool, PAIRED_PROBE_REPS, &pr->gbps[k], err)))
             break;
         const double cpu0 = cpu_seconds();
         if (n_seq > 0) st = run_batched_once(b, n_seq, n, &secs, &run_cpu, err);
@@ -170,7 +171,7 @@ static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int
         sum2 += tps * tps;
         wall += secs;
     }
-    if (!st && pr && pr->pool) st = cg_stream_read_gbps(pr->pool, (size_t)1 << 30, PAIRED_PROBE_REPS, &pr->gbps[reps], err);
+    if (!st && pr && pr->pool) st = cg_stream_read(pr->buf, pr->pool, PAIRED_PROBE_REPS, &pr->gbps[reps], err);
     r->cpu_share = wall > 0 ? cpu / (wall * n_thread) : 0.0;
     r->cpu_ms = n > 0 ? 1e3 * cpu / ((double)r->n_tok * reps) : 0.0;
     r->mean = sum / reps;
@@ -264,6 +265,7 @@ int cg_cli_bench(int argc, char **argv) {
     int n_res = 0, i_tg = -1, i_tgb = -1;   // indices in res of the tg and batched tg tests
     double gbps = 0.0;
     cg_pool *probe_pool = NULL;
+    cg_stream *probe_buf = NULL;   // 1 GiB in huge pages, like the repacked weights (kern/stream.h)
     if ((st = cg_model_load(path, &b.m, &err))) goto done;
     if ((st = cg_model_ctx_new(b.m, n_thread, &b.ctx, &err))) goto done;
     const cg_hparams *h = cg_model_hparams(b.m);
@@ -288,18 +290,19 @@ int cg_cli_bench(int argc, char **argv) {
     // slow would lower the ceiling and flatter the fraction.
     double gbps_before = 0.0, gbps_after = 0.0;
     if ((st = cg_pool_new(n_thread, &probe_pool, &err))) goto done;
-    if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps_before, &err))) goto done;
+    if ((st = cg_stream_new((size_t)1 << 30, &probe_buf, &err))) goto done;
+    if ((st = cg_stream_read(probe_buf, probe_pool, 5, &gbps_before, &err))) goto done;
     paired_gbps = calloc((size_t)reps + 1, sizeof *paired_gbps);
     paired_tps = calloc((size_t)reps, sizeof *paired_tps);
     if (!paired_gbps || !paired_tps) { st = cg_err_set(&err, CG_ERR_NOMEM, "bench: out of memory"); goto done; }
-    const probes paired = {probe_pool, paired_gbps};
+    const probes paired = {probe_pool, probe_buf, paired_gbps};
     if (n_prompt > 0 && (st = run_test(&b, true, n_prompt, 0, reps, n_thread, NULL, &res[n_res++], &err))) goto done;
     if (n_gen > 0) {
         res[n_res].tps = paired_tps;
         if ((st = run_test(&b, false, n_gen, 0, reps, n_thread, &paired, &res[i_tg = n_res++], &err))) goto done;
     }
     if (n_bseq > 0 && (st = run_test(&b, false, n_gen, n_bseq, reps, n_thread, NULL, &res[i_tgb = n_res++], &err))) goto done;
-    if ((st = cg_stream_read_gbps(probe_pool, (size_t)1 << 30, 5, &gbps_after, &err))) goto done;
+    if ((st = cg_stream_read(probe_buf, probe_pool, 5, &gbps_after, &err))) goto done;
     gbps = gbps_before > gbps_after ? gbps_before : gbps_after;
 
     uint64_t wbytes, kv_pos, fbytes;
@@ -338,7 +341,7 @@ int cg_cli_bench(int argc, char **argv) {
         for (int k = 0; k < n_res; k++)
             printf("| %s | %.2f GiB | %.2f B | %s | %d | %s | %.2f ± %.2f |\n", model, gib, pb, backend, n_thread,
                    res[k].test, res[k].mean, res[k].sd);
-        printf("\nroofline: read bandwidth %.2f GB/s (%d threads, 1 GiB buffer; the higher of %.2f before and %.2f "
+        printf("\nroofline: read bandwidth %.2f GB/s (%d threads, 1 GiB buffer in huge pages; the higher of %.2f before and %.2f "
                "after the tests); %.1f MB read per generated token (weights %.1f MB + KV at mean context %d); "
                "ceiling %.2f t/s",
                gbps, n_thread, gbps_before, gbps_after, (double)tok_bytes / 1e6, (double)wbytes / 1e6, n_gen / 2,
@@ -397,6 +400,7 @@ int cg_cli_bench(int argc, char **argv) {
 done:
     free(paired_gbps);
     free(paired_tps);
+    cg_stream_free(probe_buf);
     cg_pool_free(probe_pool);
     free(b.tok);
     free(b.pos);

@@ -1,12 +1,15 @@
 // stream.h — a read-only memory-bandwidth probe (the roofline for decode, which reads every weight
 // once per token).
 //
-// cg_stream_read_gbps allocates a buffer of `bytes` (choose it ≫ the last-level cache; 0 picks
-// 1 GiB), touches every page, then lets every thread of `pool` (NULL: the caller alone) sum its
-// contiguous slice, `reps` times; the result is the best repetition's GB/s (10^9 bytes/s), the
-// figure STREAM-like tools report for a read-only kernel. Errors: CG_ERR_NOMEM, CG_ERR_INVALID
-// (reps < 1). Uses the pool like any other parallel op (one driver thread at a time); the buffer
-// is freed before returning.
+// A cg_stream owns a buffer of `bytes` (choose it ≫ the last-level cache; 0 picks 1 GiB) in huge
+// pages, as the repacked weights are (cg_alloc_huge, base/mmap.h: with 4 KiB pages the probe itself
+// pays a TLB miss per 4 KiB and reads ~10 % less than the weights stream on this kind of machine),
+// with every page touched at creation. cg_stream_read lets every thread of `pool` (NULL: the caller
+// alone) sum its contiguous slice, `reps` times; the result is the best repetition's GB/s (10^9
+// bytes/s), the figure STREAM-like tools report for a read-only kernel. It uses the pool like any
+// other parallel op (one driver thread at a time). A cg_stream is used by one thread at a time.
+// cg_stream_read_gbps is the one-shot form (create, read, free).
+// Errors: CG_ERR_NOMEM (the buffer), CG_ERR_INVALID (reps < 1).
 #ifndef CG_KERN_STREAM_H
 #define CG_KERN_STREAM_H
 
@@ -14,6 +17,12 @@
 
 #include "base/err.h"
 #include "base/thread.h"
+
+typedef struct cg_stream cg_stream;
+
+cg_status cg_stream_new(size_t bytes, cg_stream **out, cg_err *err);
+void cg_stream_free(cg_stream *s);   // accepts NULL
+cg_status cg_stream_read(cg_stream *s, cg_pool *pool, int reps, double *gbps, cg_err *err);
 
 cg_status cg_stream_read_gbps(cg_pool *pool, size_t bytes, int reps, double *gbps, cg_err *err);
 

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/mmap.h"
 #include "base/num.h"
 #include "kern/cpu.h"
 #include "kern/repack.h"
@@ -379,22 +380,14 @@ static cg_status repack_weights(cg_model *m, cg_err *err) {
         }
     }
     if (total == 0) goto done;
-    // Whole 2 MiB pages, offered to the kernel as transparent huge pages: decode streams every
-    // byte once per token, and with 4 KiB pages that is one TLB miss (a page walk) per 4 KiB.
-    // Advice only: where THP is off the pages stay small and nothing else changes.
-    const size_t huge = (size_t)2 << 20;
+    // Whole 2 MiB pages (base/mmap.h): decode streams every byte once per token, and with 4 KiB
+    // pages that is one TLB miss (a page walk) per 4 KiB.
     size_t alloc;
-    if (!cg_add_size(total, huge - 1, &alloc)) {
-        st = cg_err_set(err, CG_ERR_LIMIT, "model: repacked weights overflow");
-        goto done;
-    }
-    alloc &= ~(huge - 1);
-    m->repacked = aligned_alloc(huge, alloc);
+    m->repacked = cg_alloc_huge(total, &alloc);
     if (!m->repacked) {
-        st = cg_err_set(err, CG_ERR_NOMEM, "model: out of memory for %zu bytes of repacked weights", alloc);
+        st = cg_err_set(err, CG_ERR_NOMEM, "model: out of memory for %zu bytes of repacked weights", total);
         goto done;
     }
-    (void)madvise(m->repacked, alloc, MADV_HUGEPAGE);
     m->repacked_bytes = total;   // the bytes in use (the allocation rounds up to < 2 MiB more)
     size_t off = 0;
     for (int i = 0; i < n; i++) {

@@ -14,6 +14,7 @@
 #include "base/num.h"
 #include "base/thread.h"
 #include "base/utf8.h"
+#include "kern/stream.h"
 
 static void test_err_set_and_wrap(void **state) {
     (void)state;
@@ -187,6 +188,54 @@ static void test_mmap(void **state) {
     free(path);
 }
 
+// Huge-page buffers: whole 2 MiB pages, aligned, writable; sizes that cannot be rounded are refused.
+static void test_alloc_huge(void **state) {
+    (void)state;
+    const size_t huge = (size_t)2 << 20;
+    size_t alloc = 1;
+    unsigned char *p = cg_alloc_huge(1, &alloc);
+    assert_non_null(p);
+    assert_int_equal(alloc, huge);
+    assert_int_equal((uintptr_t)p % huge, 0);
+    p[0] = 1, p[huge - 1] = 2;
+    free(p);
+    p = cg_alloc_huge(huge + 1, &alloc);
+    assert_non_null(p);
+    assert_int_equal(alloc, 2 * huge);
+    free(p);
+    assert_null(cg_alloc_huge(0, &alloc));
+    assert_int_equal(alloc, 0);
+    alloc = 1;
+    assert_null(cg_alloc_huge(SIZE_MAX - 10, &alloc));   // the rounding overflows
+    assert_int_equal(alloc, 0);
+}
+
+// The bandwidth probe (kern/stream.h): one buffer read several times, with and without a pool; its
+// errors name what was wrong.
+static void test_stream_probe(void **state) {
+    (void)state;
+    cg_err err = {0};
+    cg_stream *s = NULL;
+    CG_ASSERT_OK(cg_stream_new((size_t)8 << 20, &s, &err), &err);
+    cg_pool *pool = NULL;
+    CG_ASSERT_OK(cg_pool_new(2, &pool, &err), &err);
+    double g1 = 0, g2 = 0, g3 = 0;
+    CG_ASSERT_OK(cg_stream_read(s, NULL, 2, &g1, &err), &err);
+    CG_ASSERT_OK(cg_stream_read(s, pool, 3, &g2, &err), &err);
+    CG_ASSERT_OK(cg_stream_read_gbps(pool, (size_t)4 << 20, 2, &g3, &err), &err);
+    assert_true(g1 > 0 && g2 > 0 && g3 > 0);
+    assert_int_equal(cg_stream_read(s, pool, 0, &g1, &err), CG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "0 repetitions"));
+    assert_int_equal(cg_stream_read_gbps(pool, (size_t)4 << 20, -1, &g1, &err), CG_ERR_INVALID);
+    cg_stream_free(s);
+    cg_stream_free(NULL);
+    s = (cg_stream *)&err;   // overwritten with NULL on failure
+    assert_int_equal(cg_stream_new(SIZE_MAX - 100, &s, &err), CG_ERR_NOMEM);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "bandwidth probe"));
+    cg_pool_free(pool);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_set_and_wrap), cmocka_unit_test(test_checked_arith),
@@ -194,6 +243,8 @@ int main(void) {
         cmocka_unit_test(test_utf8),            cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_sleep_wake),
         cmocka_unit_test(test_mmap),
+        cmocka_unit_test(test_alloc_huge),
+        cmocka_unit_test(test_stream_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
