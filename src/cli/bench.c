@@ -12,7 +12,8 @@
 // sample standard deviation (llama-bench's columns: model, size, params, backend, threads, test, t/s).
 // Token ids are pseudo-random (speed does not depend on them). The KV cache is F16, like llama.cpp's
 // default. The roofline line: read-only bandwidth from the built-in stream probe with the same
-// threads (run before and after the tests; the higher counts), the bytes one generated token must read (every matrix once — the tied embedding once, as
+// threads over one 1 GiB buffer in huge pages, as the repacked weights are (kern/stream.h; run
+// before and after the tests; the higher counts), the bytes one generated token must read (every matrix once — the tied embedding once, as
 // the output matrix — plus the K/V cache at the test's mean context), their quotient as the
 // ceiling in t/s, and the fraction of it tg reached. This host's bandwidth moves by ±15 % within
 // seconds (other tenants), so a second, paired figure probes right before every tg run and after the
