@@ -46,6 +46,71 @@ static cg_status repack_size(const cg_tensor *W, bool eligible, const char *what
     return CG_OK;
 }
 
+// CG_ERR_INVALID naming W when the caller's buffer (dst_size bytes) is shorter than its repack size.
+static cg_status check_buffer(const cg_tensor *W, size_t need, size_t dst_size, cg_err *err) {
+    if (dst_size < need)
+        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
+                          need, dst_size);
+    return CG_OK;
+}
+
+// Formats whose interleaved block is filled row by row from the stored blocks (Q5_0, Q6_K): the
+// format's move copies stored block x into row j of the interleaved block o, or back (to_x8 false),
+// and repack_moved / unpack_moved walk the groups and blocks for it.
+typedef union stored_block {
+    cg_block_q5_0 q5_0;
+    cg_block_q6_K q6_K;
+} stored_block;
+typedef union x8_block {
+    cg_block_q5_0x8 q5_0;
+    cg_block_q6_Kx8 q6_K;
+} x8_block;
+typedef void (*block_move)(stored_block *x, x8_block *o, int j, bool to_x8);
+
+// W's rows (need bytes, the caller's repack size) into dst through `move`, group after group and
+// block after block (x_bytes, o_bytes: the stored and the interleaved block); *out is the view of
+// the copy, tagged `layout`.
+static cg_status repack_moved(const cg_tensor *W, size_t need, void *dst, size_t dst_size, size_t x_bytes,
+                              size_t o_bytes, block_move move, cg_layout layout, cg_tensor *out, cg_err *err) {
+    cg_status st = check_buffer(W, need, dst_size, err);
+    if (st) return st;
+    const int64_t nb = (int64_t)(W->row_bytes / x_bytes);
+    const unsigned char *src = W->data;
+    unsigned char *o = dst;
+    for (int64_t g = 0; g < W->ne[1] / ROWS; g++)
+        for (int64_t b = 0; b < nb; b++, o += o_bytes) {
+            x8_block blk;
+            for (int j = 0; j < ROWS; j++) {
+                stored_block x;
+                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * x_bytes, x_bytes);
+                move(&x, &blk, j, true);
+            }
+            memcpy(o, &blk, o_bytes);
+        }
+    *out = *W;
+    out->data = dst;
+    out->layout = layout;
+    return CG_OK;
+}
+
+// The inverse of repack_moved: n_groups groups of nb interleaved blocks at src back into rows of nb
+// stored blocks at dst.
+static void unpack_moved(const void *src, int64_t nb, int64_t n_groups, size_t x_bytes, size_t o_bytes,
+                         block_move move, void *dst) {
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    for (int64_t g = 0; g < n_groups; g++)
+        for (int64_t b = 0; b < nb; b++, s += o_bytes) {
+            x8_block blk;
+            memcpy(&blk, s, o_bytes);
+            for (int j = 0; j < ROWS; j++) {
+                stored_block x;
+                move(&x, &blk, j, false);
+                memcpy(d + ((size_t)(g * ROWS + j) * (size_t)nb + (size_t)b) * x_bytes, &x, x_bytes);
+            }
+        }
+}
+
 // Writes rows 0..8·n_groups−1 of W (stored blocks: an f16 scale, then qs_bytes quant bytes) into
 // dst as 8-row blocks — the 8 scales, then qs[32k + 4j + e] = row j's quant byte 4k + e — group
 // after group (the layouts in repack.h; for Q4_0 the byte holds elements 4k+e and 16+4k+e, exactly
@@ -55,9 +120,8 @@ _Static_assert(offsetof(cg_block_q4_0, qs) == sizeof(cg_f16) && offsetof(cg_bloc
                "interleave8 assumes scale(s) first, then the quants, without padding");
 static cg_status interleave8(const cg_tensor *W, int64_t n_groups, size_t qs_bytes, void *dst, size_t dst_size,
                              size_t need, cg_err *err) {
-    if (dst_size < need)
-        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
-                          need, dst_size);
+    cg_status st = check_buffer(W, need, dst_size, err);
+    if (st) return st;
     const size_t blk_in = sizeof(cg_f16) + qs_bytes, blk_out = ROWS * blk_in;
     const int64_t nb = W->ne[0] / QK;
     const unsigned char *src = W->data;
@@ -256,10 +320,8 @@ void cg_repack_q4_Kx8_scales(const cg_block_q4_Kx8 *blk, uint8_t v[128]) {
 cg_status cg_repack_q4_K(const cg_tensor *W, void *dst, size_t dst_size, cg_tensor *out, cg_err *err) {
     size_t need;
     cg_status st = cg_repack_q4_K_size(W, &need, err);
+    if (!st) st = check_buffer(W, need, dst_size, err);
     if (st) return st;
-    if (dst_size < need)
-        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
-                          need, dst_size);
     const int64_t nb = W->ne[0] / QKK;
     const unsigned char *src = W->data;
     cg_block_q4_Kx8 *o = dst;
@@ -355,7 +417,9 @@ cg_status cg_repack_q6_K_size(const cg_tensor *W, size_t *out, cg_err *err) {
 }
 
 // One stored block x into row j of the interleaved block o (repack.h), or back (to_x8 false).
-static void q6k_move(cg_block_q6_K *x, cg_block_q6_Kx8 *o, int j, bool to_x8) {
+static void q6k_move(stored_block *xb, x8_block *ob, int j, bool to_x8) {
+    cg_block_q6_K *x = &xb->q6_K;
+    cg_block_q6_Kx8 *o = &ob->q6_K;
     for (int t = 0; t < 8; t++)
         for (int e = 0; e < 2; e++) {
             int8_t *a = &o->scales[16 * t + 2 * j + e], *b = &x->scales[2 * t + e];
@@ -378,42 +442,12 @@ cg_status cg_repack_q6_K(const cg_tensor *W, void *dst, size_t dst_size, cg_tens
     size_t need;
     cg_status st = cg_repack_q6_K_size(W, &need, err);
     if (st) return st;
-    if (dst_size < need)
-        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
-                          need, dst_size);
-    const int64_t nb = W->ne[0] / QKK;
-    const unsigned char *src = W->data;
-    cg_block_q6_Kx8 *o = dst;
-    for (int64_t g = 0; g < W->ne[1] / ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q6_Kx8 blk;
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q6_K x;
-                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
-                q6k_move(&x, &blk, j, true);
-            }
-            memcpy(&o[g * nb + b], &blk, sizeof blk);
-        }
-    *out = *W;
-    out->data = dst;
-    out->layout = CG_LAYOUT_Q6_K_X8;
-    return CG_OK;
+    return repack_moved(W, need, dst, dst_size, sizeof(cg_block_q6_K), sizeof(cg_block_q6_Kx8), q6k_move,
+                        CG_LAYOUT_Q6_K_X8, out, err);
 }
 
 void cg_unpack_q6_Kx8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
-    const int64_t nb = n_in / QKK;
-    const cg_block_q6_Kx8 *s = src;
-    cg_block_q6_K *d = dst;
-    for (int64_t g = 0; g < n_rows / ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q6_Kx8 blk;
-            memcpy(&blk, &s[g * nb + b], sizeof blk);
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q6_K x;
-                q6k_move(&x, &blk, j, false);
-                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
-            }
-        }
+    unpack_moved(src, n_in / QKK, n_rows / ROWS, sizeof(cg_block_q6_K), sizeof(cg_block_q6_Kx8), q6k_move, dst);
 }
 
 // The six-bit quant (0..63) of element i (< 256) of row j in a repacked block (the stored packing,
@@ -466,7 +500,9 @@ cg_status cg_repack_q5_0_size(const cg_tensor *W, size_t *out, cg_err *err) {
 
 // One stored block x into row j of the interleaved block o (repack.h), or back (to_x8 false; then
 // row j's fifth bits are cleared from x->qh first and collected from o->qh).
-static void q5_0_move(cg_block_q5_0 *x, cg_block_q5_0x8 *o, int j, bool to_x8) {
+static void q5_0_move(stored_block *xb, x8_block *ob, int j, bool to_x8) {
+    cg_block_q5_0 *x = &xb->q5_0;
+    cg_block_q5_0x8 *o = &ob->q5_0;
     uint32_t h = 0;
     if (to_x8) {
         memcpy(&h, x->qh, 4);
@@ -490,42 +526,12 @@ cg_status cg_repack_q5_0(const cg_tensor *W, void *dst, size_t dst_size, cg_tens
     size_t need;
     cg_status st = cg_repack_q5_0_size(W, &need, err);
     if (st) return st;
-    if (dst_size < need)
-        return cg_err_set(err, CG_ERR_INVALID, "repack: tensor '%s' needs %zu bytes, the buffer has %zu", W->name,
-                          need, dst_size);
-    const int64_t nb = W->ne[0] / QK;
-    const unsigned char *src = W->data;
-    cg_block_q5_0x8 *o = dst;
-    for (int64_t g = 0; g < W->ne[1] / ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q5_0x8 blk;
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q5_0 x;
-                memcpy(&x, src + (size_t)(g * ROWS + j) * W->row_bytes + (size_t)b * sizeof x, sizeof x);
-                q5_0_move(&x, &blk, j, true);
-            }
-            memcpy(&o[g * nb + b], &blk, sizeof blk);
-        }
-    *out = *W;
-    out->data = dst;
-    out->layout = CG_LAYOUT_Q5_0_X8;
-    return CG_OK;
+    return repack_moved(W, need, dst, dst_size, sizeof(cg_block_q5_0), sizeof(cg_block_q5_0x8), q5_0_move,
+                        CG_LAYOUT_Q5_0_X8, out, err);
 }
 
 void cg_unpack_q5_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst) {
-    const int64_t nb = n_in / QK;
-    const cg_block_q5_0x8 *s = src;
-    cg_block_q5_0 *d = dst;
-    for (int64_t g = 0; g < n_rows / ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            cg_block_q5_0x8 blk;
-            memcpy(&blk, &s[g * nb + b], sizeof blk);
-            for (int j = 0; j < ROWS; j++) {
-                cg_block_q5_0 x;
-                q5_0_move(&x, &blk, j, false);
-                memcpy(&d[(g * ROWS + j) * nb + b], &x, sizeof x);
-            }
-        }
+    unpack_moved(src, n_in / QK, n_rows / ROWS, sizeof(cg_block_q5_0), sizeof(cg_block_q5_0x8), q5_0_move, dst);
 }
 
 // The five-bit quant (0..31) of element i (< 32) of row j in a repacked block (repack.h: register
