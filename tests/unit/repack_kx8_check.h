@@ -4,7 +4,7 @@
 // 1e-5·Σ|w·y|, the AVX2 kernel (when the machine has it) is bit-identical with the reference (a
 // sub-range of row groups writes only those rows), and the compute-op table's matmul and
 // matmul_multi (with and without a 2-thread pool) are bit-identical with it too.
-// Include after testutil.h, the kern/quant headers and the file's own frand().
+// Include after testutil.h, the kern/quant headers and repack_round_trip.h (rt_frand).
 #ifndef CG_TEST_REPACK_KX8_CHECK_H
 #define CG_TEST_REPACK_KX8_CHECK_H
 
@@ -44,7 +44,7 @@ static void kx8_check_kernels(const kx8_case *c) {
             float *xd = malloc((size_t)(n_in * max_tok) * sizeof *xd);
             unsigned char *xq = malloc(xq_row * (size_t)max_tok);
             float *Ys = malloc(ny), *Yr = malloc(ny), *Yk = malloc(ny), *Ym = malloc(ny), *Y2 = malloc(ny);
-            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = rt_frand() * 3.0f;
             for (int64_t k = 0; k < max_tok; k++) q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
             q8->to_f32(xq, xd, n_in * max_tok);
             tr->to_f32(w, wd, n_in * n_out);

@@ -39,25 +39,13 @@
 #include "quant/quant.h"
 #include "repack_round_trip.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)(rng >> 40) * 0x1p-24f - 0.5f;
+static void fill_plain(float *row, int64_t n) {
+    for (int64_t i = 0; i < n; i++) row[i] = rt_frand();
 }
 
 // A random Q4_0 matrix (n_out rows of n_in) and its view.
 static unsigned char *make_q4_0(int64_t n_in, int64_t n_out, cg_tensor *W) {
-    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q4_0);
-    const size_t rb = (size_t)(n_in / 32) * sizeof(cg_block_q4_0);
-    unsigned char *w = malloc(rb * (size_t)n_out);
-    float *row = malloc((size_t)n_in * sizeof *row);
-    for (int64_t o = 0; o < n_out; o++) {
-        for (int64_t i = 0; i < n_in; i++) row[i] = frand();
-        tr->from_f32(row, w + rb * (size_t)o, n_in);
-    }
-    free(row);
-    *W = (cg_tensor){.name = "w", .type = CG_QTYPE_Q4_0, .ne = {n_in, n_out, 1, 1}, .row_bytes = rb, .data = w};
-    return w;
+    return rt_matrix(CG_QTYPE_Q4_0, n_in, n_out, "blk.0.ffn_gate.weight", fill_plain, W);
 }
 
 static void test_round_trip(void **state) {
@@ -65,7 +53,6 @@ static void test_round_trip(void **state) {
     static const rt_layout L = {CG_LAYOUT_Q4_0_X8, cg_repack_q4_0_eligible, cg_repack_q4_0_size, cg_repack_q4_0,
                                 cg_unpack_q4_0x8};
     static const int64_t SHAPES[][2] = {{32, 8}, {64, 16}, {96, 24}, {4096, 8}, {160, 264}};
-    cg_err err = {0};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
         cg_tensor W;
         unsigned char *w = make_q4_0(SHAPES[s][0], SHAPES[s][1], &W), *r = rt_check(&L, &W, w);
@@ -81,23 +68,10 @@ static void test_round_trip(void **state) {
     }
     print_message("repack/unpack round trip identical for 5 shapes (n_in 32..4096, rows 8..264)\n");
 
-    // Ineligible tensors are errors that name the tensor, not crashes.
+    // Ineligible tensors and short buffers are errors that name the tensor, not crashes.
     cg_tensor W;
     unsigned char *w = make_q4_0(64, 16, &W);
-    cg_tensor bad = W;
-    bad.name = "blk.0.odd";
-    bad.ne[1] = 12;
-    size_t n;
-    assert_false(cg_repack_q4_0_eligible(&bad));
-    assert_int_equal(cg_repack_q4_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "blk.0.odd"));
-    bad = W;
-    bad.type = CG_QTYPE_Q8_0;
-    assert_int_equal(cg_repack_q4_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    cg_tensor R;
-    unsigned char small[16];
-    assert_int_equal(cg_repack_q4_0(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "needs"));
+    rt_check_errors(&L, &W, 12, CG_QTYPE_Q8_0, 48, 16);
     free(w);
 }
 
@@ -179,7 +153,7 @@ static void test_kernels(void **state) {
             cg_q8_0_aux *aux = malloc((size_t)(n_in / 32 * max_tok) * sizeof *aux);
             float *Ys = malloc((size_t)(n_out * max_tok) * sizeof(float)), *Yr = malloc((size_t)(n_out * max_tok) * sizeof(float));
             float *Yk = malloc((size_t)(n_out * max_tok) * sizeof(float)), *Ym = malloc((size_t)(n_out * max_tok) * sizeof(float));
-            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = rt_frand() * 3.0f;
             for (int64_t k = 0; k < max_tok; k++) {
                 q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
                 cg_repack_q8_0_aux(xq + (size_t)k * xq_row, n_in, aux + k * (n_in / 32));
@@ -235,19 +209,8 @@ static void test_kernels(void **state) {
 
 // A random Q8_0 matrix, with some quants forced to −128 (the extreme the kernel's |w| must hold).
 static unsigned char *make_q8_0(int64_t n_in, int64_t n_out, cg_tensor *W) {
-    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q8_0);
-    const size_t rb = (size_t)(n_in / 32) * sizeof(cg_block_q8_0);
-    unsigned char *w = malloc(rb * (size_t)n_out);
-    float *row = malloc((size_t)n_in * sizeof *row);
-    for (int64_t o = 0; o < n_out; o++) {
-        for (int64_t i = 0; i < n_in; i++) row[i] = frand();
-        tr->from_f32(row, w + rb * (size_t)o, n_in);
-        cg_block_q8_0 *b = (cg_block_q8_0 *)(w + rb * (size_t)o);
-        b[0].qs[o % 32] = -128;
-    }
-    free(row);
-    *W = (cg_tensor){.name = "output.weight", .type = CG_QTYPE_Q8_0, .ne = {n_in, n_out, 1, 1}, .row_bytes = rb,
-                     .data = w};
+    unsigned char *w = rt_matrix(CG_QTYPE_Q8_0, n_in, n_out, "output.weight", fill_plain, W);
+    for (int64_t o = 0; o < n_out; o++) ((cg_block_q8_0 *)(w + W->row_bytes * (size_t)o))[0].qs[o % 32] = -128;
     return w;
 }
 
@@ -292,7 +255,7 @@ static void test_q8_0x8(void **state) {
             cg_q8_0_aux *aux = malloc((size_t)(nb * max_tok) * sizeof *aux);
             const size_t ny = (size_t)(n_out * max_tok) * sizeof(float);
             float *Ys = malloc(ny), *Yr = malloc(ny), *Yk = malloc(ny), *Ym = malloc(ny), *Y2 = malloc(ny);
-            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = rt_frand() * 3.0f;
             for (int64_t k = 0; k < max_tok; k++) {
                 q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
                 cg_repack_q8_0_aux(xq + (size_t)k * xq_row, n_in, aux + k * nb);
@@ -369,21 +332,13 @@ static void test_q8_0x8(void **state) {
             free(w), free(r), free(back), free(X), free(xq), free(aux), free(Ys), free(Yr), free(Yk), free(Ym),
                 free(Y2);
         }
-    // Ineligible: wrong type or row count are errors naming the tensor; a short buffer too.
-    cg_tensor W, R, bad;
+    // Ineligible tensors and short buffers are errors that name the tensor (Q8_0 takes any count of
+    // at least 8 rows: 7 is the bad one).
+    static const rt_layout L8 = {CG_LAYOUT_Q8_0_X8, cg_repack_q8_0_eligible, cg_repack_q8_0_size, cg_repack_q8_0,
+                                 cg_unpack_q8_0x8};
+    cg_tensor W;
     unsigned char *w = make_q8_0(64, 16, &W);
-    size_t n;
-    bad = W;
-    bad.ne[1] = 7;
-    assert_false(cg_repack_q8_0_eligible(&bad));
-    assert_int_equal(cg_repack_q8_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "output.weight"));
-    bad = W;
-    bad.type = CG_QTYPE_Q4_0;
-    assert_int_equal(cg_repack_q8_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    unsigned char small[16];
-    assert_int_equal(cg_repack_q8_0(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "needs"));
+    rt_check_errors(&L8, &W, 7, CG_QTYPE_Q4_0, 48, 16);
     free(w);
     print_message("q8_0x8: %d cases (n_in 32..4096, rows 8..263, tokens 1..13): round trip identical; repacked "
                   "reference vs stored Q8_0 reference max |Δ|/Σ|w·y| = %.2e (bound 1e-5), bit-identical with the stored AVX2 "
@@ -470,7 +425,7 @@ static void test_tile_widths(void **state) {
             cg_q8_0_aux *aux = malloc((size_t)(nb * MAX_TOK) * sizeof *aux);
             const size_t ny = (size_t)(n_out * MAX_TOK) * sizeof(float);
             float *Yr = malloc(ny), *Yk = malloc(ny);
-            for (int64_t i = 0; i < n_in * MAX_TOK; i++) X[i] = frand() * 3.0f;
+            for (int64_t i = 0; i < n_in * MAX_TOK; i++) X[i] = rt_frand() * 3.0f;
             for (int64_t k = 0; k < MAX_TOK; k++) {
                 q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
                 cg_repack_q8_0_aux(xq + (size_t)k * xq_row, n_in, aux + k * nb);

@@ -32,27 +32,14 @@
 #include "quant/quant.h"
 #include "repack_round_trip.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1DULL;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)(rng >> 40) * 0x1p-24f - 0.5f;
+// A random Q4_K matrix (n_out rows of n_in; rows shifted so the mins are not all zero) and its view.
+static void fill_shifted(float *row, int64_t n) {
+    const float shift = 0.3f * rt_frand();
+    for (int64_t i = 0; i < n; i++) row[i] = rt_frand() + shift;
 }
 
-// A random Q4_K matrix (n_out rows of n_in; rows shifted so the mins are not all zero) and its view.
 static unsigned char *make_q4_K(int64_t n_in, int64_t n_out, cg_tensor *W) {
-    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q4_K);
-    const size_t rb = (size_t)(n_in / 256) * sizeof(cg_block_q4_K);
-    unsigned char *w = malloc(rb * (size_t)n_out);
-    float *row = malloc((size_t)n_in * sizeof *row);
-    for (int64_t o = 0; o < n_out; o++) {
-        const float shift = 0.3f * frand();
-        for (int64_t i = 0; i < n_in; i++) row[i] = frand() + shift;
-        tr->from_f32(row, w + rb * (size_t)o, n_in);
-    }
-    free(row);
-    *W = (cg_tensor){.name = "blk.3.ffn_up.weight", .type = CG_QTYPE_Q4_K, .ne = {n_in, n_out, 1, 1},
-                     .row_bytes = rb, .data = w};
-    return w;
+    return rt_matrix(CG_QTYPE_Q4_K, n_in, n_out, "blk.3.ffn_up.weight", fill_shifted, W);
 }
 
 // Sub-block s's six-bit scale and min of a stored Q4_K block, written out from ggml's packing.
@@ -67,7 +54,6 @@ static void test_round_trip(void **state) {
     static const rt_layout L = {CG_LAYOUT_Q4_K_X8, cg_repack_q4_K_eligible, cg_repack_q4_K_size, cg_repack_q4_K,
                                 cg_unpack_q4_Kx8};
     static const int64_t SHAPES[][2] = {{256, 8}, {512, 16}, {768, 24}, {4096, 8}, {1280, 264}};
-    cg_err err = {0};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
         cg_tensor W;
         unsigned char *w = make_q4_K(SHAPES[s][0], SHAPES[s][1], &W), *r = rt_check(&L, &W, w);
@@ -94,28 +80,9 @@ static void test_round_trip(void **state) {
                   "nibble, d, dmin and all 128 scales/mins of a block where the layout says\n");
 
     // Ineligible tensors and short buffers are errors that name the tensor, not crashes.
-    cg_tensor W, R;
+    cg_tensor W;
     unsigned char *w = make_q4_K(512, 16, &W);
-    cg_tensor bad = W;
-    bad.ne[1] = 12;
-    size_t n;
-    assert_false(cg_repack_q4_K_eligible(&bad));
-    assert_int_equal(cg_repack_q4_K_size(&bad, &n, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "blk.3.ffn_up.weight"));
-    assert_non_null(strstr(err.msg, "12"));
-    print_message("wrong shape: %s\n", err.msg);
-    bad = W;
-    bad.type = CG_QTYPE_Q4_0;
-    assert_int_equal(cg_repack_q4_K_size(&bad, &n, &err), CG_ERR_INVALID);
-    bad = W;
-    bad.ne[0] = 384;   // not whole super-blocks (and row_bytes disagrees)
-    assert_int_equal(cg_repack_q4_K_size(&bad, &n, &err), CG_ERR_INVALID);
-    bad = W;
-    bad.layout = CG_LAYOUT_Q4_K_X8;   // already repacked
-    assert_false(cg_repack_q4_K_eligible(&bad));
-    unsigned char small[1152];
-    assert_int_equal(cg_repack_q4_K(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "needs"));
+    rt_check_errors(&L, &W, 12, CG_QTYPE_Q4_0, 384, sizeof(cg_block_q4_Kx8));
     free(w);
 }
 
@@ -167,7 +134,7 @@ static void test_order_by_hand(void **state) {
     }
 }
 
-#include "repack_kx8_check.h"   // after frand()
+#include "repack_kx8_check.h"
 
 static void test_kernels(void **state) {
     (void)state;
@@ -224,6 +191,7 @@ static void test_model_load(void **state) {
 }
 
 int main(void) {
+    rt_rng = 0x2545F4914F6CDD1DULL;   // this file's sequence (repack_round_trip.h)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_order_by_hand),

@@ -35,27 +35,9 @@
 #include "quant/quant.h"
 #include "repack_round_trip.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)(rng >> 40) * 0x1p-24f - 0.5f;
-}
-
 // A random Q5_0 matrix (n_out rows of n_in) and its view.
 static unsigned char *make_q5_0(int64_t n_in, int64_t n_out, cg_tensor *W) {
-    const cg_qtype_traits *tr = cg_qtype_get(CG_QTYPE_Q5_0);
-    const size_t rb = (size_t)(n_in / 32) * sizeof(cg_block_q5_0);
-    unsigned char *w = malloc(rb * (size_t)n_out);
-    float *row = malloc((size_t)n_in * sizeof *row);
-    for (int64_t o = 0; o < n_out; o++) {
-        const float amp = 0.5f + frand();
-        for (int64_t i = 0; i < n_in; i++) row[i] = amp * frand() * (i % 37 == 0 ? 4.0f : 1.0f);
-        tr->from_f32(row, w + rb * (size_t)o, n_in);
-    }
-    free(row);
-    *W = (cg_tensor){.name = "blk.0.attn_q.weight", .type = CG_QTYPE_Q5_0, .ne = {n_in, n_out, 1, 1},
-                     .row_bytes = rb, .data = w};
-    return w;
+    return rt_matrix(CG_QTYPE_Q5_0, n_in, n_out, "blk.0.attn_q.weight", rt_fill_scaled, W);
 }
 
 static void test_round_trip(void **state) {
@@ -96,32 +78,9 @@ static void test_round_trip(void **state) {
     print_message("q5_0x8 repack/unpack round trip identical for 5 shapes (n_in 32..4096, rows 8..264); a hand-placed "
                   "nibble, fifth bit and d land where the layout says\n");
 
-    cg_tensor W, R;
+    cg_tensor W;
     unsigned char *w = make_q5_0(512, 16, &W);
-    cg_tensor bad = W;
-    bad.ne[1] = 12;
-    size_t n;
-    assert_false(cg_repack_q5_0_eligible(&bad));
-    assert_int_equal(cg_repack_q5_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "blk.0.attn_q.weight"));
-    assert_non_null(strstr(err.msg, "12"));
-    print_message("wrong shape: %s\n", err.msg);
-    bad = W;
-    bad.type = CG_QTYPE_Q4_0;
-    assert_int_equal(cg_repack_q5_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "blk.0.attn_q.weight"));
-    bad = W;
-    bad.ne[0] = 496;   // row_bytes disagrees with whole blocks
-    assert_int_equal(cg_repack_q5_0_size(&bad, &n, &err), CG_ERR_INVALID);
-    bad = W;
-    bad.layout = CG_LAYOUT_Q5_0_X8;   // already repacked
-    assert_false(cg_repack_q5_0_eligible(&bad));
-    unsigned char small[176];
-    assert_int_equal(cg_repack_q5_0(&bad, small, sizeof small, &R, &err), CG_ERR_INVALID);
-    assert_int_equal(cg_repack_q5_0(&W, small, sizeof small, &R, &err), CG_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "needs"));
-    assert_non_null(strstr(err.msg, "blk.0.attn_q.weight"));
-    print_message("short buffer: %s\n", err.msg);
+    rt_check_errors(&L, &W, 12, CG_QTYPE_Q4_0, 496, sizeof(cg_block_q5_0x8));
     free(w);
 }
 
@@ -186,7 +145,7 @@ static void test_kernels(void **state) {
             unsigned char *xq = malloc(xq_row * (size_t)max_tok);
             float *Ys = malloc(ny), *Yt = malloc(ny), *Yr = malloc(ny), *Yk = malloc(ny), *Ym = malloc(ny),
                   *Y2 = malloc(ny);
-            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = frand() * 3.0f;
+            for (int64_t i = 0; i < n_in * max_tok; i++) X[i] = rt_frand() * 3.0f;
             for (int64_t k = 0; k < max_tok; k++) q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
             q8->to_f32(xq, xd, n_in * max_tok);
             tr->to_f32(w, wd, n_in * n_out);
@@ -289,7 +248,7 @@ static void test_long_rows(void **state) {
         float *X = malloc((size_t)n_in * sizeof *X), Ys[16 * 5], Yk[16 * 5];
         CG_ASSERT_OK(cg_repack_q5_0(&W, r, n, &R, &err), &err);
         for (int64_t k = 0; k < n_tok; k++) {
-            for (int64_t i = 0; i < n_in; i++) X[i] = frand() * 3.0f;
+            for (int64_t i = 0; i < n_in; i++) X[i] = rt_frand() * 3.0f;
             q8->from_f32_act(X, xq + (size_t)k * xq_row, n_in);
             for (int64_t o = 0; o < n_out; o++)
                 ops->vec_dot[CG_QTYPE_Q5_0](n_in, &Ys[k * n_out + o], w + (size_t)o * W.row_bytes, xq + (size_t)k * xq_row);
