@@ -1,8 +1,9 @@
 // repack_model_check.h — the model-load half shared by the repacked-layout tests (test_repack.c,
 // test_repack_k.c, test_repack_q5_0.c, test_repack_q6k.c): a models/random file loaded twice, with
 // CHINGU_REPACK=0 (stored layout) and without (repacked where the machine has AVX2), and the
-// last-position logits of a fixed token sequence for comparing the two. Include after testutil.h, model/model.h,
-// engine/kv.h (through model.h) and <unistd.h>.
+// last-position logits of a fixed token sequence for comparing the two, and the check of their layer
+// matrices side by side. Include after testutil.h, model/model.h, engine/kv.h (through model.h),
+// kern/cpu.h, kern/repack.h and <unistd.h>.
 #ifndef CG_TEST_REPACK_MODEL_CHECK_H
 #define CG_TEST_REPACK_MODEL_CHECK_H
 
@@ -41,6 +42,47 @@ static bool rmc_load_pair(const char *file, cg_model **stored, cg_model **rep) {
     CG_ASSERT_OK(cg_model_load(path, rep, &err), &err);
     assert_int_equal(cg_model_repacked_bytes(*stored), 0);
     return true;
+}
+
+enum { RMC_ALL_OF_TYPE = 1, RMC_ALL_ELIGIBLE = 2 };   // rmc_check_layers' `must`
+
+// The layer matrices (q, k, v, fused qkv, o, gate, up, down; absent ones skipped) of stored and rep
+// side by side: every stored view is in the stored layout; one of `type` is in rep's `layout` exactly
+// when the machine has AVX2 and `eligible` says so, and then unpacks to the file's bytes; others of
+// another type are skipped. `must` adds: every present matrix is of `type` (RMC_ALL_OF_TYPE), and
+// eligible (RMC_ALL_ELIGIBLE). Returns how many were repacked; *bytes (may be NULL) gets their
+// sizes, each rounded up to 64 bytes as the model allocates them.
+static int rmc_check_layers(const cg_model *stored, const cg_model *rep, uint32_t type, cg_layout layout,
+                            bool (*eligible)(const cg_tensor *W),
+                            void (*unpack)(const void *src, int64_t n_in, int64_t n_rows, void *dst), int must,
+                            size_t *bytes) {
+    const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
+    int n_rep = 0;
+    size_t sum = 0;
+    for (int il = 0; il < cg_model_hparams(rep)->n_layer; il++) {
+        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
+        const cg_tensor *ts[] = {&Ls->wq, &Ls->wk, &Ls->wv, &Ls->wqkv, &Ls->wo, &Ls->ffn_gate, &Ls->ffn_up, &Ls->ffn_down};
+        const cg_tensor *tr[] = {&Lr->wq, &Lr->wk, &Lr->wv, &Lr->wqkv, &Lr->wo, &Lr->ffn_gate, &Lr->ffn_up, &Lr->ffn_down};
+        for (int k = 0; k < 8; k++) {
+            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
+            if (!ts[k]->data) continue;
+            if (must & RMC_ALL_OF_TYPE) assert_int_equal(ts[k]->type, type);
+            if (ts[k]->type != type) continue;
+            if (must & RMC_ALL_ELIGIBLE) assert_true(eligible(ts[k]));
+            const bool want = avx2 && eligible(ts[k]);
+            assert_int_equal(tr[k]->layout, want ? layout : CG_LAYOUT_STORED);
+            if (!want) continue;
+            const size_t n = ts[k]->row_bytes * (size_t)ts[k]->ne[1];
+            unsigned char *back = malloc(n);
+            unpack(tr[k]->data, ts[k]->ne[0], ts[k]->ne[1], back);
+            assert_memory_equal(back, ts[k]->data, n);
+            free(back);
+            sum += (n + 63) & ~(size_t)63;
+            n_rep++;
+        }
+    }
+    if (bytes) *bytes = sum;
+    return n_rep;
 }
 
 #endif

@@ -360,26 +360,9 @@ static void test_model_load(void **state) {
     }
     const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
     if (avx2) assert_true(cg_model_repacked_bytes(rep) > 0);
-    int n_rep = 0;
     const int64_t n_layer = cg_model_hparams(rep)->n_layer;
-    for (int il = 0; il < n_layer; il++) {
-        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
-        const cg_tensor *ts[] = {&Ls->wqkv, &Ls->wo, &Ls->ffn_up, &Ls->ffn_down};
-        const cg_tensor *tr[] = {&Lr->wqkv, &Lr->wo, &Lr->ffn_up, &Lr->ffn_down};
-        for (int k = 0; k < 4; k++) {
-            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
-            if (!ts[k]->data) continue;
-            const bool want = avx2 && cg_repack_q4_0_eligible(ts[k]);
-            assert_int_equal(tr[k]->layout, want ? CG_LAYOUT_Q4_0_X8 : CG_LAYOUT_STORED);
-            if (!want) continue;
-            const size_t n = ts[k]->row_bytes * (size_t)ts[k]->ne[1];
-            unsigned char *back = malloc(n);
-            cg_unpack_q4_0x8(tr[k]->data, ts[k]->ne[0], ts[k]->ne[1], back);
-            assert_memory_equal(back, ts[k]->data, n);
-            free(back);
-            n_rep++;
-        }
-    }
+    const int n_rep = rmc_check_layers(stored, rep, CG_QTYPE_Q4_0, CG_LAYOUT_Q4_0_X8, cg_repack_q4_0_eligible,
+                                       cg_unpack_q4_0x8, RMC_ALL_OF_TYPE, NULL);
     if (avx2) assert_true(n_rep >= 3 * n_layer);   // wqkv, wo, ffn_up, ffn_down are Q4_0 here
     float *a = rmc_logits_of(stored, 1), *b = rmc_logits_of(rep, 1);
     const int64_t nv = cg_model_hparams(rep)->n_vocab;

@@ -273,27 +273,9 @@ static void test_model_load(void **state) {
         skip();
         return;
     }
-    const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
-    int n_rep = 0;
-    const int64_t n_layer = cg_model_hparams(rep)->n_layer;
-    for (int il = 0; il < n_layer; il++) {
-        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
-        const cg_tensor *ts[] = {&Ls->wq, &Ls->wk, &Ls->wv, &Ls->wo, &Ls->ffn_gate, &Ls->ffn_up, &Ls->ffn_down};
-        const cg_tensor *tr[] = {&Lr->wq, &Lr->wk, &Lr->wv, &Lr->wo, &Lr->ffn_gate, &Lr->ffn_up, &Lr->ffn_down};
-        for (int k = 0; k < 7; k++) {
-            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
-            assert_int_equal(ts[k]->type, CG_QTYPE_Q5_0);
-            assert_true(cg_repack_q5_0_eligible(ts[k]));
-            assert_int_equal(tr[k]->layout, avx2 ? CG_LAYOUT_Q5_0_X8 : CG_LAYOUT_STORED);
-            if (!avx2) continue;
-            const size_t n = ts[k]->row_bytes * (size_t)ts[k]->ne[1];
-            unsigned char *back = malloc(n);
-            cg_unpack_q5_0x8(tr[k]->data, ts[k]->ne[0], ts[k]->ne[1], back);
-            assert_memory_equal(back, ts[k]->data, n);
-            free(back);
-            n_rep++;
-        }
-    }
+    const int n_rep = rmc_check_layers(stored, rep, CG_QTYPE_Q5_0, CG_LAYOUT_Q5_0_X8, cg_repack_q5_0_eligible,
+                                       cg_unpack_q5_0x8, RMC_ALL_OF_TYPE | RMC_ALL_ELIGIBLE, NULL);
+    if (cg_cpu_isa() == CG_ISA_AVX2) assert_int_equal(n_rep, 7 * cg_model_hparams(rep)->n_layer);   // q k v o gate up down
     float *a = rmc_logits_of(stored, 1000), *b = rmc_logits_of(rep, 1000);
     const int64_t nv = cg_model_hparams(rep)->n_vocab;
     float md_abs = 0.0f;

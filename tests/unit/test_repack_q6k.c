@@ -136,15 +136,6 @@ static void test_kernels(void **state) {
 
 #include "repack_model_check.h"
 
-// n rows of t's stored bytes equal to its repacked copy r unpacked.
-static void assert_unpacks_to(const cg_tensor *stored, const cg_tensor *r) {
-    const size_t n = stored->row_bytes * (size_t)stored->ne[1];
-    unsigned char *back = malloc(n);
-    cg_unpack_q6_Kx8(r->data, stored->ne[0], stored->ne[1], back);
-    assert_memory_equal(back, stored->data, n);
-    free(back);
-}
-
 static void test_model_load(void **state) {
     (void)state;
     cg_model *stored = NULL, *rep = NULL;
@@ -153,24 +144,10 @@ static void test_model_load(void **state) {
         return;
     }
     const bool avx2 = cg_cpu_isa() == CG_ISA_AVX2;
-    int n_rep = 0;
-    size_t rep_bytes = 0;
     const int64_t n_layer = cg_model_hparams(rep)->n_layer;
-    for (int il = 0; il < n_layer; il++) {
-        const cg_layer *Ls = cg_model_layer(stored, il), *Lr = cg_model_layer(rep, il);
-        const cg_tensor *ts[] = {&Ls->wq, &Ls->wk, &Ls->wv, &Ls->wo, &Ls->ffn_gate, &Ls->ffn_up, &Ls->ffn_down};
-        const cg_tensor *tr[] = {&Lr->wq, &Lr->wk, &Lr->wv, &Lr->wo, &Lr->ffn_gate, &Lr->ffn_up, &Lr->ffn_down};
-        for (int k = 0; k < 7; k++) {
-            assert_int_equal(ts[k]->layout, CG_LAYOUT_STORED);
-            assert_int_equal(ts[k]->type, CG_QTYPE_Q6_K);
-            const bool want = avx2 && cg_repack_q6_K_eligible(ts[k]);
-            assert_int_equal(tr[k]->layout, want ? CG_LAYOUT_Q6_K_X8 : CG_LAYOUT_STORED);
-            if (!want) continue;
-            assert_unpacks_to(ts[k], tr[k]);
-            rep_bytes += (ts[k]->row_bytes * (size_t)ts[k]->ne[1] + 63) & ~(size_t)63;
-            n_rep++;
-        }
-    }
+    size_t rep_bytes;
+    const int n_rep = rmc_check_layers(stored, rep, CG_QTYPE_Q6_K, CG_LAYOUT_Q6_K_X8, cg_repack_q6_K_eligible,
+                                       cg_unpack_q6_Kx8, RMC_ALL_OF_TYPE, &rep_bytes);
     // Every layer matrix of this file is Q6_K; the tied output (1029 rows, not a multiple of 8)
     // stays stored, so the model's repacked bytes are exactly the layers' (each 64-byte aligned).
     if (avx2) {
