@@ -2,8 +2,6 @@
 #define _GNU_SOURCE
 #include "base/mmap.h"
 
-#include "base/num.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +10,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "base/num.h"
 
 cg_status cg_mmap_open(const char *path, cg_mmap *out, cg_err *err) {
     out->data = NULL;
