@@ -152,7 +152,7 @@ static void bench_repack(uint32_t t, const float *wf, const float *xf) {
                 else if (is_k)
                     cg_repack_q4_Kx8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 else if (ops->q4_0x8_matmul)
-                    ops->q4_0x8_matmul(R, N_IN, xq, xrb, aux, nt, Y, n_rows, 0, n_rows);
+                    ops->q4_0x8_matmul(R, N_IN, xq, xrb, aux, NULL, nt, Y, n_rows, 0, n_rows);
                 else
                     cg_repack_q4_0x8_matmul_ref(R, N_IN, xq, xrb, nt, Y, n_rows, 0, n_rows);
                 const double dt = cpu_s() - t0;

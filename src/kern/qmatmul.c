@@ -39,6 +39,7 @@ typedef struct mm_job {
     unsigned char *xq[CG_KERN_MAX_MULTI];
     size_t xq_row[CG_KERN_MAX_MULTI];
     cg_q8_0_aux *aux[CG_KERN_MAX_MULTI];       // NULL unless a repacked weight reads set q
+    unsigned char *packed[CG_KERN_MAX_MULTI];  // set q chunk-packed (kern/repack.h) for a prefill, or NULL
     cg_q4_0x8_matmul_fn q4_0x8;                // the table's, or ref_q4_0x8
     cg_q4_0x8_matmul_fn q8_0x8;                // the table's, or ref_q8_0x8 (CG_LAYOUT_Q8_0_X8)
     cg_q4_Kx8_matmul_fn q4_Kx8;                // the table's, or the reference (CG_LAYOUT_Q4_K_X8)
@@ -59,19 +60,22 @@ static void quant_worker(void *ctx, int i_thread, int n_thread) {
         if (j->aux[q])
             for (int64_t k = b; k < e; k++)
                 cg_repack_q8_0_aux(j->xq[q] + (size_t)k * j->xq_row[q], j->n_in, j->aux[q] + k * (j->n_in / 32));
+        if (j->packed[q]) cg_q8_0_pack(j->xq[q], j->xq_row[q], j->aux[q], j->n_in, b, e, j->packed[q]);
     }
 }
 
 // The scalar reference in the kernel signature (it needs no side data).
 static void ref_q4_0x8(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
-                       int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+                       const void *packed, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)aux;
+    (void)packed;
     cg_repack_q4_0x8_matmul_ref(W, n_in, xq, xq_row, n_tok, Y, ldy, r0, r1);
 }
 
 static void ref_q8_0x8(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
-                       int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+                       const void *packed, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
     (void)aux;
+    (void)packed;
     cg_repack_q8_0x8_matmul_ref(W, n_in, xq, xq_row, n_tok, Y, ldy, r0, r1);
 }
 
@@ -120,12 +124,12 @@ static void mm_range(const mm_job *j, uint64_t lo, uint64_t hi) {
         else if (W->layout == CG_LAYOUT_Q5_0_X8)   // Q8_0 activations; the kernel needs no side data
             j->q5_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (W->layout == CG_LAYOUT_Q4_0_X8)
-            j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e);
+            j->q4_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->packed[q], j->n_tok, j->Y[w], W->ne[1], b, e);
         else if (W->layout == CG_LAYOUT_Q8_0_X8) {
             // Whole groups through the repacked kernel; the tail rows (stored, kern/repack.h) below.
             const int64_t n8 = W->ne[1] / 8 * 8, e8 = e < n8 ? e : n8;
             if (b < e8)
-                j->q8_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->n_tok, j->Y[w], W->ne[1], b, e8);
+                j->q8_0x8(W->data, j->n_in, j->xq[q], j->xq_row[q], j->aux[q], j->packed[q], j->n_tok, j->Y[w], W->ne[1], b, e8);
             if (e <= n8) continue;
             if (b < n8) b = n8;
             if (j->n_tok == 1)
@@ -224,6 +228,15 @@ cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *
             j.aux[q] = cg_arena_alloc(arena, n_bytes, 64);
             if (!j.aux[q])
                 return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W[0]->name);
+            // A prefill through the table's x8 kernels: the activations chunk-packed once here, not
+            // by every row block of every thread (the reference kernels read the rows).
+            if (n_tok > CG_PACK_TOK && (ops->q4_0x8_matmul || ops->q8_0x8_matmul)) {
+                if (!cg_q8_0_pack_size(j.n_in, n_tok, &n_bytes))
+                    return cg_err_set(err, CG_ERR_LIMIT, "matmul: '%s' activation size overflows", W[0]->name);
+                j.packed[q] = cg_arena_alloc(arena, n_bytes, 64);
+                if (!j.packed[q])
+                    return cg_err_set(err, CG_ERR_NOMEM, "matmul: out of memory for '%s' activations", W[0]->name);
+            }
         }
     }
     if (any_quant) {

@@ -34,9 +34,10 @@ typedef void (*cg_vec_dot_2n_fn)(int64_t n, float *s, const void *x0, const void
 
 // The matmul over the repacked Q4_0 layout (kern/repack.h): Y[k·ldy + r] = W row r · X_k for r in
 // [r0, r1) (multiples of 8), k < n_tok; X_k = xq + k·xq_row (Q8_0) with its side data aux + k·n_in/32.
-// Bit-identical with cg_repack_q4_0x8_matmul_ref.
+// packed: NULL, or the same activations chunk-packed (cg_q8_0_pack, kern/repack.h), which a kernel may
+// read instead (same results). Bit-identical with cg_repack_q4_0x8_matmul_ref.
 typedef void (*cg_q4_0x8_matmul_fn)(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
-                                    int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
+                                    const void *packed, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1);
 // The matmul over the repacked Q4_K layout (kern/repack.h): same shapes, X_k = xq + k·xq_row in Q8_K
 // (no side data: the bsums are in the blocks). Bit-identical with cg_repack_q4_Kx8_matmul_ref.
 typedef void (*cg_q4_Kx8_matmul_fn)(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,

@@ -186,6 +186,27 @@ void cg_repack_q8_0_aux(const void *xq, int64_t n_in, cg_q8_0_aux *aux) {
     }
 }
 
+bool cg_q8_0_pack_size(int64_t n_in, int64_t n_tok, size_t *out) {
+    const size_t chunks = (size_t)((n_tok + CG_PACK_TOK - 1) / CG_PACK_TOK);
+    size_t per_chunk;
+    return cg_mul_size((size_t)(n_in / QK), CG_PACK_BLK, &per_chunk) && cg_mul_size(per_chunk, chunks, out);
+}
+
+void cg_q8_0_pack(const void *xq, size_t xq_row, const cg_q8_0_aux *aux, int64_t n_in, int64_t t0, int64_t t1,
+                  void *packed) {
+    const int64_t nb = n_in / QK;
+    for (int64_t t = t0; t < t1; t++) {
+        const cg_block_q8_0 *a = (const cg_block_q8_0 *)((const unsigned char *)xq + (size_t)t * xq_row);
+        unsigned char *c = (unsigned char *)packed + (size_t)(t / CG_PACK_TOK) * (size_t)nb * CG_PACK_BLK;
+        const size_t slot = (size_t)(t % CG_PACK_TOK);
+        for (int64_t b = 0; b < nb; b++) {
+            unsigned char *rec = c + (size_t)b * CG_PACK_BLK;
+            memcpy(rec + slot * QK, a[b].qs, QK);
+            memcpy(rec + CG_PACK_TOK * QK + slot * sizeof(cg_q8_0_aux), &aux[t * nb + b], sizeof(cg_q8_0_aux));
+        }
+    }
+}
+
 void cg_repack_q4_0x8_matmul_ref(const void *W, int64_t n_in, const void *xq, size_t xq_row, int64_t n_tok, float *Y,
                                  int64_t ldy, int64_t r0, int64_t r1) {
     const int64_t nb = n_in / QK;

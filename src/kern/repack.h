@@ -70,6 +70,23 @@ void cg_unpack_q4_0x8(const void *src, int64_t n_in, int64_t n_rows, void *dst);
 // aux[b] for the nb = n_in/32 Q8_0 blocks of one activation row xq.
 void cg_repack_q8_0_aux(const void *xq, int64_t n_in, cg_q8_0_aux *aux);
 
+// Chunk-packed Q8_0 activations: the Q4_0 / Q8_0 x8 kernels' input for a prefill, made once per
+// matmul (kern/qmatmul.c) so the threads' tiles read it in place instead of each repacking it per
+// row block. Tokens in chunks of CG_PACK_TOK; chunk c (tokens 8c..8c+7) is nb = n_in/32 records of
+// CG_PACK_BLK bytes, one per block b: the chunk's quants of block b (32 bytes per token, the tokens
+// side by side), then their side data (CG_PACK_TOK cg_q8_0_aux). Slots past the last token of a
+// short last chunk are neither written nor read.
+enum { CG_PACK_TOK = 8, CG_PACK_BLK = CG_PACK_TOK * 32 + CG_PACK_TOK * (int)sizeof(cg_q8_0_aux) };
+
+// Bytes of the packed form of n_tok rows of n_in elements (false on overflow).
+bool cg_q8_0_pack_size(int64_t n_in, int64_t n_tok, size_t *out);
+
+// Writes tokens [t0, t1) of the Q8_0 rows xq (xq + k·xq_row) and their side data (aux + k·n_in/32)
+// into their slots of the packed buffer (cg_q8_0_pack_size(n_in, ≥ t1) bytes). Disjoint token
+// ranges may be packed concurrently.
+void cg_q8_0_pack(const void *xq, size_t xq_row, const cg_q8_0_aux *aux, int64_t n_in, int64_t t0, int64_t t1,
+                  void *packed);
+
 // The scalar reference of the repacked kernels, in llama.cpp's order (see above):
 // Y[k·ldy + r] = W row r · X_k for r in [r0, r1) and k < n_tok, where W is the repacked data of a
 // matrix with rows of n_in elements, X_k = xq + k·xq_row bytes is one Q8_0 activation row.

@@ -111,7 +111,7 @@ static void test_order_by_hand(void **state) {
         cg_repack_q8_0_aux(ab, 64, aux);
         assert_int_equal(aux[0].bias, -8 * 32 * 127);
         float yk[8];
-        cg_qops_for(CG_ISA_AVX2)->q4_0x8_matmul(r, 64, ab, sizeof ab, aux, 1, yk, 8, 0, 8);
+        cg_qops_for(CG_ISA_AVX2)->q4_0x8_matmul(r, 64, ab, sizeof ab, aux, NULL, 1, yk, 8, 0, 8);
         for (int j = 0; j < 8; j++) assert_true(yk[j] == want);
     }
 }
@@ -181,7 +181,7 @@ static void test_kernels(void **state) {
                 if (avx2) {
                     // The kernel directly, over a sub-range of row groups too.
                     memset(Yk, 0, (size_t)(n_out * n_tok) * sizeof(float));
-                    ops->q4_0x8_matmul(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, 0, n_out);
+                    ops->q4_0x8_matmul(r, n_in, xq, xq_row, aux, NULL, n_tok, Yk, n_out, 0, n_out);
                     assert_memory_equal(Yk, Yr, (size_t)(n_out * n_tok) * sizeof(float));
                 }
                 // Through the compute-op table (quantization, side data, pool split): equal to the
@@ -301,12 +301,12 @@ static void test_q8_0x8(void **state) {
                                          Yr[k * n_out + o], v);
                         }
                     memset(Yk, 0, ny);
-                    ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, 0, n8);
+                    ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, NULL, n_tok, Yk, n_out, 0, n8);
                     for (int64_t k = 0; k < n_tok; k++)
                         assert_memory_equal(Yk + k * n_out, Yr + k * n_out, (size_t)n8 * sizeof(float));
                     if (n8 > 8) {   // a sub-range of row groups: only those rows written
                         memset(Yk, 0, ny);
-                        ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, 8, n8);
+                        ops->q8_0x8_matmul(r, n_in, xq, xq_row, aux, NULL, n_tok, Yk, n_out, 8, n8);
                         for (int64_t k = 0; k < n_tok; k++) {
                             for (int64_t o = 0; o < 8; o++) assert_true(Yk[k * n_out + o] == 0.0f);
                             assert_memory_equal(Yk + k * n_out + 8, Yr + k * n_out + 8,
@@ -382,8 +382,10 @@ static void test_model_load(void **state) {
 
 // Every token count 1..19 (tile widths 1..8, one to three 8-token tiles plus a remainder) on a
 // wide shape (n_in 4096: 18 KiB per Q4_0 row group, several ~128 KiB row blocks in 264 rows), a
-// narrow one (n_in 96) and one past the packed-activation limit (n_in 10240), over all row groups and over the sub-range [16, 8·⌊rows/8⌋ − 8): the AVX2
-// kernels bit-identical with the scalar references; outputs outside the sub-range untouched.
+// narrow one (n_in 96) and one past the kernels' own packed-activation limit (n_in 10240), over all
+// row groups and over the sub-range [16, 8·⌊rows/8⌋ − 8), with the rows only and with the caller's
+// chunk-packed copy (cg_q8_0_pack, packed in two token ranges that split a chunk): the AVX2 kernels
+// bit-identical with the scalar references; outputs outside the sub-range untouched.
 static void test_tile_widths(void **state) {
     (void)state;
     if (!cg_cpu_isa_available(CG_ISA_AVX2)) skip();
@@ -413,29 +415,39 @@ static void test_tile_widths(void **state) {
                 q8->from_f32_act(X + k * n_in, xq + (size_t)k * xq_row, n_in);
                 cg_repack_q8_0_aux(xq + (size_t)k * xq_row, n_in, aux + k * nb);
             }
+            size_t n_packed;
+            assert_true(cg_q8_0_pack_size(n_in, MAX_TOK, &n_packed));
+            assert_int_equal(n_packed, (size_t)(3 * nb * CG_PACK_BLK));
+            unsigned char *packed = malloc(n_packed);
+            assert_non_null(packed);
+            memset(packed, 0xA5, n_packed);   // slots past the last token: never read
+            cg_q8_0_pack(xq, xq_row, aux, n_in, 0, 5, packed);
+            cg_q8_0_pack(xq, xq_row, aux, n_in, 5, MAX_TOK, packed);
             const cg_q4_0x8_matmul_fn kern = layout ? ops->q8_0x8_matmul : ops->q4_0x8_matmul;
             for (int64_t n_tok = 1; n_tok <= MAX_TOK; n_tok++)
-                for (int sub = 0; sub < 2; sub++) {
-                    const int64_t r0 = sub ? 16 : 0, r1 = sub ? n8 - 8 : n8;
+                for (int sub = 0; sub < 4; sub++) {
+                    const int64_t r0 = sub & 1 ? 16 : 0, r1 = sub & 1 ? n8 - 8 : n8;
                     for (int64_t i = 0; i < n_out * MAX_TOK; i++) Yr[i] = Yk[i] = -1.0f;
                     if (layout) cg_repack_q8_0x8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, r0, r1);
                     else cg_repack_q4_0x8_matmul_ref(r, n_in, xq, xq_row, n_tok, Yr, n_out, r0, r1);
-                    kern(r, n_in, xq, xq_row, aux, n_tok, Yk, n_out, r0, r1);
+                    kern(r, n_in, xq, xq_row, aux, sub & 2 ? packed : NULL, n_tok, Yk, n_out, r0, r1);
                     for (int64_t k = 0; k < MAX_TOK; k++)
                         for (int64_t o = 0; o < n_out; o++) {
                             const float want = k < n_tok && o >= r0 && o < r1 ? Yr[k * n_out + o] : -1.0f;
                             if (memcmp(&Yk[k * n_out + o], &want, sizeof want))
-                                fail_msg("%s n_in %lld tokens %lld rows [%lld, %lld): Y[%lld,%lld] = %.9g, want %.9g",
+                                fail_msg("%s n_in %lld tokens %lld rows [%lld, %lld)%s: Y[%lld,%lld] = %.9g, want %.9g",
                                          layout ? "q8_0x8" : "q4_0x8", (long long)n_in, (long long)n_tok,
-                                         (long long)r0, (long long)r1, (long long)k, (long long)o,
+                                         (long long)r0, (long long)r1, sub & 2 ? " packed" : "",
+                                         (long long)k, (long long)o,
                                          Yk[k * n_out + o], want);
                         }
                     n_cases++;
                 }
-            free(w), free(r), free(X), free(xq), free(aux), free(Yr), free(Yk);
+            free(w), free(r), free(X), free(xq), free(aux), free(Yr), free(Yk), free(packed);
         }
     print_message("tile widths: %d cases (q4_0x8 and q8_0x8, n_in 96, 4096, 10240, tokens 1..%d, all row groups "
-                  "and a sub-range): AVX2 kernels bit-identical with the references, other outputs untouched\n",
+                  "and a sub-range, rows and packed): AVX2 kernels bit-identical with the references, other "
+                  "outputs untouched\n",
                   n_cases, (int)MAX_TOK);
 }
 

@@ -19,7 +19,12 @@
 // its tokens from one pointer with constant offsets instead of one register per token. Measured
 // against the 4-token tiles without packing (one thread, qwen2.5-0.5b shapes, weights streamed,
 // min per call): 5..8 tokens +7..14 % for the Q4_0 layers and +8..17 % for the Q8_0 head, 64
-// tokens +25 %; 1..4 tokens within ±3 % (packing gains nothing there, so they read in place). The
+// tokens +25 %; 1..4 tokens within ±3 % (packing gains nothing there, so they read in place). A
+// prefill (> 8 tokens) takes its chunks already packed by the caller (cg_q8_0_pack, made once per
+// matmul, any width) when given them: packing here is per row block, so every thread re-read and
+// re-packed all of the activations once per 128 KiB of its weights — for qwen2.5-0.5b's down
+// projection (n_in 4864, 3.1 MB of packed activations at 512 tokens) that cost 10..18 % of the call
+// (one thread, best of 10, interleaved: 118..128 GOP/s in place, 135..143 prepacked). The
 // kernel is compute-bound from ~4 tokens on (same time with the weights in L3 as from DRAM). The
 // loop order and the packing change which tile computes an element and from where it reads the
 // same bytes, never its value. Software prefetch: a ramp of
@@ -175,8 +180,8 @@ static inline __attribute__((always_inline)) void run_groups(const int kind, con
 // The loop nest of both kernels (see the top); blk_bytes = sizeof one 8-row block of the layout.
 static inline __attribute__((always_inline)) void drive(const int kind, size_t blk_bytes, const void *W,
                                                          int64_t n_in, const void *xq, size_t xq_row,
-                                                         const cg_q8_0_aux *aux, int64_t n_tok, float *Y,
-                                                         int64_t ldy, int64_t r0, int64_t r1) {
+                                                         const cg_q8_0_aux *aux, const void *pre, int64_t n_tok,
+                                                         float *Y, int64_t ldy, int64_t r0, int64_t r1) {
     const int64_t nb = n_in / QK, g_end = r1 / ROWS;
     const size_t row_group = (size_t)nb * blk_bytes;
     const int64_t g_blk = row_group < BLOCK_BYTES ? (int64_t)(BLOCK_BYTES / row_group) : 1;
@@ -184,19 +189,27 @@ static inline __attribute__((always_inline)) void drive(const int kind, size_t b
     // Prefetch only when the weights stream through once (n_tok ≤ one tile: decode, small batches);
     // a prefill reuses each row block from L2, where the requests would only cost instructions.
     const size_t pf_end = n_tok <= TILE_TOK ? (size_t)g_end * row_group : 0;
+    // A prefill's chunks come packed by the caller (pre: read in place); else a call of ≥ PACK_MIN_TOK
+    // tokens packs each chunk here, on the stack, when it fits.
+    const bool prepacked = pre && n_tok > TILE_TOK;
     _Alignas(64) unsigned char pack[PACK_MAX];
-    const bool packed = n_tok >= PACK_MIN_TOK && (size_t)nb * PACK_BLK <= sizeof pack;
+    const bool packed = prepacked || (n_tok >= PACK_MIN_TOK && (size_t)nb * PACK_BLK <= sizeof pack);
     const act_view vp = {(const int8_t *)pack, QK, PACK_BLK, (const cg_q8_0_aux *)(pack + PACK_QS), 1,
                          PACK_BLK / sizeof(cg_q8_0_aux)};
     _Static_assert(PACK_QS % _Alignof(cg_q8_0_aux) == 0 && PACK_BLK % sizeof(cg_q8_0_aux) == 0, "pack layout");
-    if (packed && n_tok <= TILE_TOK) pack_chunk(x, xq_row, aux, nb, n_tok, pack);
+    if (packed && !prepacked && n_tok <= TILE_TOK) pack_chunk(x, xq_row, aux, nb, n_tok, pack);
     for (int64_t gb = r0 / ROWS; gb < g_end; gb += g_blk) {
         const int64_t ge = gb + g_blk < g_end ? gb + g_blk : g_end;
         for (int64_t k = 0; k < n_tok; k += TILE_TOK) {
             const int64_t nt = n_tok - k < TILE_TOK ? n_tok - k : TILE_TOK;
             cg_avx2_pf pf = {w, (size_t)gb * row_group, pf_end};
             cg_avx2_pf_upto(&pf, (size_t)gb * row_group + PF_AHEAD);   // the ramp; the tiles keep ahead
-            if (packed) {
+            if (prepacked) {
+                const unsigned char *c = (const unsigned char *)pre + (size_t)(k / TILE_TOK) * (size_t)nb * PACK_BLK;
+                const act_view vc = {(const int8_t *)c, QK, PACK_BLK, (const cg_q8_0_aux *)(c + PACK_QS), 1,
+                                     PACK_BLK / sizeof(cg_q8_0_aux)};
+                run_groups(kind, w, row_group, nb, vc, Y + k * ldy, ldy, gb, ge, &pf, nt);
+            } else if (packed) {
                 if (n_tok > TILE_TOK) pack_chunk(x + (size_t)k * xq_row, xq_row, aux + k * nb, nb, nt, pack);
                 run_groups(kind, w, row_group, nb, vp, Y + k * ldy, ldy, gb, ge, &pf, nt);
             } else {
@@ -209,13 +222,14 @@ static inline __attribute__((always_inline)) void drive(const int kind, size_t b
 }
 
 _Static_assert(TILE_TOK == 8, "run_groups' switch covers tile widths 1..8");
+_Static_assert((int)TILE_TOK == (int)CG_PACK_TOK && (int)PACK_BLK == (int)CG_PACK_BLK, "pack_chunk writes the layout of cg_q8_0_pack");
 
 void cg_avx2_q8_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
-                           int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
-    drive(KIND_Q8_0, sizeof(cg_block_q8_0x8), W, n_in, xq, xq_row, aux, n_tok, Y, ldy, r0, r1);
+                           const void *packed, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    drive(KIND_Q8_0, sizeof(cg_block_q8_0x8), W, n_in, xq, xq_row, aux, packed, n_tok, Y, ldy, r0, r1);
 }
 
 void cg_avx2_q4_0x8_matmul(const void *W, int64_t n_in, const void *xq, size_t xq_row, const cg_q8_0_aux *aux,
-                           int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
-    drive(KIND_Q4_0, sizeof(cg_block_q4_0x8), W, n_in, xq, xq_row, aux, n_tok, Y, ldy, r0, r1);
+                           const void *packed, int64_t n_tok, float *Y, int64_t ldy, int64_t r0, int64_t r1) {
+    drive(KIND_Q4_0, sizeof(cg_block_q4_0x8), W, n_in, xq, xq_row, aux, packed, n_tok, Y, ldy, r0, r1);
 }
