@@ -194,17 +194,26 @@ static void test_multi_generic(void **state) {
     print_message("generic attention_multi bit-identical with single-query attention in %d cases\n", n);
 }
 
-// A long run past several blocks, the largest tile, a window shorter than the tile.
+// Long runs past several blocks and several 32-key chunks of the chunked scores (head_dim 32, 64,
+// 96, 128, and 80 outside them), the largest tile and an 8-query one, with and without a window
+// (shorter than the tile: 9; longer than a chunk: 40) and soft-cap, block sizes 16 and 5.
 static void test_multi_long(void **state) {
     (void)state;
     rng r = {.s = 77};
     const cg_kern *k = cg_kern_get();
-    for (int kv = 0; kv < 3; kv++) {
-        mcase c = {.n_head = 14, .n_head_kv = 2, .head_dim = 64, .block_size = 16, .n_q = CG_ATTN_MAX_Q,
-                   .pos = 203, .n_swa = kv == 0 ? 0 : 9, .softcap = 0.0f,
-                   .kv = kv == 1 ? CG_KV_F32 : CG_KV_F16, .f32_acc = kv == 2, .pv_gemm = true};
-        run_case(k, &c, &r);
-    }
+    static const int DIM[] = {64, 32, 96, 128, 80};
+    int n = 0;
+    for (size_t d = 0; d < sizeof DIM / sizeof DIM[0]; d++)
+        for (int kv = 0; kv < 3; kv++)
+            for (int v = 0; v < (d == 0 ? 4 : 2); v++) {
+                mcase c = {.n_head = 14, .n_head_kv = 2, .head_dim = DIM[d], .block_size = v & 1 ? 5 : 16,
+                           .n_q = v & 1 ? 8 : CG_ATTN_MAX_Q, .pos = 203 - 3 * v,
+                           .n_swa = kv == 0 ? 0 : v & 1 ? 40 : 9, .softcap = v & 2 ? 2.0f : 0.0f,
+                           .kv = kv == 1 ? CG_KV_F32 : CG_KV_F16, .f32_acc = kv == 2, .pv_gemm = true};
+                run_case(k, &c, &r);
+                n++;
+            }
+    print_message("%s attention_multi at positions 194..218: %d long cases bit-identical\n", k->name, n);
 }
 
 static void test_multi_bad_nq(void **state) {
