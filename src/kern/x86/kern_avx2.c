@@ -413,6 +413,23 @@ typedef struct attn_pair {
     float M, S;            // online softmax state
 } attn_pair;
 
+// The keys of pairs P[0..n): [lo, hi] the union of their ranges, [c_lo, c_hi] the keys every pair
+// sees (c_lo > c_hi when there are none).
+typedef struct key_span {
+    int32_t lo, hi, c_lo, c_hi;
+} key_span;
+
+static inline key_span pairs_span(const attn_pair *P, int n) {
+    key_span s = {P[0].first, P[0].last, P[0].first, P[0].last};
+    for (int k = 1; k < n; k++) {
+        if (P[k].first < s.lo) s.lo = P[k].first;
+        if (P[k].last > s.hi) s.hi = P[k].last;
+        if (P[k].first > s.c_lo) s.c_lo = P[k].first;
+        if (P[k].last < s.c_hi) s.c_hi = P[k].last;
+    }
+    return s;
+}
+
 // dot_qk for nq query rows against one key, the key chunk loaded once: per row the same FMA lanes,
 // reduction tree and double tail.
 static inline void dot_qk_n(const float *const *qs, int nq, const void *kbase, int64_t off, int n, bool f16,
@@ -452,11 +469,8 @@ static inline __attribute__((always_inline)) void scores_group(const cg_attn_arg
     const int hd = a->head_dim;
     const int64_t kv_row = (int64_t)a->n_head_kv * hd;
     const bool f16 = a->kv_type == CG_KV_F16;
-    int32_t lo = P[0].first, hi = P[0].last;
-    for (int k = 1; k < NP; k++) {
-        if (P[k].first < lo) lo = P[k].first;
-        if (P[k].last > hi) hi = P[k].last;
-    }
+    const key_span sp = pairs_span(P, NP);
+    const int32_t lo = sp.lo, hi = sp.hi;
     int b = lo / a->block_size, r = lo % a->block_size;
     for (int32_t t = lo; t <= hi; t++) {
         const float *qs[2];
@@ -510,11 +524,8 @@ static inline __attribute__((always_inline)) void scores_chunked(const cg_attn_a
                                                                   float *const *p, int np, const int HD) {
     const int64_t kv_row = (int64_t)a->n_head_kv * HD;
     const bool f16 = a->kv_type == CG_KV_F16;
-    int32_t lo = P[0].first, hi = P[0].last;
-    for (int k = 1; k < np; k++) {
-        if (P[k].first < lo) lo = P[k].first;
-        if (P[k].last > hi) hi = P[k].last;
-    }
+    const key_span sp = pairs_span(P, np);
+    const int32_t lo = sp.lo, hi = sp.hi;
     _Alignas(32) float kf[KEY_CHUNK * CHUNK_MAX_HD];
     const float *row[KEY_CHUNK];
     for (int32_t c0 = lo; c0 <= hi; c0 += KEY_CHUNK) {
@@ -560,13 +571,8 @@ static inline __attribute__((always_inline)) void values_group(const cg_attn_arg
     const int hdv = a->head_dim_v;
     const int64_t kv_row_v = (int64_t)a->n_head_kv * hdv;
     const bool f16 = a->kv_type == CG_KV_F16;
-    int32_t lo = P[0].first, hi = P[0].last, c_lo = P[0].first, c_hi = P[0].last;
-    for (int k = 1; k < NP; k++) {
-        if (P[k].first < lo) lo = P[k].first;
-        if (P[k].last > hi) hi = P[k].last;
-        if (P[k].first > c_lo) c_lo = P[k].first;
-        if (P[k].last < c_hi) c_hi = P[k].last;
-    }
+    const key_span sp = pairs_span(P, NP);
+    const int32_t lo = sp.lo, hi = sp.hi, c_lo = sp.c_lo, c_hi = sp.c_hi;
     int d = 0;
     for (; d + 8 <= hdv; d += 8) {
         __m256d acc_lo[4], acc_hi[4];
@@ -624,13 +630,9 @@ static inline __attribute__((always_inline)) void values_group(const cg_attn_arg
 // double additions interleave instead of each waiting on its own latency.
 static inline __attribute__((always_inline)) void double_sums(const attn_pair *P, float *const *p, double *sum,
                                                                const int NP) {
-    int32_t lo = P[0].first, hi = P[0].last, c_lo = P[0].first, c_hi = P[0].last;
-    for (int k = 1; k < NP; k++) {
-        if (P[k].first < lo) lo = P[k].first;
-        if (P[k].last > hi) hi = P[k].last;
-        if (P[k].first > c_lo) c_lo = P[k].first;
-        if (P[k].last < c_hi) c_hi = P[k].last;
-    }
+    const key_span sp = pairs_span(P, NP);
+    const int32_t lo = sp.lo, hi = sp.hi;
+    int32_t c_lo = sp.c_lo, c_hi = sp.c_hi;
     double s[CG_ATTN_SLABS];
     for (int k = 0; k < NP; k++) s[k] = 0.0;
     if (c_lo > c_hi) c_lo = hi + 1, c_hi = hi;   // no key common to all: every key checked
