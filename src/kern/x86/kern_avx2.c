@@ -10,8 +10,9 @@
 //   F32 softmax otherwise): the reference already follows ggml's AVX2 summation order, which maps
 //   onto 8-lane registers one to one. F16C conversions round exactly like cg_f32_to_f16.
 //   attention_multi: the (query position, head) pairs of one kv head go through the cache in groups
-//   that share each key/value load; per pair the single-query operations in the same order
-//   (bit-identical with attention()).
+//   that share each key/value load (two-pass), or one by one through the single-query kernel
+//   (online F16); per pair the single-query operations in the same order (bit-identical with
+//   attention()).
 // * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
 //   reference (negligible time next to the matrix products).
 // No state; the table is static and immutable.
@@ -467,20 +468,20 @@ static void avx2_attention(const cg_attn_args *a) {
 // over 32-key chunks converted once for all the pairs, eight keys' reductions at once
 // (scores_chunked; head_dims other than 32/64/96/128 take two pairs per key load, dot_qk_n), the
 // softmax sums of all the pairs interleaved, the value sums four pairs per value-chunk load with
-// the accumulators in registers, block by block. Online F16: per key two pairs per key load and
-// every value chunk loaded once for four. Per pair every operation — the q·k lanes and reduction,
-// the softmax, the value sums, the F16 accumulator roundings — is the single-query kernel's in the
-// same order, so the results are bit-identical; only which rows stay in registers or L1 between
-// pairs changes. On qwen2.5-0.5b's prefill shape (14/2 heads of 64, F16, f32_acc, 8-query tiles
+// the accumulators in registers, block by block. Online F16 (small batches): each pair through
+// the single-query kernel in its slab (online_pairs). Per pair every operation — the q·k lanes and
+// reduction, the softmax, the value sums, the F16 accumulator roundings — is the single-query
+// kernel's in the same order, so the results are bit-identical; only which rows stay in registers
+// or L1 between pairs changes. On qwen2.5-0.5b's prefill shape (14/2 heads of 64, F16, f32_acc, 8-query tiles
 // up to position 512, one thread, best of 10) the chunked scores and interleaved sums took a
 // layer's attention from 39..40 ms to 26..28 ms.
 
 typedef struct attn_pair {
-    const float *q;        // the pair's q (the F16-rounded copy in its slab for the online path)
+    const float *q;        // the pair's q: head_dim floats
     float *out;            // head_dim_v floats
     float *slab;           // head_dim + head_dim_v + pos + n_q floats of scratch
     int32_t first, last;   // visible keys
-    float M, S;            // online softmax state
+    int head;              // the query head
 } attn_pair;
 
 // The keys of pairs P[0..n): [lo, hi] the union of their ranges, [c_lo, c_hi] the keys every pair
@@ -747,102 +748,26 @@ static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np)
     }
 }
 
-// The online F16 path for NP (1..4, a constant after inlining) pairs: per key the scores (two
-// pairs per key load), each pair's running max/sum update with libm expf, then every value chunk
-// loaded once and folded into each active pair's F16 accumulator exactly as attend_online_f16 does.
-static inline __attribute__((always_inline)) void online_group(const cg_attn_args *a, int kvh, attn_pair *P,
-                                                                const int NP) {
-    const int hd = a->head_dim, hdv = a->head_dim_v;
-    const int64_t kv_row = (int64_t)a->n_head_kv * hd, kv_row_v = (int64_t)a->n_head_kv * hdv;
-    uint16_t *acc[4];
-    int32_t lo = P[0].first, hi = P[0].last;
-    for (int k = 0; k < NP; k++) {
-        round_q_f16(P[k].q, P[k].slab, hd);
-        P[k].q = P[k].slab;
-        acc[k] = (uint16_t *)(P[k].slab + hd);
-        memset(acc[k], 0, (size_t)hdv * sizeof *acc[k]);
-        P[k].M = -INFINITY;
-        P[k].S = 0.0f;
-        if (P[k].first < lo) lo = P[k].first;
-        if (P[k].last > hi) hi = P[k].last;
-    }
-    int b = lo / a->block_size, r = lo % a->block_size;
-    for (int32_t t = lo; t <= hi; t++) {
-        bool on[4], rescale[4] = {false, false, false, false};
-        float dots[4], ms[4] = {1.0f, 1.0f, 1.0f, 1.0f}, vs[4] = {1.0f, 1.0f, 1.0f, 1.0f};
-        const void *kb = a->k_blocks[b];
-        const int64_t koff = r * kv_row + (int64_t)kvh * hd;
-        for (int k = 0; k < NP; k++) on[k] = P[k].first <= t && t <= P[k].last;
-        for (int k = 0; k < NP; k += 2) {
-            if (k + 1 < NP && on[k] && on[k + 1]) {
-                const float *qs[2] = {P[k].q, P[k + 1].q};
-                dot_qk_n(qs, 2, kb, koff, hd, true, dots + k);
-            } else {
-                if (on[k]) dots[k] = dot_qk(P[k].q, kb, koff, hd, true);
-                if (k + 1 < NP && on[k + 1]) dots[k + 1] = dot_qk(P[k + 1].q, kb, koff, hd, true);
-            }
-        }
-        for (int k = 0; k < NP; k++) {
-            if (!on[k]) continue;
-            const float sc = score(a, dots[k]);
-            ms[k] = 1.0f;
-            vs[k] = 1.0f;
-            rescale[k] = sc > P[k].M;
-            if (rescale[k]) {
-                const float m_old = P[k].M;
-                P[k].M = sc;
-                ms[k] = expf(m_old - P[k].M);
-            } else {
-                vs[k] = expf(sc - P[k].M);
-            }
-        }
-        const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
-        int d = 0;
-        for (; d + 8 <= hdv; d += 8) {
-            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
-            for (int k = 0; k < NP; k++) {
-                if (!on[k]) continue;
-                uint16_t *ac = acc[k] + d;
-                __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ac));
-                if (rescale[k]) {
-                    const __m256 y = _mm256_mul_ps(x, _mm256_set1_ps(ms[k]));
-                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
-                }
-                const __m256 z = _mm256_fmadd_ps(vv, _mm256_set1_ps(vs[k]), x);
-                _mm_storeu_si128((__m128i *)ac, _mm256_cvtps_ph(z, _MM_FROUND_TO_NEAREST_INT));
-            }
-        }
-        for (; d < hdv; d++)
-            for (int k = 0; k < NP; k++) {
-                if (!on[k]) continue;
-                float x = cg_f16_to_f32(acc[k][d]);
-                if (rescale[k]) x = cg_f16_to_f32(cg_f32_to_f16(x * ms[k]));
-                acc[k][d] = cg_f32_to_f16(fmaf(cg_f16_to_f32(v[d]), vs[k], x));
-            }
-        for (int k = 0; k < NP; k++)
-            if (on[k]) P[k].S = P[k].S * ms[k] + vs[k];
-        if (++r == a->block_size) r = 0, b++;
-    }
-    for (int k = 0; k < NP; k++) {
-        const float inv = P[k].S == 0.0f ? 0.0f : 1.0f / P[k].S;
-        for (int d = 0; d < hdv; d++) P[k].out[d] = cg_f16_to_f32(acc[k][d]) * inv;
-    }
-}
-
-static void online_f16_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
-    int k = 0;
-    for (; k + 4 <= np; k += 4) online_group(a, kvh, P + k, 4);
-    switch (np - k) {
-    case 3: online_group(a, kvh, P + k, 3); break;
-    case 2: online_group(a, kvh, P + k, 2); break;
-    case 1: online_group(a, kvh, P + k, 1); break;
-    default: break;
+// The online F16 path, pair by pair through the single-query kernel in the pair's slab (which holds
+// its q, accumulator and scores: hd + hdv + last + 1 floats). Sharing each key/value load among
+// four pairs, one key at a time with per-pair branches, was slower than the single kernel's three
+// passes with eight-key score folds: qwen2.5-0.5b, 14/2 heads of 64, 32 queries in tiles of 8 after
+// 512 (2048) keys, one thread, one layer: 8.1–8.4 (33.8) ms shared, 5.3–5.7 (24.0) ms per pair;
+// the same outputs bit for bit.
+static void online_pairs(const cg_attn_args *a, const attn_pair *P, int np) {
+    for (int k = 0; k < np; k++) {
+        cg_attn_args one = *a;
+        one.q = P[k].q - (int64_t)P[k].head * a->head_dim;   // the pair's query row
+        one.out = P[k].out - (int64_t)P[k].head * a->head_dim_v;
+        one.pos = P[k].last;
+        one.scratch = P[k].slab;
+        attend_online_f16(&one, P[k].head, P[k].first);
     }
 }
 
 // One pass over the keys/values for the pairs gathered so far.
 static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
-    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_f16_multi(a, kvh, P, np);
+    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_pairs(a, P, np);
     else two_pass_multi(a, kvh, P, np);
 }
 
@@ -865,6 +790,7 @@ static void avx2_attention_multi(const cg_attn_args *a, int n_q) {
                     .slab = a->scratch + np * slab,
                     .first = first,
                     .last = pos,
+                    .head = h,
                 };
                 if (++np == CG_ATTN_SLABS) {
                     run_pairs(a, kvh, P, np);
