@@ -157,6 +157,12 @@ static void pack_chunk(const unsigned char *xq, size_t xq_row, const cg_q8_0_aux
     }
 }
 
+// The view of one packed chunk at c (pack_chunk's / cg_q8_0_pack's layout).
+static inline act_view packed_view(const unsigned char *c) {
+    return (act_view){(const int8_t *)c, QK, PACK_BLK, (const cg_q8_0_aux *)(c + PACK_QS), 1,
+                      PACK_BLK / sizeof(cg_q8_0_aux)};
+}
+
 // The row groups [gb, ge) of one chunk of nt tokens (NT = nt, or the general case).
 static inline __attribute__((always_inline)) void run_groups(const int kind, const unsigned char *w, size_t row_group,
                                                               int64_t nb, const act_view av, float *Y, int64_t ldy,
@@ -194,8 +200,6 @@ static inline __attribute__((always_inline)) void drive(const int kind, size_t b
     const bool prepacked = pre && n_tok > TILE_TOK;
     _Alignas(64) unsigned char pack[PACK_MAX];
     const bool packed = prepacked || (n_tok >= PACK_MIN_TOK && (size_t)nb * PACK_BLK <= sizeof pack);
-    const act_view vp = {(const int8_t *)pack, QK, PACK_BLK, (const cg_q8_0_aux *)(pack + PACK_QS), 1,
-                         PACK_BLK / sizeof(cg_q8_0_aux)};
     _Static_assert(PACK_QS % _Alignof(cg_q8_0_aux) == 0 && PACK_BLK % sizeof(cg_q8_0_aux) == 0, "pack layout");
     if (packed && !prepacked && n_tok <= TILE_TOK) pack_chunk(x, xq_row, aux, nb, n_tok, pack);
     for (int64_t gb = r0 / ROWS; gb < g_end; gb += g_blk) {
@@ -206,12 +210,10 @@ static inline __attribute__((always_inline)) void drive(const int kind, size_t b
             cg_avx2_pf_upto(&pf, (size_t)gb * row_group + PF_AHEAD);   // the ramp; the tiles keep ahead
             if (prepacked) {
                 const unsigned char *c = (const unsigned char *)pre + (size_t)(k / TILE_TOK) * (size_t)nb * PACK_BLK;
-                const act_view vc = {(const int8_t *)c, QK, PACK_BLK, (const cg_q8_0_aux *)(c + PACK_QS), 1,
-                                     PACK_BLK / sizeof(cg_q8_0_aux)};
-                run_groups(kind, w, row_group, nb, vc, Y + k * ldy, ldy, gb, ge, &pf, nt);
+                run_groups(kind, w, row_group, nb, packed_view(c), Y + k * ldy, ldy, gb, ge, &pf, nt);
             } else if (packed) {
                 if (n_tok > TILE_TOK) pack_chunk(x + (size_t)k * xq_row, xq_row, aux + k * nb, nb, nt, pack);
-                run_groups(kind, w, row_group, nb, vp, Y + k * ldy, ldy, gb, ge, &pf, nt);
+                run_groups(kind, w, row_group, nb, packed_view(pack), Y + k * ldy, ldy, gb, ge, &pf, nt);
             } else {
                 const act_view vd = {(const int8_t *)(x + (size_t)k * xq_row) + offsetof(cg_block_q8_0, qs), xq_row,
                                      sizeof(cg_block_q8_0), aux + k * nb, (size_t)nb, 1};

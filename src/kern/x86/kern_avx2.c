@@ -132,6 +132,13 @@ static inline float score(const cg_attn_args *a, float dot) {
     return a->softcap * tanhf(dot * (a->scale / a->softcap));
 }
 
+// lo/hi += the eight floats of x as doubles (lanes 0..3 into lo, 4..7 into hi): the f32_acc path's
+// key-order sums in double.
+static inline void add_wide(__m256d *lo, __m256d *hi, __m256 x) {
+    *lo = _mm256_add_pd(*lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    *hi = _mm256_add_pd(*hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+}
+
 // p[t] = ggml's exp(p[t] − max) over [first, last] (the first two steps of softmax_scores).
 static void softmax_exp(float *p, int32_t first, int32_t last) {
     // The max: per lane "p[t] > M ? p[t] : M" like the scalar loop (maxps returns its second operand
@@ -254,6 +261,16 @@ static inline __m256 fold8(const __m256 *x) {
     return _mm256_hadd_ps(_mm256_hadd_ps(t[0], t[1]), _mm256_hadd_ps(t[2], t[3]));
 }
 
+// p[i] = score(dots[i]) for i < m (1..8): eight at once when there is no soft-cap.
+static inline void store_scores8(const cg_attn_args *a, __m256 dots, float *p, int m) {
+    if (a->softcap == 0.0f && m == 8) {
+        _mm256_storeu_ps(p, _mm256_mul_ps(dots, _mm256_set1_ps(a->scale)));
+        return;
+    }
+    float d8[8];
+    _mm256_storeu_ps(d8, dots);
+    for (int i = 0; i < m; i++) p[i] = score(a, d8[i]);
+}
 
 // Scores p[t] = score(dot_qk(q, key t)) of one query over keys [first, last] (head kvh), for HD
 // (32, 64, 96 or 128, a constant after inlining): q in registers, eight keys' reductions at once
@@ -278,14 +295,7 @@ static inline __attribute__((always_inline)) void scores_one_hd(const cg_attn_ar
             x[i] = qk_fold(qr, k, f16, HD);
             if (++r == a->block_size) r = 0, b++;
         }
-        const __m256 dots = fold8(x);
-        if (a->softcap == 0.0f && m == 8) {
-            _mm256_storeu_ps(p + t0, _mm256_mul_ps(dots, _mm256_set1_ps(a->scale)));
-            continue;
-        }
-        float d8[8];
-        _mm256_storeu_ps(d8, dots);
-        for (int i = 0; i < m; i++) p[t0 + i] = score(a, d8[i]);
+        store_scores8(a, fold8(x), p + t0, m);
     }
 }
 
@@ -337,8 +347,7 @@ static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
             const int b = t / a->block_size, r = t % a->block_size;
             const __m256 w = _mm256_mul_ps(_mm256_set1_ps(p[t] * inv),
                                            load_kv(a->v_blocks[b], r * kv_row_v + (int64_t)kvh * hdv + d, f16));
-            lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(w)));
-            hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)));
+            add_wide(&lo, &hi, w);
         }
         _mm_storeu_ps(out + d, _mm256_cvtpd_ps(lo));
         _mm_storeu_ps(out + d + 4, _mm256_cvtpd_ps(hi));
@@ -404,7 +413,6 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
     float *qv = a->scratch, *p = a->scratch + hd + hdv;
     round_q_f16(q, qv, hd);
     scores_one(a, qv, kvh, first, a->pos, p);   // (1) scores
-    int b, r;
     float M = -INFINITY, S = 0.0f;
     for (int32_t t = first; t <= a->pos; t++) {   // (2) weights and the sum
         const float s = p[t];
@@ -438,7 +446,7 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
     }
     for (; d < hdv; d++) {   // the tail, one element through every key
         float x = 0.0f;
-        b = first / a->block_size, r = first % a->block_size;
+        int b = first / a->block_size, r = first % a->block_size;
         for (int32_t t = first; t <= a->pos; t++) {
             const float w = p[t];
             const uint16_t *v = (const uint16_t *)a->v_blocks[b] + r * kv_row_v + (int64_t)kvh * hdv;
@@ -569,7 +577,6 @@ static inline __attribute__((always_inline)) void scores_group(const cg_attn_arg
 // converted from F16 once for all the pairs of the run (exact: F16 → F32 is). With no tail
 // (head_dim % 32 == 0) dot_qk's double tail is the identity, so the result is the float tree.
 
-
 static inline __attribute__((always_inline)) void scores_chunked(const cg_attn_args *a, int kvh, const attn_pair *P,
                                                                   float *const *p, int np, const int HD) {
     const int64_t kv_row = (int64_t)a->n_head_kv * HD;
@@ -599,14 +606,7 @@ static inline __attribute__((always_inline)) void scores_chunked(const cg_attn_a
                 if (t0 + m - 1 < P[k].first || t0 > P[k].last) continue;
                 __m256 x[8];
                 for (int i = 0; i < 8; i++) x[i] = i < m ? qk_fold(qr, row[g + i], false, HD) : _mm256_setzero_ps();
-                const __m256 dots = fold8(x);
-                if (a->softcap == 0.0f && m == 8) {
-                    _mm256_storeu_ps(p[k] + t0, _mm256_mul_ps(dots, _mm256_set1_ps(a->scale)));
-                    continue;
-                }
-                float d8[8];
-                _mm256_storeu_ps(d8, dots);
-                for (int i = 0; i < m; i++) p[k][t0 + i] = score(a, d8[i]);
+                store_scores8(a, fold8(x), p[k] + t0, m);
             }
         }
     }
@@ -640,9 +640,7 @@ static inline __attribute__((always_inline)) void values_group(const cg_attn_arg
                 for (int32_t i = 0; i < n_blk; i++, vb += v_step) {
                     const __m256 v = load_kv(vb, 0, f16);
                     for (int k = 0; k < NP; k++) {
-                        const __m256 x = _mm256_mul_ps(_mm256_set1_ps(wk[k][i]), v);
-                        acc_lo[k] = _mm256_add_pd(acc_lo[k], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
-                        acc_hi[k] = _mm256_add_pd(acc_hi[k], _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+                        add_wide(&acc_lo[k], &acc_hi[k], _mm256_mul_ps(_mm256_set1_ps(wk[k][i]), v));
                     }
                 }
             } else {
@@ -650,9 +648,7 @@ static inline __attribute__((always_inline)) void values_group(const cg_attn_arg
                     const __m256 v = load_kv(vb, 0, f16);
                     for (int k = 0; k < NP; k++) {
                         if (t + i < P[k].first || t + i > P[k].last) continue;
-                        const __m256 x = _mm256_mul_ps(_mm256_set1_ps(w[k][t + i]), v);
-                        acc_lo[k] = _mm256_add_pd(acc_lo[k], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
-                        acc_hi[k] = _mm256_add_pd(acc_hi[k], _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+                        add_wide(&acc_lo[k], &acc_hi[k], _mm256_mul_ps(_mm256_set1_ps(w[k][t + i]), v));
                     }
                 }
             }
