@@ -50,6 +50,10 @@ void cg_model_ctx_free(cg_model_ctx *c) {
 
 const cg_model *cg_model_ctx_model(const cg_model_ctx *c) { return c->m; }
 
+const cg_kern *cg_model_ctx_kern(const cg_model_ctx *c) { return c->k; }
+
+void cg_model_ctx_set_kern(cg_model_ctx *c, const cg_kern *k) { c->k = k; }
+
 static float *falloc(cg_arena *a, int64_t n) {
     size_t bytes;
     if (n < 1) n = 1;

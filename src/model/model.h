@@ -109,6 +109,11 @@ typedef struct cg_model_ctx cg_model_ctx;
 cg_status cg_model_ctx_new(const cg_model *m, int n_threads, cg_model_ctx **out, cg_err *err);
 void cg_model_ctx_free(cg_model_ctx *c);   // accepts NULL
 const cg_model *cg_model_ctx_model(const cg_model_ctx *c);   // borrowed: the model it was made for
+// The kernel table the context's steps run on: cg_kern_get() when made; a table set here (borrowed,
+// non-NULL, outliving the context's steps) replaces it — e.g. the scalar reference next to the SIMD
+// table in one process, to compare whole forward passes (test_model).
+const cg_kern *cg_model_ctx_kern(const cg_model_ctx *c);
+void cg_model_ctx_set_kern(cg_model_ctx *c, const cg_kern *k);
 
 // One forward step. Numerics follow llama.cpp's CPU backend; like it, with an F16 cache a batch of
 // 64 or more entries keeps queries and the attention accumulator in F32 (ggml's tiled kernel) while

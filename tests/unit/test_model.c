@@ -345,6 +345,56 @@ static void test_batch_chunking_q8_0(void **state) {
     check_chunking("stories260K-Q8_0");
 }
 
+// A context switched to the scalar reference table (cg_model_ctx_set_kern) gives the same logits, bit
+// for bit, as one on the default (SIMD) table: a whole prompt in one batch (the tiled matmuls and
+// multi-query attention) and then one token at a time (matvecs, single-query attention), on an F16
+// cache; for repacked Q4_0 (x8), the Q4_K/Q6_K x8 layouts and Q8_0 x8.
+static void check_ctx_kern(const char *name) {
+    small_model sm;
+    if (!small_open(name, &sm)) {
+        skip();
+        return;
+    }
+    const cg_kern *simd = cg_model_ctx_kern(sm.ctx);
+    assert_ptr_equal(simd, cg_kern_get());
+    const ref_case *c = &sm.c[2];
+    const int n_batch = c->n_prompt - 4;
+    assert_true(n_batch > 8);   // the batch takes the tiled (x8) matmul kernels
+    size_t n_all = (size_t)c->n_prompt * (size_t)sm.nv;
+    float *out[2];
+    for (int t = 0; t < 2; t++) {
+        cg_model_ctx_set_kern(sm.ctx, t ? cg_kern_generic() : simd);
+        assert_ptr_equal(cg_model_ctx_kern(sm.ctx), t ? cg_kern_generic() : simd);
+        out[t] = malloc(n_all * sizeof(float));
+        cg_kv *kv = new_kv(&sm, CG_KV_F16, 8, 1);
+        decode_chunks(sm.ctx, kv, c->prompt, n_batch, 0, 0, n_batch, true, out[t], sm.nv);
+        decode_chunks(sm.ctx, kv, c->prompt + n_batch, c->n_prompt - n_batch, n_batch, 0, 1, true,
+                      out[t] + (size_t)n_batch * (size_t)sm.nv, sm.nv);
+        cg_kv_free(kv);
+    }
+    printf("  %s (%s vs %s), %d tokens (%d in one batch, then one by one): rel %.3g\n", name, simd->name,
+           cg_kern_generic()->name, c->n_prompt, n_batch, rel_diff(out[0], out[1], n_all));
+    assert_memory_equal(out[0], out[1], n_all * sizeof(float));
+    free(out[0]);
+    free(out[1]);
+    small_close(&sm);
+}
+
+static void test_ctx_kern_q4_0(void **state) {
+    (void)state;
+    check_ctx_kern("rand-llama-spm-Q4_0");
+}
+
+static void test_ctx_kern_q4_k_m(void **state) {
+    (void)state;
+    check_ctx_kern("rand-llama-spm-Q4_K_M");
+}
+
+static void test_ctx_kern_q8_0(void **state) {
+    (void)state;
+    check_ctx_kern("rand-gemma3-Q8_0");
+}
+
 // Two sequences decoded in the same batches give the same logits and greedy tokens as each alone.
 static void test_two_sequences_in_one_batch(void **state) {
     (void)state;
@@ -679,6 +729,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_chunking_f32),
         cmocka_unit_test(test_batch_chunking_q8_0),
+        cmocka_unit_test(test_ctx_kern_q4_0),
+        cmocka_unit_test(test_ctx_kern_q4_k_m),
+        cmocka_unit_test(test_ctx_kern_q8_0),
         cmocka_unit_test(test_two_sequences_in_one_batch),
         cmocka_unit_test(test_fork_shares_prefix),
         cmocka_unit_test(test_decode_errors),
