@@ -16,15 +16,19 @@ struct cg_stream {
     uint64_t sums[1024];   // one per thread (pools have ≤ 1024 threads)
 };
 
+uint64_t cg_stream_sum(const void *p, size_t n_lines) {
+    const uint64_t *q = p;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i < n_lines; i++, q += 8)
+        for (int k = 0; k < 8; k++) s[k] += q[k];
+    return s[0] ^ s[1] ^ s[2] ^ s[3] ^ s[4] ^ s[5] ^ s[6] ^ s[7];
+}
+
 static void stream_worker(void *ctx, int i_thread, int n_thread) {
     cg_stream *j = ctx;
     int64_t b, e;
     cg_pool_split((int64_t)(j->n_words / 8), i_thread, n_thread, &b, &e);
-    const uint64_t *p = j->buf + 8 * b;
-    uint64_t s[8] = {0};
-    for (int64_t i = b; i < e; i++, p += 8)
-        for (int k = 0; k < 8; k++) s[k] += p[k];
-    j->sums[i_thread] = s[0] ^ s[1] ^ s[2] ^ s[3] ^ s[4] ^ s[5] ^ s[6] ^ s[7];
+    j->sums[i_thread] = cg_stream_sum(j->buf + 8 * b, (size_t)(e - b));
 }
 
 cg_status cg_stream_new(size_t bytes, cg_stream **out, cg_err *err) {

@@ -14,6 +14,7 @@
 #define CG_KERN_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "base/thread.h"
@@ -25,5 +26,10 @@ void cg_stream_free(cg_stream *s);   // accepts NULL
 cg_status cg_stream_read(cg_stream *s, cg_pool *pool, int reps, double *gbps, cg_err *err);
 
 cg_status cg_stream_read_gbps(cg_pool *pool, size_t bytes, int reps, double *gbps, cg_err *err);
+
+// The probe's read loop: n_lines 64-byte lines from p (8-byte aligned) summed as 64-bit words with
+// eight independent sums, folded to one value (for a caller that must keep the reads; e.g.
+// bench/decode_parts' read-only matmuls).
+uint64_t cg_stream_sum(const void *p, size_t n_lines);
 
 #endif

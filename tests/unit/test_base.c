@@ -229,6 +229,16 @@ static void test_stream_probe(void **state) {
     assert_int_equal(cg_stream_read_gbps(pool, (size_t)4 << 20, -1, &g1, &err), CG_ERR_INVALID);
     cg_stream_free(s);
     cg_stream_free(NULL);
+    // cg_stream_sum: eight lane sums of 64-bit words, XOR-folded; 0 lines give 0.
+    uint64_t words[3 * 8], lane[8] = {0};
+    for (int i = 0; i < 3 * 8; i++) {
+        words[i] = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+        lane[i % 8] += words[i];
+    }
+    uint64_t want = 0;
+    for (int k = 0; k < 8; k++) want ^= lane[k];
+    assert_true(cg_stream_sum(words, 3) == want);
+    assert_true(cg_stream_sum(words, 0) == 0);
     s = (cg_stream *)&err;   // overwritten with NULL on failure
     assert_int_equal(cg_stream_new(SIZE_MAX - 100, &s, &err), CG_ERR_NOMEM);
     assert_null(s);
