@@ -53,6 +53,8 @@ typedef enum cg_rope_kind {
     CG_ROPE_NEOX,   // rotate pairs (i, i + n_rot/2)
 } cg_rope_kind;
 
+enum { CG_ROPE_MAX_ROT = 2048 };   // rotated dims per head that rope handles (the rest pass through)
+
 // Everything rope needs for one layer, precomputed by the model loader.
 typedef struct cg_rope_params {
     cg_rope_kind kind;
@@ -140,8 +142,13 @@ typedef struct cg_kern {
     // y (n,) = x (n,) / sqrt(mean(x²) + eps) * w (n,); w may be NULL (no weight). y may equal x.
     void (*rmsnorm)(const float *x, const float *w, int64_t n, float eps, float *y);
 
-    // Rotates x (n_head, head_dim) in place for position pos.
-    void (*rope)(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp);
+    // Rope in two steps, so one position's table serves every head of q and k and every layer with
+    // the same parameters: rope_table writes the table of position pos (the cos and sin of each
+    // rotated pair, scaled as YaRN says; at most 2·min(n_rot, CG_ROPE_MAX_ROT) floats, nothing for
+    // CG_ROPE_NONE) in this kernel table's own layout; rope_apply rotates the first n_rot dims of each
+    // head of x (n_head, head_dim) in place with a table from the same kernel table.
+    void (*rope_table)(int32_t pos, const cg_rope_params *rp, float *cs);
+    void (*rope_apply)(float *x, int n_head, int head_dim, const cg_rope_params *rp, const float *cs);
 
     // One token's multi-head attention (see cg_attn_args). GQA: head h uses kv head h/(n_head/n_head_kv).
     void (*attention)(const cg_attn_args *a);

@@ -214,6 +214,14 @@ static cg_status check_batch(const cg_model *m, cg_kv *kv, const cg_batch *b, se
         }                                                                                  \
     } while (0)
 
+// Whether two layers' rope parameters give the same tables (then the batch's tables are reused).
+static bool rope_same(const cg_rope_params *a, const cg_rope_params *b) {
+    return a->kind == b->kind && a->n_rot == b->n_rot && a->freq_base == b->freq_base &&
+           a->freq_scale == b->freq_scale && a->ext_factor == b->ext_factor && a->attn_factor == b->attn_factor &&
+           a->corr_dims[0] == b->corr_dims[0] && a->corr_dims[1] == b->corr_dims[1] &&
+           a->freq_factors == b->freq_factors;
+}
+
 static void add_bias(float *x, const float *bias, int64_t n_rows, int64_t n) {
     if (!bias) return;
     for (int64_t r = 0; r < n_rows; r++)
@@ -260,6 +268,17 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
     // attention_multi's scratch for up to ATTN_TILE queries ending at max_pos (a single query needs less).
     const int64_t scratch_stride = CG_ATTN_SLABS * (h->head_dim + h->head_dim_v + max_pos + 1) + 16;
     ALLOC(scratch, (int64_t)cg_pool_size(c->pool) * scratch_stride);
+    // Rope tables, one per batch entry (2·n_rot floats at most, kern.h), made for the first layer and
+    // again only where a layer's parameters differ from the last ones used, instead of twice per
+    // layer and token.
+    int rope_rot = 0;
+    for (int il = 0; il < h->n_layer; il++)
+        if (m->layers[il].rope.n_rot > rope_rot) rope_rot = m->layers[il].rope.n_rot;
+    if (rope_rot > CG_ROPE_MAX_ROT) rope_rot = CG_ROPE_MAX_ROT;
+    const int64_t rope_stride = 2 * (int64_t)rope_rot;
+    float *rope_cs;
+    ALLOC(rope_cs, n * rope_stride);
+    const cg_rope_params *rope_made = NULL;   // the parameters rope_cs holds tables for
     const void ***kb = cg_arena_calloc(&c->arena, (size_t)n, sizeof *kb, 8);
     const void ***vb = cg_arena_calloc(&c->arena, (size_t)n, sizeof *vb, 8);
     if (!kb || !vb) {
@@ -299,6 +318,10 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
         add_bias(q, L->bq, n, q_dim);
         add_bias(k, L->bk, n, k_dim);
         add_bias(v, L->bv, n, v_dim);
+        if (!rope_made || !rope_same(rope_made, &L->rope)) {
+            for (int64_t i = 0; i < n; i++) K->rope_table(b->pos[i], &L->rope, rope_cs + i * rope_stride);
+            rope_made = &L->rope;
+        }
         for (int64_t i = 0; i < n; i++) {
             if (L->q_norm)
                 for (int64_t hh = 0; hh < h->n_head; hh++) {
@@ -310,8 +333,8 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
                     float *p = k + i * k_dim + hh * h->head_dim;
                     K->rmsnorm(p, L->k_norm, h->head_dim, h->norm_eps, p);
                 }
-            K->rope(q + i * q_dim, (int)h->n_head, (int)h->head_dim, b->pos[i], &L->rope);
-            K->rope(k + i * k_dim, (int)h->n_head_kv, (int)h->head_dim, b->pos[i], &L->rope);
+            K->rope_apply(q + i * q_dim, (int)h->n_head, (int)h->head_dim, &L->rope, rope_cs + i * rope_stride);
+            K->rope_apply(k + i * k_dim, (int)h->n_head_kv, (int)h->head_dim, &L->rope, rope_cs + i * rope_stride);
             store_row(kp->type, cg_kv_k_row(kv, il, b->seq[i], b->pos[i]), k + i * k_dim, k_dim);
             store_row(kp->type, cg_kv_v_row(kv, il, b->seq[i], b->pos[i]), v + i * v_dim, v_dim);
         }

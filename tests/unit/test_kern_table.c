@@ -4,6 +4,7 @@
 // * attention (F16 cache with F16 or F32 accumulation, F32 cache; GQA, soft-cap, sliding window,
 //   several positions and block sizes) and SwiGLU (including |x| > 87, where exp leaves the normal
 //   range, and lengths that are not multiples of 8): bit-identical — both follow ggml's AVX2 order.
+// * rope (table + rotation; NORM, NEOX, YaRN, freq_factors, tails): bit-identical.
 // * matmul for every weight format, 1 token (matvec) and 9 tokens (tiled), with and without a
 //   thread pool: |fast − ref| ≤ 1e-5·Σ|w·x| per output (float summation order only; see
 //   test_kern_qops.c for the bound).
@@ -163,6 +164,48 @@ static void test_glu_identical(void **state) {
                              g[i]);
         }
     print_message("%s SwiGLU/GeGLU bit-identical with the reference\n", fast->name);
+}
+
+// Rope: each table's rope_table + rope_apply (its own table layout) against the reference's, bit
+// for bit — NORM and NEOX, n_rot 64 / 128 (whole vectors), 40 and 2 (scalar tails), 10 (a head
+// wider than its rotated part), plain, YaRN (ext_factor, attn_factor), linear scaling, freq_factors,
+// positions 0..5000, a NONE kind (no change).
+static void test_rope_identical(void **state) {
+    (void)state;
+    const cg_kern *fast = fast_or_skip();
+    if (!fast) { skip(); return; }
+    enum { MAX_HD = 128, N_HEAD = 5 };
+    static const int ROT[] = {64, 128, 40, 2, 10};
+    static const int HD[] = {64, 128, 40, 8, 64};
+    static const int32_t POS[] = {0, 1, 7, 511, 5000};
+    float ff[MAX_HD / 2];
+    for (int i = 0; i < MAX_HD / 2; i++) ff[i] = 1.0f + (float)i * 0.37f;
+    int n = 0;
+    for (int kind = CG_ROPE_NONE; kind <= CG_ROPE_NEOX; kind++)
+        for (size_t r = 0; r < sizeof ROT / sizeof ROT[0]; r++)
+            for (int var = 0; var < 3; var++)
+                for (size_t p = 0; p < sizeof POS / sizeof POS[0]; p++) {
+                    cg_rope_params rp = {.kind = (cg_rope_kind)kind, .n_rot = ROT[r], .freq_base = 10000.0f,
+                                         .freq_scale = 1.0f, .attn_factor = 1.0f};
+                    if (var == 1) {   // YaRN
+                        rp.freq_base = 1000000.0f, rp.freq_scale = 0.25f, rp.ext_factor = 1.0f, rp.attn_factor = 1.1f;
+                        rp.corr_dims[0] = 3.0f, rp.corr_dims[1] = (float)ROT[r] / 2 - 2;
+                    } else if (var == 2) {   // linear scaling and per-pair factors
+                        rp.freq_scale = 0.5f, rp.freq_factors = ff;
+                    }
+                    float x[N_HEAD * MAX_HD], y[N_HEAD * MAX_HD], t_ref[2 * MAX_HD], t_fast[2 * MAX_HD];
+                    for (int i = 0; i < N_HEAD * HD[r]; i++) x[i] = y[i] = frand() * 4.0f;
+                    cg_kern_generic()->rope_table(POS[p], &rp, t_ref);
+                    cg_kern_generic()->rope_apply(x, N_HEAD, HD[r], &rp, t_ref);
+                    fast->rope_table(POS[p], &rp, t_fast);
+                    fast->rope_apply(y, N_HEAD, HD[r], &rp, t_fast);
+                    for (int i = 0; i < N_HEAD * HD[r]; i++)
+                        if (memcmp(&x[i], &y[i], sizeof(float)))
+                            fail_msg("rope kind %d n_rot %d head_dim %d variant %d pos %d: x[%d] %.9g vs reference %.9g",
+                                     kind, ROT[r], HD[r], var, POS[p], i, y[i], x[i]);
+                    n++;
+                }
+    print_message("%s rope bit-identical with the reference in %d cases\n", fast->name, n);
 }
 
 // ---- matmul ---------------------------------------------------------------------------------------
@@ -373,6 +416,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_identical),
         cmocka_unit_test(test_glu_identical),
+        cmocka_unit_test(test_rope_identical),
         cmocka_unit_test(test_matmul_close),
         cmocka_unit_test(test_matmul_multi_identical),
         cmocka_unit_test(test_matmul_pieces_identical),

@@ -20,8 +20,12 @@ static void neon_rmsnorm(const float *x, const float *w, int64_t n, float eps, f
     cg_kern_generic()->rmsnorm(x, w, n, eps, y);
 }
 
-static void neon_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp) {
-    cg_kern_generic()->rope(x, n_head, head_dim, pos, rp);
+static void neon_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
+    cg_kern_generic()->rope_table(pos, rp, cs);
+}
+
+static void neon_rope_apply(float *x, int n_head, int head_dim, const cg_rope_params *rp, const float *cs) {
+    cg_kern_generic()->rope_apply(x, n_head, head_dim, rp, cs);
 }
 
 static void neon_attention(const cg_attn_args *a) { cg_kern_generic()->attention(a); }
@@ -37,7 +41,8 @@ static const cg_kern NEON = {
     .matmul = neon_matmul,
     .matmul_multi = neon_matmul_multi,
     .rmsnorm = neon_rmsnorm,
-    .rope = neon_rope,
+    .rope_table = neon_rope_table,
+    .rope_apply = neon_rope_apply,
     .attention = neon_attention,
     .attention_multi = neon_attention_multi,
     .glu = neon_glu,

@@ -152,12 +152,10 @@ static float yarn_ramp(float low, float high, int i0) {
     return 1.0f - fminf(1.0f, fmaxf(0.0f, y));
 }
 
-// x (n_head, head_dim): rotates the first n_rot dims of each head.
-static void ref_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp) {
+// The table of one position, as ggml_rope_cache_init builds it (theta *= theta_scale).
+static void ref_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
     if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
-    enum { MAX_PAIRS = 1024 };
-    float cs[MAX_PAIRS], sn[MAX_PAIRS];
-    int n_rot = rp->n_rot < 2 * MAX_PAIRS ? rp->n_rot : 2 * MAX_PAIRS;
+    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT;
     float theta_scale = powf(rp->freq_base, -2.0f / (float)rp->n_rot);
     float theta = (float)pos;
     for (int i0 = 0; i0 < n_rot; i0 += 2) {
@@ -170,25 +168,31 @@ static void ref_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_r
             th = interp * (1 - mix) + extrap * mix;
             mscale *= 1.0f + 0.1f * logf(1.0f / rp->freq_scale);
         }
-        cs[i0 / 2] = cosf(th) * mscale;
-        sn[i0 / 2] = sinf(th) * mscale;
+        cs[i0] = cosf(th) * mscale;
+        cs[i0 + 1] = sinf(th) * mscale;
         theta *= theta_scale;
     }
-    // The rotation as llama.cpp's x86 build evaluates it (GCC contracts x0·c − x1·s and x0·s + x1·c
-    // into one FMA each, the x1 product rounded first): with the plain expression the F32 files'
-    // prompt logits differ from llama.cpp's by ~1e-6, with this (and ggml's F32 matmul order) by 0.
+}
+
+// x (n_head, head_dim): rotates the first n_rot dims of each head with a position's table.
+// The rotation as llama.cpp's x86 build evaluates it (GCC contracts x0·c − x1·s and x0·s + x1·c
+// into one FMA each, the x1 product rounded first): with the plain expression the F32 files'
+// prompt logits differ from llama.cpp's by ~1e-6, with this (and ggml's F32 matmul order) by 0.
+static void ref_rope_apply(float *x, int n_head, int head_dim, const cg_rope_params *rp, const float *cs) {
+    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
+    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT;
     for (int h = 0; h < n_head; h++) {
         float *v = x + (int64_t)h * head_dim;
         if (rp->kind == CG_ROPE_NORM) {
             for (int i0 = 0; i0 < n_rot; i0 += 2) {
-                float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0 / 2], s = sn[i0 / 2];
+                float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0], s = cs[i0 + 1];
                 v[i0] = fmaf(x0, c, -(x1 * s));
                 v[i0 + 1] = fmaf(x0, s, x1 * c);
             }
         } else {
             int half = n_rot / 2;
             for (int i = 0; i < half; i++) {
-                float x0 = v[i], x1 = v[i + half], c = cs[i], s = sn[i];
+                float x0 = v[i], x1 = v[i + half], c = cs[2 * i], s = cs[2 * i + 1];
                 v[i] = fmaf(x0, c, -(x1 * s));
                 v[i + half] = fmaf(x0, s, x1 * c);
             }
@@ -428,7 +432,8 @@ static const cg_kern GENERIC = {
     .matmul = ref_matmul,
     .matmul_multi = ref_matmul_multi,
     .rmsnorm = ref_rmsnorm,
-    .rope = ref_rope,
+    .rope_table = ref_rope_table,
+    .rope_apply = ref_rope_apply,
     .attention = ref_attention,
     .attention_multi = ref_attention_multi,
     .glu = ref_glu,

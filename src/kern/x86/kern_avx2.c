@@ -806,8 +806,71 @@ static void avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, f
     cg_kern_generic()->rmsnorm(x, w, n, eps, y);
 }
 
-static void avx2_rope(float *x, int n_head, int head_dim, int32_t pos, const cg_rope_params *rp) {
-    cg_kern_generic()->rope(x, n_head, head_dim, pos, rp);
+// ---- rope -------------------------------------------------------------------------------------------
+//
+// The reference's table (cos_i, sin_i interleaved) rearranged for vector loads: NEOX pairs (i, i + n_rot/2)
+// take cos_0.. then sin_0.. (n_rot floats); NORM pairs (2i, 2i+1) take the interleaved table and beside
+// it (−sin_i, cos_i) (2·n_rot floats). The rotation is the reference's per element — x0·c + (−(x1·s))
+// and x0·s + (x1·c), one FMA each over the rounded product — so the results are bit-identical; for
+// NORM the even lanes compute the first, the odd lanes the second (x0 duplicated by moveldup, x1 by
+// movehdup, times the (−sin, cos) table). The generic rotation called libm's fmaf twice per pair:
+// ~85 µs of a qwen2.5-0.5b token (24 layers × 16 heads × 32 pairs).
+
+static void avx2_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
+    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
+    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT, half = n_rot / 2;
+    float t[CG_ROPE_MAX_ROT];
+    cg_kern_generic()->rope_table(pos, rp, t);
+    if (rp->kind == CG_ROPE_NORM) {
+        for (int i = 0; i < half; i++) {
+            cs[2 * i] = t[2 * i];
+            cs[2 * i + 1] = t[2 * i + 1];
+            cs[n_rot + 2 * i] = -t[2 * i + 1];
+            cs[n_rot + 2 * i + 1] = t[2 * i];
+        }
+    } else {
+        for (int i = 0; i < half; i++) {
+            cs[i] = t[2 * i];
+            cs[half + i] = t[2 * i + 1];
+        }
+    }
+}
+
+static void avx2_rope_apply(float *x, int n_head, int head_dim, const cg_rope_params *rp, const float *cs) {
+    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
+    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT, half = n_rot / 2;
+    const __m256 neg = _mm256_set1_ps(-0.0f);
+    for (int h = 0; h < n_head; h++) {
+        float *v = x + (int64_t)h * head_dim;
+        if (rp->kind == CG_ROPE_NORM) {
+            const float *ns = cs + n_rot;
+            int i0 = 0;
+            for (; i0 + 8 <= n_rot; i0 += 8) {
+                const __m256 a = _mm256_loadu_ps(v + i0);
+                const __m256 p = _mm256_mul_ps(_mm256_movehdup_ps(a), _mm256_loadu_ps(ns + i0));
+                _mm256_storeu_ps(v + i0, _mm256_fmadd_ps(_mm256_moveldup_ps(a), _mm256_loadu_ps(cs + i0), p));
+            }
+            for (; i0 < n_rot; i0 += 2) {   // n_rot is even (checked at load)
+                const float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0], sn = cs[i0 + 1];
+                v[i0] = fmaf(x0, c, -(x1 * sn));
+                v[i0 + 1] = fmaf(x0, sn, x1 * c);
+            }
+        } else {
+            const float *sn = cs + half;
+            int i = 0;
+            for (; i + 8 <= half; i += 8) {
+                const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + half + i);
+                const __m256 c = _mm256_loadu_ps(cs + i), s8 = _mm256_loadu_ps(sn + i);
+                _mm256_storeu_ps(v + i, _mm256_fmadd_ps(x0, c, _mm256_xor_ps(_mm256_mul_ps(x1, s8), neg)));
+                _mm256_storeu_ps(v + half + i, _mm256_fmadd_ps(x0, s8, _mm256_mul_ps(x1, c)));
+            }
+            for (; i < half; i++) {
+                const float x0 = v[i], x1 = v[i + half], c = cs[i], s1 = sn[i];
+                v[i] = fmaf(x0, c, -(x1 * s1));
+                v[i + half] = fmaf(x0, s1, x1 * c);
+            }
+        }
+    }
 }
 
 static const cg_kern AVX2 = {
@@ -815,7 +878,8 @@ static const cg_kern AVX2 = {
     .matmul = avx2_matmul,
     .matmul_multi = avx2_matmul_multi,
     .rmsnorm = avx2_rmsnorm,
-    .rope = avx2_rope,
+    .rope_table = avx2_rope_table,
+    .rope_apply = avx2_rope_apply,
     .attention = avx2_attention,
     .attention_multi = avx2_attention_multi,
     .glu = avx2_glu,
