@@ -7,7 +7,8 @@
 #
 # With llama.cpp's llama-bench (LLAMA_BENCH=path, or llama-bench on PATH), each file also runs
 # through it right after chingu, with the same threads and tests, and a line gives chingu's t/s
-# over llama.cpp's for pp and tg (side by side, so both saw about the same machine).
+# over llama.cpp's for pp and tg (side by side, so both saw about the same machine), and a line puts
+# llama.cpp's tg against chingu's roofline for the file.
 #
 #   bench/run.sh [-t THREADS] [-p N] [-n N] [-r REPS]      env: CHINGU_BIN, DIR, PRESETS, TYPES, LLAMA_BENCH
 set -eu
@@ -43,6 +44,11 @@ for preset in $PRESETS; do
             [ -n "$a" ] && [ -n "$b" ] && awk -v t="$test" -v a="$a" -v b="$b" \
                 'BEGIN { printf "vs llama.cpp: %s chingu %.2f t/s, llama.cpp %.2f t/s: %.2fx\n", t, a, b, a / b }'
         done
+        # llama.cpp's tg against the same ceiling (chingu's roofline line: "… ceiling X t/s; …").
+        c=$(sed -n 's/.*; ceiling \([0-9.]*\) t\/s;.*/\1/p' "$OUT" | head -1) b=$(tps "$OUT.lb" "tg$N")
+        [ -n "$c" ] && [ -n "$b" ] && awk -v t="tg$N" -v b="$b" -v c="$c" \
+            'BEGIN { printf "llama.cpp %s at %.1f %% of the same roofline (%.2f of %.2f t/s)\n", t, 100 * b / c, b, c }'
+        true
     done
 done
 if [ -z "$LB" ]; then
