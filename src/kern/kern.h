@@ -19,6 +19,7 @@
 #ifndef CG_KERN_H
 #define CG_KERN_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,22 @@ typedef struct cg_rope_params {
     float corr_dims[2];      // YaRN correction range
     const float *freq_factors;   // NULL or n_rot/2 divisors (rope_freqs.weight); borrowed
 } cg_rope_params;
+
+// The dims rope rotates for rp: 0 for CG_ROPE_NONE (or n_rot ≤ 0), else min(n_rot, CG_ROPE_MAX_ROT).
+static inline int cg_rope_rot(const cg_rope_params *rp) {
+    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return 0;
+    return rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT;
+}
+
+// One rotated pair (x0, x1) by (c, s) as llama.cpp's x86 build evaluates it (GCC contracts
+// x0·c − x1·s and x0·s + x1·c into one FMA each, the x1 product rounded first): with the plain
+// expression the F32 files' prompt logits differ from llama.cpp's by ~1e-6, with this (and ggml's
+// F32 matmul order) by 0. Every table's rope_apply rotates each element exactly so.
+static inline void cg_rope_pair(float *x0, float *x1, float c, float s) {
+    const float a = *x0, b = *x1;
+    *x0 = fmaf(a, c, -(b * s));
+    *x1 = fmaf(a, s, b * c);
+}
 
 typedef enum cg_act_kind {
     CG_ACT_SWIGLU = 0,   // silu(gate) * up

@@ -273,8 +273,7 @@ static cg_status forward(cg_model_ctx *c, cg_kv *kv, const cg_batch *b, bool hid
     // layer and token.
     int rope_rot = 0;
     for (int il = 0; il < h->n_layer; il++)
-        if (m->layers[il].rope.n_rot > rope_rot) rope_rot = m->layers[il].rope.n_rot;
-    if (rope_rot > CG_ROPE_MAX_ROT) rope_rot = CG_ROPE_MAX_ROT;
+        if (cg_rope_rot(&m->layers[il].rope) > rope_rot) rope_rot = cg_rope_rot(&m->layers[il].rope);
     const int64_t rope_stride = 2 * (int64_t)rope_rot;
     float *rope_cs;
     ALLOC(rope_cs, n * rope_stride);

@@ -154,8 +154,8 @@ static float yarn_ramp(float low, float high, int i0) {
 
 // The table of one position, as ggml_rope_cache_init builds it (theta *= theta_scale).
 static void ref_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
-    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
-    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT;
+    const int n_rot = cg_rope_rot(rp);
+    if (!n_rot) return;
     float theta_scale = powf(rp->freq_base, -2.0f / (float)rp->n_rot);
     float theta = (float)pos;
     for (int i0 = 0; i0 < n_rot; i0 += 2) {
@@ -174,28 +174,15 @@ static void ref_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
     }
 }
 
-// x (n_head, head_dim): rotates the first n_rot dims of each head with a position's table.
-// The rotation as llama.cpp's x86 build evaluates it (GCC contracts x0·c − x1·s and x0·s + x1·c
-// into one FMA each, the x1 product rounded first): with the plain expression the F32 files'
-// prompt logits differ from llama.cpp's by ~1e-6, with this (and ggml's F32 matmul order) by 0.
+// x (n_head, head_dim): rotates the first n_rot dims of each head with a position's table, each
+// pair by cg_rope_pair (kern.h).
 static void ref_rope_apply(float *x, int n_head, int head_dim, const cg_rope_params *rp, const float *cs) {
-    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
-    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT;
+    const int n_rot = cg_rope_rot(rp), half = n_rot / 2;
     for (int h = 0; h < n_head; h++) {
         float *v = x + (int64_t)h * head_dim;
-        if (rp->kind == CG_ROPE_NORM) {
-            for (int i0 = 0; i0 < n_rot; i0 += 2) {
-                float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0], s = cs[i0 + 1];
-                v[i0] = fmaf(x0, c, -(x1 * s));
-                v[i0 + 1] = fmaf(x0, s, x1 * c);
-            }
-        } else {
-            int half = n_rot / 2;
-            for (int i = 0; i < half; i++) {
-                float x0 = v[i], x1 = v[i + half], c = cs[2 * i], s = cs[2 * i + 1];
-                v[i] = fmaf(x0, c, -(x1 * s));
-                v[i + half] = fmaf(x0, s, x1 * c);
-            }
+        for (int i = 0; i < half; i++) {
+            if (rp->kind == CG_ROPE_NORM) cg_rope_pair(&v[2 * i], &v[2 * i + 1], cs[2 * i], cs[2 * i + 1]);
+            else cg_rope_pair(&v[i], &v[i + half], cs[2 * i], cs[2 * i + 1]);
         }
     }
 }

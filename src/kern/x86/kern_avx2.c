@@ -13,8 +13,9 @@
 //   that share each key/value load (two-pass), or one by one through the single-query kernel
 //   (online F16); per pair the single-query operations in the same order (bit-identical with
 //   attention()).
-// * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); GeGLU, rmsnorm, rope: the
-//   reference (negligible time next to the matrix products).
+// * SwiGLU: 8 lanes of the reference's ggml-style exp (bit-identical); rope: the reference's table
+//   rearranged for 8-lane rotations (bit-identical); GeGLU, rmsnorm: the reference (negligible time
+//   next to the matrix products).
 // No state; the table is static and immutable.
 #include <immintrin.h>
 #include <math.h>
@@ -810,15 +811,15 @@ static void avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, f
 //
 // The reference's table (cos_i, sin_i interleaved) rearranged for vector loads: NEOX pairs (i, i + n_rot/2)
 // take cos_0.. then sin_0.. (n_rot floats); NORM pairs (2i, 2i+1) take the interleaved table and beside
-// it (−sin_i, cos_i) (2·n_rot floats). The rotation is the reference's per element — x0·c + (−(x1·s))
+// it (−sin_i, cos_i) (2·n_rot floats). The rotation is cg_rope_pair's per element — x0·c + (−(x1·s))
 // and x0·s + (x1·c), one FMA each over the rounded product — so the results are bit-identical; for
 // NORM the even lanes compute the first, the odd lanes the second (x0 duplicated by moveldup, x1 by
 // movehdup, times the (−sin, cos) table). The generic rotation called libm's fmaf twice per pair:
 // ~85 µs of a qwen2.5-0.5b token (24 layers × 16 heads × 32 pairs).
 
 static void avx2_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
-    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
-    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT, half = n_rot / 2;
+    const int n_rot = cg_rope_rot(rp), half = n_rot / 2;
+    if (!n_rot) return;
     float t[CG_ROPE_MAX_ROT];
     cg_kern_generic()->rope_table(pos, rp, t);
     if (rp->kind == CG_ROPE_NORM) {
@@ -837,8 +838,7 @@ static void avx2_rope_table(int32_t pos, const cg_rope_params *rp, float *cs) {
 }
 
 static void avx2_rope_apply(float *x, int n_head, int head_dim, const cg_rope_params *rp, const float *cs) {
-    if (rp->kind == CG_ROPE_NONE || rp->n_rot <= 0) return;
-    const int n_rot = rp->n_rot < CG_ROPE_MAX_ROT ? rp->n_rot : CG_ROPE_MAX_ROT, half = n_rot / 2;
+    const int n_rot = cg_rope_rot(rp), half = n_rot / 2;
     const __m256 neg = _mm256_set1_ps(-0.0f);
     for (int h = 0; h < n_head; h++) {
         float *v = x + (int64_t)h * head_dim;
@@ -850,11 +850,7 @@ static void avx2_rope_apply(float *x, int n_head, int head_dim, const cg_rope_pa
                 const __m256 p = _mm256_mul_ps(_mm256_movehdup_ps(a), _mm256_loadu_ps(ns + i0));
                 _mm256_storeu_ps(v + i0, _mm256_fmadd_ps(_mm256_moveldup_ps(a), _mm256_loadu_ps(cs + i0), p));
             }
-            for (; i0 < n_rot; i0 += 2) {   // n_rot is even (checked at load)
-                const float x0 = v[i0], x1 = v[i0 + 1], c = cs[i0], sn = cs[i0 + 1];
-                v[i0] = fmaf(x0, c, -(x1 * sn));
-                v[i0 + 1] = fmaf(x0, sn, x1 * c);
-            }
+            for (; i0 < n_rot; i0 += 2) cg_rope_pair(&v[i0], &v[i0 + 1], cs[i0], cs[i0 + 1]);   // n_rot is even
         } else {
             const float *sn = cs + half;
             int i = 0;
@@ -864,11 +860,7 @@ static void avx2_rope_apply(float *x, int n_head, int head_dim, const cg_rope_pa
                 _mm256_storeu_ps(v + i, _mm256_fmadd_ps(x0, c, _mm256_xor_ps(_mm256_mul_ps(x1, s8), neg)));
                 _mm256_storeu_ps(v + half + i, _mm256_fmadd_ps(x0, s8, _mm256_mul_ps(x1, c)));
             }
-            for (; i < half; i++) {
-                const float x0 = v[i], x1 = v[i + half], c = cs[i], s1 = sn[i];
-                v[i] = fmaf(x0, c, -(x1 * s1));
-                v[i + half] = fmaf(x0, s1, x1 * c);
-            }
+            for (; i < half; i++) cg_rope_pair(&v[i], &v[i + half], cs[i], sn[i]);
         }
     }
 }
