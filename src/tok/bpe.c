@@ -244,7 +244,8 @@ cg_status cg_bpe_tokenize(const cg_vocab *v, const char *text, size_t n, cg_pret
         }
         size_t n0 = out->n;
         if (!bpe_word(v, &s, w, wn, out)) goto nomem;
-        if (slot) cache_put(c, slot, w, wn, out->ids + n0, out->n - n0);
+        // a word may give no ids (bytes this vocabulary lacks); out->ids may then still be NULL
+        if (slot) cache_put(c, slot, w, wn, out->n > n0 ? out->ids + n0 : NULL, out->n - n0);
     }
     goto done;
 nomem:

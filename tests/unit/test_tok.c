@@ -465,6 +465,23 @@ static void test_mini_bpe(void **state) {
     t.n = 0;
     CG_ASSERT_OK(cg_tokenize(v, "a\xff" "b", 3, false, false, &t, &err), &err);
     assert_int_equal(t.n, 2);
+    // a word with no tokens at all ("dd": neither a token nor bytes of this vocab) as the first word of
+    // a text long enough for the word cache (4096 bytes): the cache stores an empty entry (the fuzzer
+    // found it computing NULL + 0 there), and the later " dd" / " abc" words come from the cache
+    cg_buf longt;
+    cg_buf_init(&longt);
+    cg_buf_append(&longt, "dd", 2);
+    size_t reps = 0;
+    for (; longt.len < 5000; reps++) cg_buf_append(&longt, " abc dd", 7);
+    cg_tokens_free(&t);
+    CG_ASSERT_OK(cg_tokenize(v, longt.data, longt.len, false, false, &t, &err), &err);
+    assert_int_equal(t.n, 3 * reps);   // per repetition: " abc" -> [Ġ, abc], " dd" -> [Ġ]
+    for (size_t i = 0; i < reps; i++) {
+        assert_int_equal(t.ids[3 * i], 5);
+        assert_int_equal(t.ids[3 * i + 1], 4);
+        assert_int_equal(t.ids[3 * i + 2], 5);
+    }
+    cg_buf_free(&longt);
     // caller-buffer form reports the size needed
     int32_t small[1];
     size_t need = 0;
