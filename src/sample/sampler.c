@@ -489,7 +489,7 @@ static const int32_t *window(const cg_sampler *s, int32_t last_n, size_t *n) {
     size_t w = last_n < 0 ? s->n_hist : (size_t)last_n;
     if (w > s->n_hist) w = s->n_hist;
     *n = w;
-    return s->hist + (s->n_hist - w);
+    return w ? s->hist + (s->n_hist - w) : s->hist;   // no history yet: hist may be NULL
 }
 
 static cg_status apply_stage(cg_sampler *s, cg_sampler_stage st, cg_candidates *c, cg_err *err) {

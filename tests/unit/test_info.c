@@ -173,8 +173,8 @@ static void test_text_listing(void **state) {
     const char *expect[] = {
         "GGUF version 3, alignment 32, ",
         "STRING   general.architecture = \"llama\"\n",
-        "ARRAY    tokenizer.ggml.tokens = [STRING; 512] \"<unk>\", \"<s>\", \"</s>\", \"<0x00>\", \"<0x01>\", "
-        "\"<0x02>\", \"<0x03>\", \"<0x04>\", …\n",
+        ("ARRAY    tokenizer.ggml.tokens = [STRING; 512] \"<unk>\", \"<s>\", \"</s>\", \"<0x00>\", \"<0x01>\", "
+         "\"<0x02>\", \"<0x03>\", \"<0x04>\", …\n"),   // one line, split in two
         "ARRAY    tokenizer.ggml.token_type = [INT32; 512] 2, 3, 3, 6, 6, 6, 6, 6, …\n",
         "UINT32   tokenizer.ggml.padding_token_id = 4294967295\n",
         "FLOAT32  llama.attention.layer_norm_rms_epsilon = 9.99999975e-06\n",
