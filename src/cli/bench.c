@@ -1,8 +1,11 @@
-// bench.c — `chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-o md|json]`: llama-bench's two
-// tests on one model file, plus the memory roofline of generation.
+// bench.c — `chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-d 0] [-o md|json]`: llama-bench's
+// two tests on one model file, plus the memory roofline of generation.
 //
 //   ppN: one batch of N prompt tokens decoded from an empty cache (logits for the last one only);
 //   tgN: N tokens decoded one at a time from an empty cache.
+//   With -d D (llama-bench's --n-depth), each run first fills the cache with D tokens (untimed, in
+//   batches of DEPTH_CHUNK), then times the test at positions D..: "ppN @ dD", "tgN @ dD" — the
+//   speed a user sees with D tokens of conversation already in the context.
 //   tgN xB (with -b B): B sequences decoded in lock step, like llama.cpp's llama-batched-bench —
 //     each sequence first gets its own short prompt (BATCH_PROMPT distinct pseudo-random tokens, all
 //     prompts in one untimed batch), then N timed steps of B entries (one per sequence, logits for
@@ -40,11 +43,13 @@
 #include "quant/quant.h"
 
 static const char USAGE[] =
-    "usage: chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-b B] [-o md|json]\n"
+    "usage: chingu bench -m MODEL [-t N] [-p 512] [-n 128] [-r 5] [-d 0] [-b B] [-o md|json]\n"
+    "       -d D: each run starts with D tokens already in the cache (filled untimed): pp/tg at depth D\n"
     "       -b B: also decode B sequences in lock step (B entries per step, n steps): total t/s, ms per step\n"
     "       chingu bench --kernels [-t N] [--mib 256]   (matvec/matmul per format vs the roofline)";
 
 enum { BATCH_PROMPT = 16 };   // prompt tokens per sequence before the batched tg steps
+enum { DEPTH_CHUNK = 512 };   // tokens per batch when -d fills the cache
 
 typedef struct result {
     char test[32];
@@ -76,7 +81,8 @@ typedef struct bench {
     cg_model *m;
     cg_model_ctx *ctx;
     cg_kv *kv;
-    int32_t *tok, *pos, *seq;
+    int32_t *tok, *pos, *seq;   // at least max(test length, DEPTH_CHUNK) + 1 entries
+    int depth;                  // tokens in the cache before each timed run (-d)
     float *logits;
     bool *want;        // batched: logits flag per entry (all true)
     uint64_t rng;
@@ -87,13 +93,31 @@ static int32_t rand_tok(bench *b, int64_t n_vocab) {
     return (int32_t)((b->rng >> 33) % (uint64_t)n_vocab);
 }
 
-// One run of a test; *secs gets its duration.
-static cg_status run_once(bench *b, bool prompt, int n, double *secs, cg_err *err) {
+// Empties sequence 0, then fills it with `depth` pseudo-random tokens at positions 0..depth-1, in
+// batches of DEPTH_CHUNK (untimed; logits for each batch's last entry only).
+static cg_status fill_depth(bench *b, int depth, cg_err *err) {
     const int64_t nv = cg_model_hparams(b->m)->n_vocab;
     cg_kv_seq_clear(b->kv, 0);
+    cg_status st = CG_OK;
+    for (int p0 = 0; p0 < depth && !st; p0 += DEPTH_CHUNK) {
+        const int n = depth - p0 < DEPTH_CHUNK ? depth - p0 : DEPTH_CHUNK;
+        for (int i = 0; i < n; i++) {
+            b->tok[i] = rand_tok(b, nv);
+            b->pos[i] = p0 + i;
+            b->seq[i] = 0;
+        }
+        cg_batch batch = {.n = n, .token = b->tok, .pos = b->pos, .seq = b->seq};
+        st = cg_model_decode(b->ctx, b->kv, &batch, b->logits, err);
+    }
+    return st;
+}
+
+// One run of a test after fill_depth(b, d): positions d, d+1, …; *secs gets its duration.
+static cg_status run_once(bench *b, bool prompt, int n, int d, double *secs, cg_err *err) {
+    const int64_t nv = cg_model_hparams(b->m)->n_vocab;
     for (int i = 0; i < n; i++) {
         b->tok[i] = rand_tok(b, nv);
-        b->pos[i] = i;
+        b->pos[i] = d + i;
         b->seq[i] = 0;
     }
     const uint64_t t0 = cg_time_ns();
@@ -148,21 +172,26 @@ static cg_status run_batched_once(bench *b, int n_seq, int n_steps, double *secs
 
 static cg_status run_test(bench *b, bool prompt, int n, int n_seq, int reps, int n_thread, const probes *pr,
                           result *r, cg_err *err) {
+    const int d = n_seq > 0 ? 0 : b->depth;   // the batched test has no depth (rejected with -b)
     if (n_seq > 0) snprintf(r->test, sizeof r->test, "tg%d x%d", n, n_seq);
+    else if (d > 0) snprintf(r->test, sizeof r->test, "%s%d @ d%d", prompt ? "pp" : "tg", n, d);
     else snprintf(r->test, sizeof r->test, "%s%d", prompt ? "pp" : "tg", n);
     r->n_seq = n_seq > 0 ? n_seq : 1;
     r->n_tok = n * r->n_seq;
     double secs, sum = 0.0, sum2 = 0.0, run_cpu, cpu = 0.0;
+    // The warm-up runs from an empty cache: it only pages the weights in and wakes the threads.
     const int n_warm = prompt ? n : (n < 4 ? n : 4);
-    cg_status st = n_seq > 0 ? run_batched_once(b, n_seq, n_warm, &secs, &run_cpu, err) : run_once(b, prompt, n_warm, &secs, err);
+    cg_status st = n_seq > 0 ? run_batched_once(b, n_seq, n_warm, &secs, &run_cpu, err) : fill_depth(b, 0, err);
+    if (!st && n_seq == 0) st = run_once(b, prompt, n_warm, 0, &secs, err);
     double wall = 0.0;
     for (int k = 0; k < reps && !st; k++) {
+        if (n_seq == 0 && (st = fill_depth(b, d, err))) break;   // before the probe: it pairs with the timed part
         if (pr && pr->pool && (st = cg_stream_read(pr->buf, pr->pool, PAIRED_PROBE_REPS, &pr->gbps[k], err)))
             break;
         const double cpu0 = cpu_seconds();
         if (n_seq > 0) st = run_batched_once(b, n_seq, n, &secs, &run_cpu, err);
         else {
-            st = run_once(b, prompt, n, &secs, err);
+            st = run_once(b, prompt, n, d, &secs, err);
             run_cpu = cpu_seconds() - cpu0;
         }
         cpu += run_cpu;
@@ -224,7 +253,7 @@ static void model_bytes(const cg_model *m, uint64_t *weights, uint64_t *kv_per_p
 
 int cg_cli_bench(int argc, char **argv) {
     const char *path = NULL, *fmt = "md";
-    int n_thread = 2, n_prompt = 512, n_gen = 128, reps = 5, mib = 256, n_seq = 0;
+    int n_thread = 2, n_prompt = 512, n_gen = 128, reps = 5, mib = 256, n_seq = 0, depth = 0;
     bool kernels = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -245,6 +274,7 @@ int cg_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) ok = parse_int(v, 0, 65536, &n_gen);
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) ok = parse_int(v, 1, 1000, &reps);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-seqs")) ok = parse_int(v, 1, 256, &n_seq);
+        else if (!strcmp(a, "-d") || !strcmp(a, "--n-depth")) ok = parse_int(v, 0, 1 << 20, &depth);
         else if (!strcmp(a, "--mib")) ok = parse_int(v, 1, 1 << 16, &mib);
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             fmt = v;
@@ -257,10 +287,14 @@ int cg_cli_bench(int argc, char **argv) {
     }
     if (kernels) return cg_cli_bench_kernels(n_thread, mib);
     if (!path) { cg_cli_fail("bench: -m MODEL is required\n%s", USAGE); return 2; }
+    if (depth > 0 && n_seq > 0) {
+        cg_cli_fail("bench: -d (depth) and -b (sequences in lock step) cannot be combined\n%s", USAGE);
+        return 2;
+    }
 
     cg_err err = {0};
     cg_status st = CG_OK;
-    bench b = {.rng = 12345};
+    bench b = {.rng = 12345, .depth = depth};
     result res[3] = {0};
     double *paired_gbps = NULL, *paired_tps = NULL;
     int n_res = 0, i_tg = -1, i_tgb = -1;   // indices in res of the tg and batched tg tests
@@ -275,7 +309,8 @@ int cg_cli_bench(int argc, char **argv) {
     const int n_bseq = n_seq > 0 && n_gen > 0 ? n_seq : 0;
     int n_max = n_prompt > n_gen ? n_prompt : n_gen;
     if (n_bseq * BATCH_PROMPT > n_max) n_max = n_bseq * BATCH_PROMPT;
-    const int block = 16, len_b = BATCH_PROMPT + n_gen, len_0 = n_max > len_b ? n_max : len_b;
+    const int block = 16, len_b = BATCH_PROMPT + n_gen, len_0 = depth + (n_max > len_b ? n_max : len_b);
+    if (depth > 0 && n_max < DEPTH_CHUNK) n_max = DEPTH_CHUNK;   // the fill's batches use the same arrays
     const int n_blocks = (len_0 + block - 1) / block + 1 + (n_bseq > 1 ? (n_bseq - 1) * ((len_b + block - 1) / block + 1) : 0);
     cg_kv_params kp = cg_model_kv_params(b.m, CG_KV_F16, block, n_blocks, n_bseq > 1 ? n_bseq : 1);
     if ((st = cg_kv_new(&kp, &b.kv, &err))) goto done;
@@ -309,7 +344,7 @@ int cg_cli_bench(int argc, char **argv) {
     uint64_t wbytes, kv_pos, fbytes;
     int64_t n_params;
     model_bytes(b.m, &wbytes, &kv_pos, &fbytes, &n_params);
-    const uint64_t tok_bytes = wbytes + kv_pos * (uint64_t)(n_gen / 2);
+    const uint64_t tok_bytes = wbytes + kv_pos * (uint64_t)(depth + n_gen / 2);
     const double roof = gbps * 1e9 / (double)tok_bytes;
     const result *tg = i_tg >= 0 ? &res[i_tg] : NULL, *tgb = i_tgb >= 0 ? &res[i_tgb] : NULL;
     // Each tg run against the higher of the probes right before and after it.
@@ -345,8 +380,8 @@ int cg_cli_bench(int argc, char **argv) {
         printf("\nroofline: read bandwidth %.2f GB/s (%d threads, 1 GiB buffer in huge pages; the higher of %.2f before and %.2f "
                "after the tests); %.1f MB read per generated token (weights %.1f MB + KV at mean context %d); "
                "ceiling %.2f t/s",
-               gbps, n_thread, gbps_before, gbps_after, (double)tok_bytes / 1e6, (double)wbytes / 1e6, n_gen / 2,
-               roof);
+               gbps, n_thread, gbps_before, gbps_after, (double)tok_bytes / 1e6, (double)wbytes / 1e6,
+               depth + n_gen / 2, roof);
         if (tg) {
             printf("; tg reached %.1f %% of it", 100.0 * tg->mean / roof);
             printf("\nroofline, paired: each tg run against the higher of the probes right before and after it "
@@ -381,9 +416,10 @@ int cg_cli_bench(int argc, char **argv) {
                model, path, fbytes, n_params, backend, n_thread);
         for (int k = 0; k < n_res; k++)
         {
-            printf("%s{\"test\": \"%s\", \"n\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"cpu_share\": %.4f, "
-                   "\"cpu_ms_per_token\": %.4f",
-                   k ? ", " : "", res[k].test, res[k].n_tok, reps, res[k].mean, res[k].sd, res[k].cpu_share, res[k].cpu_ms);
+            printf("%s{\"test\": \"%s\", \"n\": %d, \"n_depth\": %d, \"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, "
+                   "\"cpu_share\": %.4f, \"cpu_ms_per_token\": %.4f",
+                   k ? ", " : "", res[k].test, res[k].n_tok, &res[k] == tgb ? 0 : depth, reps, res[k].mean, res[k].sd,
+                   res[k].cpu_share, res[k].cpu_ms);
             if (&res[k] == tgb)
                 printf(", \"n_seq\": %d, \"steps\": %d, \"ms_per_step\": %.4f, \"cpu_ms_per_step\": %.4f, \"vs_tg1\": %.4f",
                        tgb->n_seq, n_gen, tgb->mean > 0 ? 1e3 * tgb->n_seq / tgb->mean : 0.0, tgb->cpu_ms * tgb->n_seq,
