@@ -115,7 +115,8 @@ typedef struct cg_attn_args {
     int block_size;
     const void *const *k_blocks; // per table entry: base of that block's keys for this layer
     const void *const *v_blocks;
-    float *scratch;              // caller's, at least head_dim + head_dim_v + pos + 1 floats
+    float *scratch;              // caller's: attention() needs cg_attn_multi_scratch(a, 1) floats (a
+                                 // slab per query head of one kv head, CG_ATTN_SLABS at most)
     int head_lo, head_hi;        // attention() only: the query heads it computes, [head_lo, head_hi)
                                  // (0 ≤ head_lo ≤ head_hi ≤ n_head); head_hi == 0: all of them. A
                                  // head's output does not depend on the range (threads split heads)
@@ -129,7 +130,7 @@ typedef struct cg_attn_args {
 // Query heads handled together over one pass of the keys/values (scratch slabs).
 #define CG_ATTN_SLABS 8
 
-// Floats of scratch attention_multi needs for n_q queries starting at a->pos.
+// Floats of scratch attention_multi needs for n_q queries starting at a->pos (n_q = 1: attention()).
 static inline int64_t cg_attn_multi_scratch(const cg_attn_args *a, int n_q) {
     return (int64_t)CG_ATTN_SLABS * ((int64_t)a->head_dim + a->head_dim_v + a->pos + n_q);
 }

@@ -117,12 +117,12 @@ static void run_case(const cg_kern *k, const mcase *c, rng *r) {
     a.scratch = ms;
     k->attention_multi(&a, c->n_q);
     for (int i = 0; i < c->n_q; i++) {
-        const size_t n_s = (size_t)(c->head_dim * 2 + c->pos + i + 1);
-        float *s = malloc(n_s * sizeof *s);
-        assert_non_null(s);
         cg_attn_args one = a;
         one.q = q + i * q_row;
         one.pos = c->pos + i;
+        const size_t n_s = (size_t)cg_attn_multi_scratch(&one, 1);
+        float *s = malloc(n_s * sizeof *s);
+        assert_non_null(s);
         one.scratch = s;
         one.out = o1 + i * o_row;
         cg_kern_generic()->attention(&one);

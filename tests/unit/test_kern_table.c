@@ -70,14 +70,14 @@ static void run_attn(const cg_kern *fast, const attn_case *c) {
     const int64_t nq = (int64_t)c->n_head * c->head_dim;
     float *q = malloc((size_t)nq * sizeof *q), *o1 = calloc((size_t)nq, sizeof *o1), *o2 = calloc((size_t)nq, sizeof *o2);
     for (int64_t i = 0; i < nq; i++) q[i] = frand() * 1.5f;
-    const size_t n_scratch = (size_t)(2 * c->head_dim + c->pos + 1 + 16);
-    float *s1 = calloc(n_scratch, sizeof *s1), *s2 = calloc(n_scratch, sizeof *s2);
     cg_attn_args a = {.q = q, .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim = c->head_dim,
                       .head_dim_v = c->head_dim, .pos = c->pos, .n_swa = c->n_swa,
                       .scale = 1.0f / sqrtf((float)c->head_dim), .softcap = c->softcap, .kv_type = c->kv,
                       .f32_acc = c->f32_acc, .pv_gemm = c->f32_acc,
                       .block_size = c->block_size, .k_blocks = (const void *const *)kb,
                       .v_blocks = (const void *const *)vb};
+    const size_t n_scratch = (size_t)cg_attn_multi_scratch(&a, 1);
+    float *s1 = calloc(n_scratch, sizeof *s1), *s2 = calloc(n_scratch, sizeof *s2);
     a.out = o1;
     a.scratch = s1;
     cg_kern_generic()->attention(&a);
@@ -90,12 +90,13 @@ static void run_attn(const cg_kern *fast, const attn_case *c) {
                      "reference %.9g",
                      c->n_head, c->n_head_kv, c->head_dim, c->pos, c->n_swa, c->softcap,
                      c->kv == CG_KV_F16 ? "f16" : "f32", c->f32_acc, (long long)i, o2[i], o1[i]);
-    // Head ranges (forward.c splits one token's heads across threads): each range writes exactly
-    // its heads, equal to the all-heads result bit for bit, in both tables; others stay untouched.
-    const int per = c->n_head / c->n_head_kv, hdv = c->head_dim;
+    // Head ranges (forward.c splits one token's heads across threads along kv-head groups; the
+    // contract allows any cut, also inside a group): each range writes exactly its heads, equal to
+    // the all-heads result bit for bit, in both tables; others stay untouched.
+    const int per = 1, hdv = c->head_dim;
     for (int tab = 0; tab < 2; tab++) {
         const cg_kern *kt = tab ? fast : cg_kern_generic();
-        for (int cut = 0; cut <= c->n_head_kv; cut++) {
+        for (int cut = 0; cut <= c->n_head; cut++) {
             for (int64_t i = 0; i < nq; i++) o2[i] = -12345.0f;
             a.out = o2;
             a.head_lo = 0;
@@ -140,6 +141,17 @@ static void test_attention_identical(void **state) {
                     run_attn(fast, &c);
                     n += 2;
                 }
+    // More query heads per kv head than scratch slabs (20 of 1: the shared-scores path takes them
+    // 8, 8, 4) and the other chunked head sizes (32, 96).
+    static const int DIM2[] = {32, 96};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t p = 2; p < sizeof POS / sizeof POS[0]; p += 2)
+            for (size_t d = 0; d < 2; d++) {
+                attn_case c = {.n_head = 20, .n_head_kv = 1, .head_dim = DIM2[d], .block_size = 16, .pos = POS[p],
+                               .kv = KV[k]};
+                run_attn(fast, &c);
+                n++;
+            }
     print_message("%s attention bit-identical with the reference in %d cases\n", fast->name, n);
 }
 

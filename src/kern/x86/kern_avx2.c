@@ -407,13 +407,10 @@ static inline __attribute__((always_inline)) void values_f16(const cg_attn_args 
     for (int i = 0; i < NR; i++) _mm256_storeu_ps(out + d + 8 * i, _mm256_mul_ps(acc[i], _mm256_set1_ps(inv)));
 }
 
-static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
-    const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
+// Passes (2) and (3) for head h, its scores p[first..pos] from pass (1).
+static void online_rest(const cg_attn_args *a, int h, int32_t first, float *p) {
+    const int kvh = h / (a->n_head / a->n_head_kv), hdv = a->head_dim_v;
     const int64_t kv_row_v = (int64_t)a->n_head_kv * hdv;
-    const float *q = a->q + (int64_t)h * hd;
-    float *qv = a->scratch, *p = a->scratch + hd + hdv;
-    round_q_f16(q, qv, hd);
-    scores_one(a, qv, kvh, first, a->pos, p);   // (1) scores
     float M = -INFINITY, S = 0.0f;
     for (int32_t t = first; t <= a->pos; t++) {   // (2) weights and the sum
         const float s = p[t];
@@ -459,15 +456,12 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
     }
 }
 
-static void avx2_attention(const cg_attn_args *a) {
-    int32_t first = 0;
-    if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
-    const bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
-    const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
-    for (int h = a->head_hi > 0 ? a->head_lo : 0; h < h_end; h++) {
-        if (online_f16) attend_online_f16(a, h, first);
-        else attend_two_pass(a, h, first);
-    }
+static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
+    const int kvh = h / (a->n_head / a->n_head_kv), hd = a->head_dim, hdv = a->head_dim_v;
+    float *qv = a->scratch, *p = a->scratch + hd + hdv;
+    round_q_f16(a->q + (int64_t)h * hd, qv, hd);
+    scores_one(a, qv, kvh, first, a->pos, p);   // (1) scores
+    online_rest(a, h, first, p);
 }
 
 // ---- multi-query attention --------------------------------------------------------------------------
@@ -742,6 +736,49 @@ static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np)
     case 2: values_group(a, kvh, P + k, p + k, 2); break;
     case 1: values_group(a, kvh, P + k, p + k, 1); break;
     default: break;
+    }
+}
+
+// One query (attention()). The online F16 path with head_dim 32/64/96/128 takes the query heads of
+// one kv head together, up to CG_ATTN_SLABS at a time (a scratch slab each): pass (1) through
+// scores_chunked, each chunk of keys converted from F16 once for all of them instead of once per
+// head, then passes (2) and (3) head by head — per head the same operations as attend_online_f16,
+// so the same bits. Other cases: head by head.
+static void avx2_attention(const cg_attn_args *a) {
+    int32_t first = 0;
+    if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
+    const bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
+    const int hd = a->head_dim, hdv = a->head_dim_v, group = a->n_head / a->n_head_kv;
+    const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
+    int h = a->head_hi > 0 ? a->head_lo : 0;
+    if (!online_f16 || (hd != 32 && hd != 64 && hd != 96 && hd != 128)) {
+        for (; h < h_end; h++) {
+            if (online_f16) attend_online_f16(a, h, first);
+            else attend_two_pass(a, h, first);
+        }
+        return;
+    }
+    const int64_t slab = (int64_t)hd + hdv + a->pos + 1;
+    while (h < h_end) {
+        const int kvh = h / group;
+        const int g_end = (kvh + 1) * group < h_end ? (kvh + 1) * group : h_end;
+        const int np = g_end - h < CG_ATTN_SLABS ? g_end - h : CG_ATTN_SLABS;   // >= 1: h < g_end
+        attn_pair P[CG_ATTN_SLABS] = {{0}};
+        float *p[CG_ATTN_SLABS];
+        for (int k = 0; k < np; k++) {
+            float *qv = a->scratch + k * slab;
+            round_q_f16(a->q + (int64_t)(h + k) * hd, qv, hd);
+            P[k] = (attn_pair){.q = qv, .first = first, .last = a->pos, .head = h + k};
+            p[k] = qv + hd + hdv;
+        }
+        switch (hd) {
+        case 32: scores_chunked(a, kvh, P, p, np, 32); break;
+        case 64: scores_chunked(a, kvh, P, p, np, 64); break;
+        case 96: scores_chunked(a, kvh, P, p, np, 96); break;
+        default: scores_chunked(a, kvh, P, p, np, 128); break;
+        }
+        for (int k = 0; k < np; k++) online_rest(a, h + k, first, p[k]);
+        h += np;
     }
 }
 
