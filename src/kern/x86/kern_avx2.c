@@ -607,6 +607,19 @@ static inline __attribute__((always_inline)) void scores_chunked(const cg_attn_a
     }
 }
 
+// The head sizes scores_chunked takes (a multiple of 32, at most CHUNK_MAX_HD).
+static inline bool chunked_hd(int hd) { return hd == 32 || hd == 64 || hd == 96 || hd == 128; }
+
+// scores_chunked with a->head_dim (chunked_hd) as its constant.
+static void scores_chunked_any(const cg_attn_args *a, int kvh, const attn_pair *P, float *const *p, int np) {
+    switch (a->head_dim) {
+    case 32: scores_chunked(a, kvh, P, p, np, 32); break;
+    case 64: scores_chunked(a, kvh, P, p, np, 64); break;
+    case 96: scores_chunked(a, kvh, P, p, np, 96); break;
+    default: scores_chunked(a, kvh, P, p, np, 128); break;
+    }
+}
+
 // F16 cache with f32_acc: Σ w·v of NP (1..4, a constant after inlining) pairs whose weights
 // w[k][t] = p[t]·inv are final: per pair and 8-lane chunk the single-query kernel's double-lane
 // sums in key order, the value chunk loaded once for all NP and the accumulators in registers.
@@ -693,15 +706,11 @@ static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np)
     float *p[CG_ATTN_SLABS];
     for (int k = 0; k < np; k++) p[k] = P[k].slab + hd + hdv;
     int k = 0;
-    switch (hd) {
-    case 32: scores_chunked(a, kvh, P, p, np, 32); break;
-    case 64: scores_chunked(a, kvh, P, p, np, 64); break;
-    case 96: scores_chunked(a, kvh, P, p, np, 96); break;
-    case 128: scores_chunked(a, kvh, P, p, np, 128); break;
-    default:
+    if (chunked_hd(hd)) {
+        scores_chunked_any(a, kvh, P, p, np);
+    } else {
         for (; k + 2 <= np; k += 2) scores_group(a, kvh, P + k, p + k, 2);
         if (k < np) scores_group(a, kvh, P + k, p + k, 1);
-        break;
     }
     if (a->kv_type == CG_KV_F32) {
         for (k = 0; k < np; k++) {
@@ -751,7 +760,7 @@ static void avx2_attention(const cg_attn_args *a) {
     const int hd = a->head_dim, hdv = a->head_dim_v, group = a->n_head / a->n_head_kv;
     const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
     int h = a->head_hi > 0 ? a->head_lo : 0;
-    if (!online_f16 || (hd != 32 && hd != 64 && hd != 96 && hd != 128)) {
+    if (!online_f16 || !chunked_hd(hd)) {
         for (; h < h_end; h++) {
             if (online_f16) attend_online_f16(a, h, first);
             else attend_two_pass(a, h, first);
@@ -771,37 +780,48 @@ static void avx2_attention(const cg_attn_args *a) {
             P[k] = (attn_pair){.q = qv, .first = first, .last = a->pos, .head = h + k};
             p[k] = qv + hd + hdv;
         }
-        switch (hd) {
-        case 32: scores_chunked(a, kvh, P, p, np, 32); break;
-        case 64: scores_chunked(a, kvh, P, p, np, 64); break;
-        case 96: scores_chunked(a, kvh, P, p, np, 96); break;
-        default: scores_chunked(a, kvh, P, p, np, 128); break;
-        }
+        scores_chunked_any(a, kvh, P, p, np);
         for (int k = 0; k < np; k++) online_rest(a, h + k, first, p[k]);
         h += np;
     }
 }
 
-// The online F16 path, pair by pair through the single-query kernel in the pair's slab (which holds
-// its q, accumulator and scores: hd + hdv + last + 1 floats). Sharing each key/value load among
-// four pairs, one key at a time with per-pair branches, was slower than the single kernel's three
-// passes with eight-key score folds: qwen2.5-0.5b, 14/2 heads of 64, 32 queries in tiles of 8 after
-// 512 (2048) keys, one thread, one layer: 8.1–8.4 (33.8) ms shared, 5.3–5.7 (24.0) ms per pair;
-// the same outputs bit for bit.
-static void online_pairs(const cg_attn_args *a, const attn_pair *P, int np) {
+// The online F16 path for the pairs of one kv head (small batches), each in its slab (which holds its
+// q, accumulator and scores: hd + hdv + last + 1 floats): pass (1) of all the pairs through
+// scores_chunked (each key chunk converted once for all of them, as avx2_attention does for one
+// query's heads; head sizes other than 32/64/96/128 take the single-query kernel pair by pair), then
+// passes (2) and (3) pair by pair — per pair the single-query kernel's operations, the same bits.
+// (Sharing each value load too, one key at a time with per-pair branches, was slower than the single
+// kernel's passes: qwen2.5-0.5b, 14/2 heads of 64, 32 queries in tiles of 8 after 512 (2048) keys,
+// one thread, one layer: 8.1–8.4 (33.8) ms shared, 5.3–5.7 (24.0) ms per pair.)
+static void online_pairs(const cg_attn_args *a, int kvh, const attn_pair *P, int np) {
+    const int hd = a->head_dim, hdv = a->head_dim_v;
+    const bool chunked = chunked_hd(hd);
+    attn_pair R[CG_ATTN_SLABS] = {{0}};   // the pairs with their q rounded to F16 in their slabs
+    float *p[CG_ATTN_SLABS];
+    if (chunked) {
+        for (int k = 0; k < np; k++) {
+            R[k] = P[k];
+            round_q_f16(P[k].q, P[k].slab, hd);
+            R[k].q = P[k].slab;
+            p[k] = P[k].slab + hd + hdv;
+        }
+        scores_chunked_any(a, kvh, R, p, np);
+    }
     for (int k = 0; k < np; k++) {
         cg_attn_args one = *a;
-        one.q = P[k].q - (int64_t)P[k].head * a->head_dim;   // the pair's query row
-        one.out = P[k].out - (int64_t)P[k].head * a->head_dim_v;
+        one.q = P[k].q - (int64_t)P[k].head * hd;   // the pair's query row
+        one.out = P[k].out - (int64_t)P[k].head * hdv;
         one.pos = P[k].last;
         one.scratch = P[k].slab;
-        attend_online_f16(&one, P[k].head, P[k].first);
+        if (chunked) online_rest(&one, P[k].head, P[k].first, p[k]);
+        else attend_online_f16(&one, P[k].head, P[k].first);
     }
 }
 
 // One pass over the keys/values for the pairs gathered so far.
 static void run_pairs(const cg_attn_args *a, int kvh, attn_pair *P, int np) {
-    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_pairs(a, P, np);
+    if (a->kv_type == CG_KV_F16 && !a->f32_acc) online_pairs(a, kvh, P, np);
     else two_pass_multi(a, kvh, P, np);
 }
 
