@@ -748,49 +748,12 @@ static void two_pass_multi(const cg_attn_args *a, int kvh, attn_pair *P, int np)
     }
 }
 
-// One query (attention()). The online F16 path with head_dim 32/64/96/128 takes the query heads of
-// one kv head together, up to CG_ATTN_SLABS at a time (a scratch slab each): pass (1) through
-// scores_chunked, each chunk of keys converted from F16 once for all of them instead of once per
-// head, then passes (2) and (3) head by head — per head the same operations as attend_online_f16,
-// so the same bits. Other cases: head by head.
-static void avx2_attention(const cg_attn_args *a) {
-    int32_t first = 0;
-    if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
-    const bool online_f16 = a->kv_type == CG_KV_F16 && !a->f32_acc;
-    const int hd = a->head_dim, hdv = a->head_dim_v, group = a->n_head / a->n_head_kv;
-    const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
-    int h = a->head_hi > 0 ? a->head_lo : 0;
-    if (!online_f16 || !chunked_hd(hd)) {
-        for (; h < h_end; h++) {
-            if (online_f16) attend_online_f16(a, h, first);
-            else attend_two_pass(a, h, first);
-        }
-        return;
-    }
-    const int64_t slab = (int64_t)hd + hdv + a->pos + 1;
-    while (h < h_end) {
-        const int kvh = h / group;
-        const int g_end = (kvh + 1) * group < h_end ? (kvh + 1) * group : h_end;
-        const int np = g_end - h < CG_ATTN_SLABS ? g_end - h : CG_ATTN_SLABS;   // >= 1: h < g_end
-        attn_pair P[CG_ATTN_SLABS] = {{0}};
-        float *p[CG_ATTN_SLABS];
-        for (int k = 0; k < np; k++) {
-            float *qv = a->scratch + k * slab;
-            round_q_f16(a->q + (int64_t)(h + k) * hd, qv, hd);
-            P[k] = (attn_pair){.q = qv, .first = first, .last = a->pos, .head = h + k};
-            p[k] = qv + hd + hdv;
-        }
-        scores_chunked_any(a, kvh, P, p, np);
-        for (int k = 0; k < np; k++) online_rest(a, h + k, first, p[k]);
-        h += np;
-    }
-}
-
 // The online F16 path for the pairs of one kv head (small batches), each in its slab (which holds its
 // q, accumulator and scores: hd + hdv + last + 1 floats): pass (1) of all the pairs through
-// scores_chunked (each key chunk converted once for all of them, as avx2_attention does for one
-// query's heads; head sizes other than 32/64/96/128 take the single-query kernel pair by pair), then
-// passes (2) and (3) pair by pair — per pair the single-query kernel's operations, the same bits.
+// scores_chunked (each key chunk converted once for all of them: a batch's pairs from
+// attention_multi, one query's heads from avx2_attention; head sizes other than 32/64/96/128 take
+// the single-query kernel pair by pair), then passes (2) and (3) pair by pair — per pair the
+// single-query kernel's operations, the same bits.
 // (Sharing each value load too, one key at a time with per-pair branches, was slower than the single
 // kernel's passes: qwen2.5-0.5b, 14/2 heads of 64, 32 queries in tiles of 8 after 512 (2048) keys,
 // one thread, one layer: 8.1–8.4 (33.8) ms shared, 5.3–5.7 (24.0) ms per pair.)
@@ -798,7 +761,7 @@ static void online_pairs(const cg_attn_args *a, int kvh, const attn_pair *P, int
     const int hd = a->head_dim, hdv = a->head_dim_v;
     const bool chunked = chunked_hd(hd);
     attn_pair R[CG_ATTN_SLABS] = {{0}};   // the pairs with their q rounded to F16 in their slabs
-    float *p[CG_ATTN_SLABS];
+    float *p[CG_ATTN_SLABS] = {0};
     if (chunked) {
         for (int k = 0; k < np; k++) {
             R[k] = P[k];
@@ -816,6 +779,34 @@ static void online_pairs(const cg_attn_args *a, int kvh, const attn_pair *P, int
         one.scratch = P[k].slab;
         if (chunked) online_rest(&one, P[k].head, P[k].first, p[k]);
         else attend_online_f16(&one, P[k].head, P[k].first);
+    }
+}
+
+// One query (attention()). The online F16 path takes the query heads of one kv head as pairs, up to
+// CG_ATTN_SLABS at a time (a scratch slab each), through online_pairs: for head_dim 32/64/96/128
+// each chunk of keys is converted from F16 once for all of them instead of once per head; per head
+// the same operations as attend_online_f16, so the same bits. The two-pass paths: head by head.
+static void avx2_attention(const cg_attn_args *a) {
+    int32_t first = 0;
+    if (a->n_swa > 0 && a->pos - a->n_swa + 1 > 0) first = a->pos - a->n_swa + 1;
+    const int hd = a->head_dim, hdv = a->head_dim_v, group = a->n_head / a->n_head_kv;
+    const int h_end = a->head_hi > 0 ? a->head_hi : a->n_head;
+    int h = a->head_hi > 0 ? a->head_lo : 0;
+    if (a->kv_type != CG_KV_F16 || a->f32_acc) {
+        for (; h < h_end; h++) attend_two_pass(a, h, first);
+        return;
+    }
+    const int64_t slab = (int64_t)hd + hdv + a->pos + 1;
+    while (h < h_end) {
+        const int kvh = h / group;
+        const int g_end = (kvh + 1) * group < h_end ? (kvh + 1) * group : h_end;
+        const int np = g_end - h < CG_ATTN_SLABS ? g_end - h : CG_ATTN_SLABS;   // >= 1: h < g_end
+        attn_pair P[CG_ATTN_SLABS];
+        for (int k = 0; k < np; k++)
+            P[k] = (attn_pair){.q = a->q + (int64_t)(h + k) * hd, .out = a->out + (int64_t)(h + k) * hdv,
+                               .slab = a->scratch + k * slab, .first = first, .last = a->pos, .head = h + k};
+        online_pairs(a, kvh, P, np);
+        h += np;
     }
 }
 
