@@ -1,8 +1,13 @@
-// stream.c — read-only bandwidth probe: each thread sums 64-bit words of its slice with eight
-// independent accumulators (enough loads in flight to saturate memory, not the core); the sums
-// are kept so the reads cannot be optimised away. The buffer is the only state.
+// stream.c — read-only bandwidth probe: the threads sum 64-bit words with eight independent
+// accumulators (enough loads in flight to saturate memory, not the core); the sums are kept so the
+// reads cannot be optimised away. The threads take pieces from a shared counter, as the matmuls
+// do (kern/qmatmul.c: half a thread's fair share of what is left, at least 64 KiB): with fixed
+// halves, a thread that lost its core for a while held up the whole read, so the probe measured
+// the host's scheduling as well as its memory, and lower than a decode step on the same threads
+// gets. The buffer and the counter of one read are the only state.
 #include "kern/stream.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +18,12 @@
 struct cg_stream {
     uint64_t *buf;
     size_t n_words;
+    atomic_size_t next;    // the first line not yet taken in the current read
     uint64_t sums[1024];   // one per thread (pools have ≤ 1024 threads)
+    size_t lines[1024];    // lines each thread read in the current read (checked: all, once)
 };
+
+enum { MIN_PIECE_LINES = 1024 };   // 64 KiB
 
 uint64_t cg_stream_sum(const void *p, size_t n_lines) {
     const uint64_t *q = p;
@@ -26,9 +35,22 @@ uint64_t cg_stream_sum(const void *p, size_t n_lines) {
 
 static void stream_worker(void *ctx, int i_thread, int n_thread) {
     cg_stream *j = ctx;
-    int64_t b, e;
-    cg_pool_split((int64_t)(j->n_words / 8), i_thread, n_thread, &b, &e);
-    j->sums[i_thread] = cg_stream_sum(j->buf + 8 * b, (size_t)(e - b));
+    const size_t n_lines = j->n_words / 8;
+    uint64_t sum = 0;
+    size_t done = 0;
+    size_t c = atomic_load_explicit(&j->next, memory_order_relaxed);
+    while (c < n_lines) {
+        size_t piece = (n_lines - c) / (2 * (size_t)n_thread);
+        if (piece < MIN_PIECE_LINES) piece = MIN_PIECE_LINES;
+        if (piece > n_lines - c) piece = n_lines - c;
+        if (!atomic_compare_exchange_weak_explicit(&j->next, &c, c + piece, memory_order_relaxed, memory_order_relaxed))
+            continue;
+        sum ^= cg_stream_sum(j->buf + 8 * c, piece);
+        done += piece;
+        c = atomic_load_explicit(&j->next, memory_order_relaxed);
+    }
+    j->sums[i_thread] = sum;
+    j->lines[i_thread] = done;
 }
 
 cg_status cg_stream_new(size_t bytes, cg_stream **out, cg_err *err) {
@@ -46,6 +68,7 @@ cg_status cg_stream_new(size_t bytes, cg_stream **out, cg_err *err) {
     }
     memset(s->buf, 1, bytes);   // fault every page in before timing
     s->n_words = bytes / 8;
+    atomic_init(&s->next, 0);
     *out = s;
     return CG_OK;
 }
@@ -61,10 +84,15 @@ cg_status cg_stream_read(cg_stream *s, cg_pool *pool, int reps, double *gbps, cg
     const double bytes = (double)s->n_words * 8;
     double best = 0.0;
     for (int r = 0; r < reps; r++) {
+        atomic_store_explicit(&s->next, 0, memory_order_relaxed);   // published by the pool's hand-off
         const uint64_t t0 = cg_time_ns();
         if (pool) cg_pool_run(pool, stream_worker, s);
         else stream_worker(s, 0, 1);
         const double dt = (double)(cg_time_ns() - t0) * 1e-9;
+        size_t lines = 0;
+        for (int i = 0; i < cg_pool_size(pool); i++) lines += s->lines[i];
+        if (lines != s->n_words / 8)
+            return cg_err_set(err, CG_ERR_INTERNAL, "stream: the threads read %zu lines of %zu", lines, s->n_words / 8);
         if (dt > 0 && bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
     }
     *gbps = best;

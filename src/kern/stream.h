@@ -4,12 +4,14 @@
 // A cg_stream owns a buffer of `bytes` (choose it ≫ the last-level cache; 0 picks 1 GiB) in huge
 // pages, as the repacked weights are (cg_alloc_huge, base/mmap.h: with 4 KiB pages the probe itself
 // pays a TLB miss per 4 KiB and reads ~10 % less than the weights stream on this kind of machine),
-// with every page touched at creation. cg_stream_read lets every thread of `pool` (NULL: the caller
-// alone) sum its contiguous slice, `reps` times; the result is the best repetition's GB/s (10^9
-// bytes/s), the figure STREAM-like tools report for a read-only kernel. It uses the pool like any
-// other parallel op (one driver thread at a time). A cg_stream is used by one thread at a time.
-// cg_stream_read_gbps is the one-shot form (create, read, free).
-// Errors: CG_ERR_NOMEM (the buffer), CG_ERR_INVALID (reps < 1).
+// with every page touched at creation. cg_stream_read lets the threads of `pool` (NULL: the caller
+// alone) sum the buffer once, taking pieces from a shared counter as the matmuls do, `reps` times;
+// the result is the best repetition's GB/s (10^9 bytes/s), the figure STREAM-like tools report
+// for a read-only kernel. It uses the pool like any other parallel op (one driver thread at a
+// time). A cg_stream is used by one thread at a time. cg_stream_read_gbps is the one-shot form
+// (create, read, free).
+// Errors: CG_ERR_NOMEM (the buffer), CG_ERR_INVALID (reps < 1), CG_ERR_INTERNAL (the threads did not
+// read every line exactly once: a bug).
 #ifndef CG_KERN_STREAM_H
 #define CG_KERN_STREAM_H
 
