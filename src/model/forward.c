@@ -50,6 +50,8 @@ void cg_model_ctx_free(cg_model_ctx *c) {
 
 const cg_model *cg_model_ctx_model(const cg_model_ctx *c) { return c->m; }
 
+cg_pool *cg_model_ctx_pool(cg_model_ctx *c) { return c->pool; }
+
 const cg_kern *cg_model_ctx_kern(const cg_model_ctx *c) { return c->k; }
 
 void cg_model_ctx_set_kern(cg_model_ctx *c, const cg_kern *k) { c->k = k; }

@@ -109,6 +109,9 @@ typedef struct cg_model_ctx cg_model_ctx;
 cg_status cg_model_ctx_new(const cg_model *m, int n_threads, cg_model_ctx **out, cg_err *err);
 void cg_model_ctx_free(cg_model_ctx *c);   // accepts NULL
 const cg_model *cg_model_ctx_model(const cg_model_ctx *c);   // borrowed: the model it was made for
+// The context's thread pool (borrowed; driven by the context's owner between steps only): for other
+// parallel work on the same threads, such as chingu bench's bandwidth probes.
+cg_pool *cg_model_ctx_pool(cg_model_ctx *c);
 // The kernel table the context's steps run on: cg_kern_get() when made; a table set here (borrowed,
 // non-NULL, outliving the context's steps) replaces it — e.g. the scalar reference next to the SIMD
 // table in one process, to compare whole forward passes (test_model).

@@ -4,8 +4,8 @@
 #    same shape (shared/models/random: rand-llama-spm untied, rand-qwen2 tied + biases) for seven
 #    mixes — the mix rules, tensor set and order are the real ones.
 #  * A synth model loads and runs: chingu bench prints both tests with finite t/s, the roofline (and
-#    the paired one: a probe before every tg run and after the last) and
-#    the CPU time per token.
+#    the paired one: a probe before every tg run and after the last; and the interleaved one, whose
+#    fraction is its decode GB/s over its probe GB/s) and the CPU time per token.
 #  * Usage errors exit 2 with a message naming the problem.
 set -u
 BIN=${CHINGU_BIN:?CHINGU_BIN not set}
@@ -54,6 +54,8 @@ grep -Eq '\| tg4 \| [0-9]+\.[0-9]+ ± [0-9]+\.[0-9]+ \|' "$T/bench" || fail "ben
 grep -q "roofline: read bandwidth" "$T/bench" || fail "bench: no roofline line"
 grep -Eq 'roofline, paired: .* \(best of 3 reads of 1 GiB each; [0-9]+\.[0-9]+\.\.[0-9]+\.[0-9]+ GB/s\): [0-9]+\.[0-9] % on average \(runs [0-9]+\.[0-9]\.\.[0-9]+\.[0-9] %\)' "$T/bench" ||
     fail "bench: no paired roofline line: $(cat "$T/bench")"
+grep -Eq 'roofline, interleaved: tg4 again 2 times in blocks of 16 tokens, one read of a 256 MiB probe before each block and after the last \([0-9]+\.[0-9]+\.\.[0-9]+\.[0-9]+ GB/s\): decode read [0-9]+\.[0-9]+ GB/s, the probe [0-9]+\.[0-9]+ GB/s over the same span: [0-9]+\.[0-9] %' "$T/bench" ||
+    fail "bench: no interleaved roofline line: $(cat "$T/bench")"
 grep -Eq 'cpu time per token: [0-9]+\.[0-9]+ ms \(pp16\), [0-9]+\.[0-9]+ ms \(tg4\)' "$T/bench" ||
     fail "bench: no CPU time per token line: $(cat "$T/bench")"
 grep -Eqi "nan|inf " "$T/bench" && fail "bench: non-finite figure: $(cat "$T/bench")"
@@ -62,6 +64,12 @@ grep -q '"tg_fraction"' "$T/json" || fail "bench json lacks tg_fraction: $(cat "
 grep -Eq '"tg_fraction_paired": [0-9]+\.[0-9]+, "tg_fraction_paired_min": [0-9]+\.[0-9]+, "tg_fraction_paired_max": [0-9]+\.[0-9]+' "$T/json" ||
     fail "bench json lacks the paired fractions: $(cat "$T/json")"
 grep -Eq '"cpu_ms_per_token": [0-9]+\.[0-9]+' "$T/json" || fail "bench json lacks cpu_ms_per_token: $(cat "$T/json")"
+# The interleaved fraction is the decode's GB/s over the probe's, both positive.
+jnum() { sed -nE "s/.*\"$1\": ([0-9.]+).*/\1/p" "$T/json"; }
+fi_=$(jnum tg_fraction_interleaved) di=$(jnum interleaved_decode_gbps) pi=$(jnum interleaved_probe_gbps)
+[ -n "$fi_" ] && [ -n "$di" ] && [ -n "$pi" ] &&
+    awk -v f="$fi_" -v d="$di" -v p="$pi" 'BEGIN { exit !(d > 0 && p > 0 && f > 0 && (f - d / p) ^ 2 < 1e-6) }' ||
+    fail "bench json: interleaved fraction $fi_ is not decode $di / probe $pi GB/s: $(cat "$T/json")"
 cat "$T/bench"
 
 # Usage errors.
