@@ -15,7 +15,7 @@ for f in "$SRC"/src/quant/*.c; do   # the reference rounds every operation (as i
     $CC $FLAGS -ffp-contract=off -c "$f" -o "$T/$(basename "$f" .c).o" || exit 1
     objs+=("$T/$(basename "$f" .c).o")
 done
-for f in "$SRC"/src/base/{err,arena,thread,time}.c "$SRC"/src/kern/{cpu,qops,qmatmul,dispatch,repack}.c "$SRC"/src/kern/generic/*.c \
+for f in "$SRC"/src/base/{err,arena,thread,time}.c "$SRC"/src/kern/{cpu,qops,qmatmul,dispatch,repack,expf}.c "$SRC"/src/kern/generic/*.c \
     "$SRC"/src/kern/arm/*.c "$SRC"/tests/cross/kern_neon.c; do
     o="$T/k_$(basename "$(dirname "$f")")_$(basename "$f" .c).o"
     $CC $FLAGS -c "$f" -o "$o" || exit 1

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/num.h"
+#include "kern/expf.h"
 #include "kern/kern.h"
 #include "kern/repack.h"
 #include "quant/f16.h"
@@ -356,7 +357,8 @@ static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
 }
 
 // F16 cache, small batches: ggml's one-chunk flash attention — q rounded to F16, online softmax
-// with libm expf, the value accumulator rounded to F16 after every key.
+// with libm's expf (cg_expf: glibc's bits on every platform, kern/expf.h), the value accumulator
+// rounded to F16 after every key.
 static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
     int kvh = h / (a->n_head / a->n_head_kv);
     int64_t kv_row = (int64_t)a->n_head_kv * a->head_dim, kv_row_v = (int64_t)a->n_head_kv * a->head_dim_v;
@@ -372,10 +374,10 @@ static void attend_online_f16(const cg_attn_args *a, int h, int32_t first) {
         if (s > M) {
             float m_old = M;
             M = s;
-            ms = expf(m_old - M);
+            ms = cg_expf(m_old - M);
             for (int d = 0; d < a->head_dim_v; d++) acc[d] = cg_f32_to_f16(cg_f16_to_f32(acc[d]) * ms);
         } else {
-            vs = expf(s - M);
+            vs = cg_expf(s - M);
         }
         for (int d = 0; d < a->head_dim_v; d++)
             acc[d] = cg_f32_to_f16(fmaf(kv_at(a, a->v_blocks, kv_row_v, a->head_dim_v, t, kvh, d), vs,

@@ -32,6 +32,10 @@ void cg_avx2_vec_dot_2n_q8_0(int64_t n, float *s, const void *x0, const void *x1
 // Two weight rows against one activation row, bit-identical with vec_dot (see cg_vec_dot_x2_fn).
 void cg_avx2_vec_dot_x2_q5_0(int64_t n, float s[2], const void *x0, const void *x1, const void *y);
 
+// y[i] = cg_expf(x[i]) (kern/expf.h: glibc's expf), eight at a time in double lanes, bit-identical;
+// the decode attention's softmax runs the same lanes inline.
+void cg_avx2_expf(const float *x, float *y, int64_t n);
+
 // Activation quantizers, byte-identical with the traits' from_f32_act of Q8_0, Q8_1, Q8_K, F16.
 void cg_avx2_quant_q8_0(const float *src, void *dst, int64_t n);
 void cg_avx2_quant_q8_1(const float *src, void *dst, int64_t n);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/num.h"
+#include "kern/expf.h"
 #include "kern/kern.h"
 #include "kern/qmatmul.h"
 #include "kern/x86/avx2.h"
@@ -69,6 +70,43 @@ static inline __m256 v_expf8(__m256 x) {
     const __m256 huge = _mm256_cmp_ps(an, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
     const __m256 r_big = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), _mm256_mul_ps(s1, s1), huge);
     return _mm256_blendv_ps(normal, r_big, big);
+}
+
+// Eight lanes of cg_expf (kern/expf.h: glibc's expf, bit for bit): the formula in two halves of four
+// double lanes with the same fused and unfused steps in the same order (the table entry by a
+// gather); lanes with |x| ≥ 88, ±inf or NaN — none in a softmax over finite scores but the first
+// key's e^−inf — are redone by cg_expf's special cases.
+static inline __m128 expf4_glibc(__m128 x) {
+    const __m256d xd = _mm256_cvtps_pd(x), invln2n = _mm256_set1_pd(CG_EXPF_INVLN2N);
+    const __m256d kd0 = _mm256_fmadd_pd(invln2n, xd, _mm256_set1_pd(CG_EXPF_SHIFT));
+    const __m256i ki = _mm256_castpd_si256(kd0);
+    const __m256d r = _mm256_fmsub_pd(invln2n, xd, _mm256_sub_pd(kd0, _mm256_set1_pd(CG_EXPF_SHIFT)));
+    const __m256i t = _mm256_i64gather_epi64((const long long *)CG_EXPF_TAB, _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
+    const __m256d sc = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64(ki, 47)));
+    const __m256d z = _mm256_fmadd_pd(r, _mm256_set1_pd(CG_EXPF_C0), _mm256_set1_pd(CG_EXPF_C1));
+    const __m256d y = _mm256_fmadd_pd(z, _mm256_mul_pd(r, r), _mm256_fmadd_pd(r, _mm256_set1_pd(CG_EXPF_C2), _mm256_set1_pd(1.0)));
+    return _mm256_cvtpd_ps(_mm256_mul_pd(y, sc));
+}
+
+static inline __m256 expf8_glibc(__m256 x) {
+    __m256 e = _mm256_set_m128(expf4_glibc(_mm256_extractf128_ps(x, 1)), expf4_glibc(_mm256_castps256_ps128(x)));
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7ff));
+    const int special = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(CG_EXPF_ABSTOP))));
+    if (special) {
+        _Alignas(32) float xs[8], es[8];
+        _mm256_store_ps(xs, x);
+        _mm256_store_ps(es, e);
+        for (int i = 0; i < 8; i++)
+            if (special >> i & 1) es[i] = cg_expf(xs[i]);
+        e = _mm256_load_ps(es);
+    }
+    return e;
+}
+
+void cg_avx2_expf(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, expf8_glibc(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = cg_expf(x[i]);
 }
 
 static void avx2_glu(cg_act_kind kind, const float *gate, const float *up, float *out, int64_t n) {
@@ -367,9 +405,11 @@ static void attend_two_pass(const cg_attn_args *a, int h, int32_t first) {
 // the one-pass form (ggml's flash-attention order: per key s = score(q·k); if s > M: ms = expf(M_old
 // − s), M = s, the accumulator scaled by ms and rounded to F16; else vs = expf(s − M); then
 // acc = round16(fma(v, vs, acc)) and S = S·ms + vs), so results are bit-identical — only the schedule
-// changes: (1) every score (independent dot products, overlapping in the core), (2) the running max,
-// the exps and S in key order, one weight per key kept in the score's slot — the factor ms with its
-// sign bit set for a rescaling key (ms ≥ 0, so −0.0 still marks one), else vs; (3) the values, up to
+// changes: (1) every score (independent dot products, overlapping in the core), (2) the running max
+// in key order, then the exps eight keys at a time (cg_expf's bits: kern/expf.h — glibc's expf,
+// which ggml calls one key at a time; with libm's scalar calls the exps were ~20 % of the whole
+// kernel), then S in key order, one weight per key kept in the score's slot — the factor ms with
+// its sign bit set for a rescaling key (ms ≥ 0, so −0.0 still marks one), else vs; (3) the values, up to
 // VACC_REGS registers of the accumulator held in registers as F32 values that are exact F16 numbers
 // (rounded after every operation like the stored F16 accumulator) across all keys, instead of a
 // store, reload and conversion per key. Measured back to back (1 thread, CPU time, 32 heads of 64,
@@ -411,19 +451,33 @@ static inline __attribute__((always_inline)) void values_f16(const cg_attn_args 
 static void online_rest(const cg_attn_args *a, int h, int32_t first, float *p) {
     const int kvh = h / (a->n_head / a->n_head_kv), hdv = a->head_dim_v;
     const int64_t kv_row_v = (int64_t)a->n_head_kv * hdv;
+    // (2) weights and the sum, in three sweeps: (a) the running max in key order, leaving in each
+    // slot the exp's argument — s − M for a key at or below the max, and for a key above it (a
+    // rescaling key, ms = e^(M_old − s)) the positive s − M_old, the same number negated (exact);
+    // (b) the exps, eight keys at a time (expf8_glibc: cg_expf's bits), slots of rescaling keys
+    // negated (the sign marks them, as −ms); (c) S = S·ms + vs in key order.
     float M = -INFINITY, S = 0.0f;
-    for (int32_t t = first; t <= a->pos; t++) {   // (2) weights and the sum
+    for (int32_t t = first; t <= a->pos; t++) {
         const float s = p[t];
-        float ms = 1.0f, vs = 1.0f;
         if (s > M) {
-            ms = expf(M - s);
+            p[t] = s - M;
             M = s;
-            p[t] = -ms;   // sign bit: a rescaling key (vs = 1)
         } else {
-            vs = expf(s - M);
-            p[t] = vs;
+            p[t] = s - M;
         }
-        S = S * ms + vs;
+    }
+    int32_t k = first;
+    for (; k + 8 <= a->pos + 1; k += 8) {
+        const __m256 x = _mm256_loadu_ps(p + k), sign = _mm256_set1_ps(-0.0f);
+        const __m256 up = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);   // rescaling keys
+        const __m256 e = expf8_glibc(_mm256_blendv_ps(x, _mm256_xor_ps(x, sign), up));
+        _mm256_storeu_ps(p + k, _mm256_blendv_ps(e, _mm256_xor_ps(e, sign), up));
+    }
+    for (; k <= a->pos; k++) p[k] = p[k] > 0.0f ? -cg_expf(-p[k]) : cg_expf(p[k]);
+    for (k = first; k <= a->pos; k++) {
+        const float w = p[k];
+        if (signbit(w)) S = S * -w + 1.0f;
+        else S = S * 1.0f + w;
     }
     const float inv = S == 0.0f ? 0.0f : 1.0f / S;
     float *out = a->out + (int64_t)h * hdv;
