@@ -32,7 +32,11 @@
 // past it with fixed displacements (cg_avx2_pf_block, avx2_inline.h; never past the end of the
 // caller's row range), as
 // cg_qops_matvec does for the stored layout — decode streams the
-// weights once, and the hardware prefetcher alone leaves the bandwidth under-used. 
+// weights once, and the hardware prefetcher alone leaves the bandwidth under-used. PF_AHEAD is
+// 1024: decode with 2 threads, blocks of 8 tokens alternating in one process, 2048 → 1024 took
+// 4–7 % less time per token on qwen2.5-0.5b Q4_0 (5 pairs) and Q8_0, 3–6 % on llama-3.2-1b Q4_0 and
+// Q8_0; 768 cost 1–2 % more than 1024, 1280 the same, 512 2–3 % more than 2048, 0 (no lead) 8–10 % more.
+// (The K-quant kernels keep 2048: 1024 cost them 5–8 %, 3072 0–3 %.) 
 // The Q8_0 x8 kernel has the same loop nest and tiles; per block column and k < 8 it loads the 32
 // int8 weights holding in lane j row j's elements 4k..4k+3, and per token multiplies |w| (unsigned,
 // ≤ 128) by the broadcast activation quants with w's sign moved onto them (sign_epi8; exact because
@@ -52,7 +56,7 @@
 #include "kern/x86/avx2_inline.h"
 #include "quant/blocks.h"
 
-enum { QK = 32, ROWS = 8, TILE_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 2048 };
+enum { QK = 32, ROWS = 8, TILE_TOK = 8, BLOCK_BYTES = 128 * 1024, PF_AHEAD = 1024 };
 
 // Where a tile finds token t's block b: quants at qs + t·t_qs + b·b_qs (32 bytes), side data at
 // aux + t·t_aux + b·b_aux. Either the caller's rows (runtime strides) or the packed copy (constant
