@@ -239,6 +239,23 @@ void cg_pool_run(cg_pool *p, cg_pool_fn fn, void *ctx) {
     }
 }
 
+bool cg_pool_take(atomic_uint_fast64_t *next, uint64_t total, int n_thread, uint64_t min_piece, uint64_t *lo,
+                  uint64_t *hi) {
+    uint_fast64_t c = atomic_load_explicit(next, memory_order_relaxed);
+    for (;;) {
+        if (c >= total) return false;
+        const uint64_t left = total - c;
+        uint64_t piece = left / (2 * (uint64_t)n_thread);
+        if (piece < min_piece) piece = min_piece;
+        if (piece > left || n_thread == 1) piece = left;
+        if (atomic_compare_exchange_weak_explicit(next, &c, c + piece, memory_order_relaxed, memory_order_relaxed)) {
+            *lo = c;
+            *hi = c + piece;
+            return true;
+        }
+    }
+}
+
 void cg_pool_split(int64_t n, int i, int n_thread, int64_t *begin, int64_t *end) {
     int64_t per = n / n_thread, rem = n % n_thread;
     *begin = i * per + (i < rem ? i : rem);

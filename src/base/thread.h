@@ -7,6 +7,10 @@
 #ifndef CG_BASE_THREAD_H
 #define CG_BASE_THREAD_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "base/err.h"
 
 typedef struct cg_pool cg_pool;
@@ -20,6 +24,13 @@ int cg_pool_size(const cg_pool *p);
 
 // Runs fn on every thread of the pool and waits. `ctx` is borrowed for the duration of the call.
 void cg_pool_run(cg_pool *p, cg_pool_fn fn, void *ctx);
+
+// Guided self-scheduling of [0, total) among n_thread threads through the shared counter *next
+// (start it at 0): takes the next piece [*lo, *hi) — half a thread's fair share of what is left, at
+// least min_piece, all of it for one thread — so a thread that started late or lost its core leaves
+// its share to the others, and the first pieces are long runs. False when nothing is left.
+bool cg_pool_take(atomic_uint_fast64_t *next, uint64_t total, int n_thread, uint64_t min_piece, uint64_t *lo,
+                  uint64_t *hi);
 
 // The half-open range [*begin, *end) of n items that thread i of n should take (contiguous split).
 void cg_pool_split(int64_t n, int i_thread, int n_thread, int64_t *begin, int64_t *end);

@@ -88,26 +88,6 @@ static int64_t tile_at(const mm_job *j, int w, uint64_t at) {
     return t < (uint64_t)n_tiles ? (int64_t)t : n_tiles;
 }
 
-// Takes the next piece [*lo, *hi) of the summed cost (guided self-scheduling): half a thread's
-// fair share of what is left, at least MIN_PIECE. False when nothing is left.
-static bool take_piece(mm_job *j, int n_thread, uint64_t *lo, uint64_t *hi) {
-    const uint64_t total = j->cost0[j->n_w];
-    uint_fast64_t c = atomic_load_explicit(&j->next, memory_order_relaxed);
-    for (;;) {
-        if (c >= total) return false;
-        const uint64_t left = total - c;
-        uint64_t piece = left / (2 * (uint64_t)n_thread);
-        if (piece < MIN_PIECE) piece = MIN_PIECE;
-        if (piece > left || n_thread == 1) piece = left;
-        if (atomic_compare_exchange_weak_explicit(&j->next, &c, c + piece, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-            *lo = c;
-            *hi = c + piece;
-            return true;
-        }
-    }
-}
-
 // The tiles that start in [lo, hi) of the summed cost, for every weight they fall in.
 static void mm_range(const mm_job *j, uint64_t lo, uint64_t hi) {
     for (int w = 0; w < j->n_w; w++) {
@@ -152,7 +132,7 @@ static void mm_worker(void *ctx, int i_thread, int n_thread) {
     mm_job *j = ctx;
     (void)i_thread;
     uint64_t lo, hi;
-    while (take_piece(j, n_thread, &lo, &hi)) mm_range(j, lo, hi);
+    while (cg_pool_take(&j->next, j->cost0[j->n_w], n_thread, MIN_PIECE, &lo, &hi)) mm_range(j, lo, hi);
 }
 
 cg_status cg_kern_qops_matmul_multi(const cg_qops *ops, const cg_tensor *const *W, int n_w, const float *X,

@@ -1,10 +1,10 @@
 // stream.c — read-only bandwidth probe: the threads sum 64-bit words with eight independent
 // accumulators (enough loads in flight to saturate memory, not the core); the sums are kept so the
 // reads cannot be optimised away. The threads take pieces from a shared counter, as the matmuls
-// do (kern/qmatmul.c: half a thread's fair share of what is left, at least 64 KiB): with fixed
-// halves, a thread that lost its core for a while held up the whole read, so the probe measured
-// the host's scheduling as well as its memory, and lower than a decode step on the same threads
-// gets. The buffer and the counter of one read are the only state.
+// do (cg_pool_take, base/thread.h: half a thread's fair share of what is left, at least 64 KiB):
+// with fixed halves, a thread that lost its core for a while held up the whole read, so the probe
+// measured the host's scheduling as well as its memory, and lower than a decode step on the same
+// threads gets. The buffer and the counter of one read are the only state.
 #include "kern/stream.h"
 
 #include <stdatomic.h>
@@ -18,7 +18,7 @@
 struct cg_stream {
     uint64_t *buf;
     size_t n_words;
-    atomic_size_t next;    // the first line not yet taken in the current read
+    atomic_uint_fast64_t next;   // the first line not yet taken in the current read (cg_pool_take)
     uint64_t sums[1024];   // one per thread (pools have ≤ 1024 threads)
     size_t lines[1024];    // lines each thread read in the current read (checked: all, once)
 };
@@ -35,19 +35,11 @@ uint64_t cg_stream_sum(const void *p, size_t n_lines) {
 
 static void stream_worker(void *ctx, int i_thread, int n_thread) {
     cg_stream *j = ctx;
-    const size_t n_lines = j->n_words / 8;
-    uint64_t sum = 0;
+    uint64_t sum = 0, lo, hi;
     size_t done = 0;
-    size_t c = atomic_load_explicit(&j->next, memory_order_relaxed);
-    while (c < n_lines) {
-        size_t piece = (n_lines - c) / (2 * (size_t)n_thread);
-        if (piece < MIN_PIECE_LINES) piece = MIN_PIECE_LINES;
-        if (piece > n_lines - c) piece = n_lines - c;
-        if (!atomic_compare_exchange_weak_explicit(&j->next, &c, c + piece, memory_order_relaxed, memory_order_relaxed))
-            continue;
-        sum ^= cg_stream_sum(j->buf + 8 * c, piece);
-        done += piece;
-        c = atomic_load_explicit(&j->next, memory_order_relaxed);
+    while (cg_pool_take(&j->next, j->n_words / 8, n_thread, MIN_PIECE_LINES, &lo, &hi)) {
+        sum ^= cg_stream_sum(j->buf + 8 * lo, (size_t)(hi - lo));
+        done += (size_t)(hi - lo);
     }
     j->sums[i_thread] = sum;
     j->lines[i_thread] = done;

@@ -148,6 +148,53 @@ static void test_pool(void **state) {
     assert_int_equal(total, 10);
 }
 
+// cg_pool_take: pieces are contiguous and cover [0, total) once; the first is half a thread's fair
+// share (1000 / (2·2) = 250 for two threads), then half of the rest's share (750 / 4 = 187), never
+// below min_piece except the last; one thread takes everything at once; threads of a pool taking
+// pieces from one counter sum to the whole range.
+typedef struct take_ctx {
+    atomic_uint_fast64_t next;
+    atomic_uint_fast64_t covered;
+} take_ctx;
+
+static void take_fn(void *ctx, int i, int n) {
+    take_ctx *c = ctx;
+    (void)i;
+    uint64_t lo, hi;
+    while (cg_pool_take(&c->next, 100000, n, 64, &lo, &hi)) atomic_fetch_add(&c->covered, hi - lo);
+}
+
+static void test_pool_take(void **state) {
+    (void)state;
+    atomic_uint_fast64_t next;
+    atomic_init(&next, 0);
+    uint64_t lo, hi, at = 0, n = 0;
+    while (cg_pool_take(&next, 1000, 2, 40, &lo, &hi)) {
+        assert_int_equal(lo, at);
+        if (n == 0) assert_int_equal(hi - lo, 250);
+        if (n == 1) assert_int_equal(hi - lo, 187);
+        if (hi < 1000) assert_true(hi - lo >= 40);
+        at = hi;
+        n++;
+    }
+    assert_int_equal(at, 1000);
+    assert_false(cg_pool_take(&next, 1000, 2, 40, &lo, &hi));
+    atomic_store(&next, 0);
+    assert_true(cg_pool_take(&next, 1000, 1, 40, &lo, &hi));
+    assert_true(lo == 0 && hi == 1000);
+    cg_err err = {0};
+    cg_pool *p;
+    CG_ASSERT_OK(cg_pool_new(3, &p, &err), &err);
+    for (int rep = 0; rep < 50; rep++) {
+        take_ctx c;
+        atomic_init(&c.next, 0);
+        atomic_init(&c.covered, 0);
+        cg_pool_run(p, take_fn, &c);
+        assert_int_equal(atomic_load(&c.covered), 100000);
+    }
+    cg_pool_free(p);
+}
+
 // Hand-offs after the workers went to sleep (gaps past the ~1 ms spin) and back-to-back ones (the
 // workers still spinning) must both run every thread exactly once per call.
 static void test_pool_sleep_wake(void **state) {
@@ -251,7 +298,7 @@ int main(void) {
         cmocka_unit_test(test_err_set_and_wrap), cmocka_unit_test(test_checked_arith),
         cmocka_unit_test(test_arena),           cmocka_unit_test(test_buf),
         cmocka_unit_test(test_utf8),            cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_pool_sleep_wake),
+        cmocka_unit_test(test_pool_sleep_wake), cmocka_unit_test(test_pool_take),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_alloc_huge),
         cmocka_unit_test(test_stream_probe),
