@@ -459,12 +459,8 @@ static void online_rest(const cg_attn_args *a, int h, int32_t first, float *p) {
     float M = -INFINITY, S = 0.0f;
     for (int32_t t = first; t <= a->pos; t++) {
         const float s = p[t];
-        if (s > M) {
-            p[t] = s - M;
-            M = s;
-        } else {
-            p[t] = s - M;
-        }
+        p[t] = s - M;   // against the max before this key, whichever side of it s lies
+        if (s > M) M = s;
     }
     int32_t k = first;
     for (; k + 8 <= a->pos + 1; k += 8) {
